@@ -1,0 +1,160 @@
+/**
+ * The one permission table. `deno task compile` bakes these flags into `spa-server` and
+ * `spa-client`; the tests, the demo and the benchmarks start both programs with `deno run` and the
+ * very same flags, so what the tests exercise is what ships.
+ *
+ * FFI is scoped to the exact library files the loaders in `ffi/` may open. Under a scoped
+ * `--allow-ffi`, Deno also refuses every `Deno.UnsafePointer`/`UnsafePointerView` operation, so
+ * `ffi/` declares C pointers as integers and copies memory with libc `memcpy` into buffers it owns.
+ *
+ * @module
+ */
+
+import { LIBC_CANDIDATES, LIBPCAP_CANDIDATES } from "../ffi/library_paths.ts";
+
+/** The two programs spa ships. */
+export type Binary = "spa-server" | "spa-client";
+
+/** Where a server installation keeps its files; the shipped binary is built for these. */
+export const DEFAULT_SERVER_LOCATIONS: ServerLocations = {
+  configDir: "/etc/spa",
+  stateDir: "/var/lib/spa",
+  commands: ["systemctl"],
+};
+
+/** The folders and programs a server permission set is scoped to. */
+export interface ServerLocations {
+  /** Folder holding `server.toml` and the key files; read only. */
+  configDir: string;
+  /** Folder of the sequence state and status file; read and write. */
+  stateDir: string;
+  /** Programs named by `on_open`/`on_close`, besides `nft` which is always allowed. */
+  commands: readonly string[];
+  /** A libpcap path given in the config instead of the standard ones. */
+  libpcapPath?: string;
+}
+
+/** Environment variables the client reads to find its config and state folders. */
+export const CLIENT_ENV = ["HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"] as const;
+
+/**
+ * The `deno run`/`deno compile` permission flags of `spa-server`: read its config folder, read and
+ * write its state folder, run `nft` and the configured commands, bind libpcap and libc; no network
+ * permission (capture and raw send go through libpcap and libc), no environment, no prompt.
+ *
+ * @example
+ * ```ts
+ * import { serverPermissionFlags } from "./permissions.ts";
+ * const flags = serverPermissionFlags({ configDir: "/etc/spa", stateDir: "/var/lib/spa", commands: [] });
+ * if (!flags.includes("--allow-run=nft")) throw new Error("nft must be allowed");
+ * ```
+ */
+export function serverPermissionFlags(locations: ServerLocations): string[] {
+  const ffi = [...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES];
+  if (locations.libpcapPath !== undefined) ffi.push(locations.libpcapPath);
+  const run = unique(["nft", ...locations.commands]);
+  return [
+    "--no-prompt",
+    `--allow-read=${unique([locations.configDir, locations.stateDir]).join(",")}`,
+    `--allow-write=${locations.stateDir}`,
+    `--allow-run=${run.join(",")}`,
+    `--allow-ffi=${ffi.join(",")}`,
+  ];
+}
+
+/**
+ * The `deno run`/`deno compile` permission flags of `spa-client`. Its files (config, keys, state)
+ * and the program it launches are the user's choice at run time, so read, write and run are not
+ * scoped; FFI is scoped to libpcap and libc, the environment to {@linkcode CLIENT_ENV}, and it has
+ * no system-information permission.
+ *
+ * @example
+ * ```ts
+ * import { clientPermissionFlags } from "./permissions.ts";
+ * if (!clientPermissionFlags().includes("--allow-net")) throw new Error("udp knocks need --allow-net");
+ * ```
+ */
+export function clientPermissionFlags(): string[] {
+  return [
+    "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
+    "--allow-run",
+    `--allow-env=${CLIENT_ENV.join(",")}`,
+    `--allow-ffi=${[...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES].join(",")}`,
+  ];
+}
+
+/** One row of the README's permission table. */
+export interface PermissionRow {
+  permission: string;
+  server: string;
+  client: string;
+}
+
+/**
+ * The permission table as rows, for the README (a test checks the README holds exactly this).
+ *
+ * @example
+ * ```ts
+ * import { permissionTable } from "./permissions.ts";
+ * if (permissionTable().length === 0) throw new Error("empty table");
+ * ```
+ */
+export function permissionTable(): PermissionRow[] {
+  return [
+    {
+      permission: "read files",
+      server: "its config folder and state folder only",
+      client: "yes (config, key and state files are wherever the user keeps them)",
+    },
+    {
+      permission: "write files",
+      server: "its state folder only",
+      client: "yes (its state folder; `keygen --out`)",
+    },
+    {
+      permission: "run programs",
+      server: "`nft` and the `on_open`/`on_close` programs only",
+      client: "yes (the program after `--`, e.g. `ssh`)",
+    },
+    {
+      permission: "FFI",
+      server: "libpcap and libc files only, no raw pointers",
+      client: "libpcap and libc files only, no raw pointers",
+    },
+    {
+      permission: "network (Deno sockets)",
+      server: "none (captures with libpcap, answers with a raw socket)",
+      client: "yes (the udp transport's socket)",
+    },
+    {
+      permission: "environment",
+      server: "none",
+      client: CLIENT_ENV.map((name) => `\`${name}\``).join(", "),
+    },
+    { permission: "system information, imports, prompts", server: "none", client: "none" },
+  ];
+}
+
+/**
+ * The permission table as the markdown the README carries.
+ *
+ * @example
+ * ```ts
+ * import { permissionTableMarkdown } from "./permissions.ts";
+ * if (!permissionTableMarkdown().startsWith("| permission |")) throw new Error("bad header");
+ * ```
+ */
+export function permissionTableMarkdown(): string {
+  const lines = ["| permission | spa-server | spa-client |", "|---|---|---|"];
+  for (const row of permissionTable()) {
+    lines.push(`| ${row.permission} | ${row.server} | ${row.client} |`);
+  }
+  return lines.join("\n");
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
