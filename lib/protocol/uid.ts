@@ -68,7 +68,7 @@ export function writeUid(out: Uint8Array, offset: number, uid: number): void {
  * ```
  */
 export function readUid(bytes: Uint8Array, offset: number): number {
-  return bytes[offset]! * 2 ** 32 +
-      ((bytes[offset + 1]! << 24) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 8) |
-        bytes[offset + 4]!) >>> 0;
+  const low = ((bytes[offset + 1]! << 24) | (bytes[offset + 2]! << 16) |
+    (bytes[offset + 3]! << 8) | bytes[offset + 4]!) >>> 0;
+  return bytes[offset]! * 2 ** 32 + low;
 }

@@ -1,0 +1,221 @@
+/**
+ * The key schedule: every message is sealed under keys of its own.
+ *
+ * `HKDF-SHA256(ikm = secret, salt = "spa/1 key schedule", info, 64 bytes)` where `info` is
+ * `"spa/1 message" || kind code || direction code || uid (5 bytes) || context (8 bytes, big-endian)`
+ * and the context is the sequence number the message is keyed by (knock, check: the client's
+ * current number; ack: the new number) or the UTC minute (resync, resync-reply). The first 32 bytes
+ * are the AES-256 key, the last 32 the HMAC-SHA256 key. Kind, direction, user and context all
+ * enter the derivation, so no key serves two purposes: an ack can never verify as a knock.
+ *
+ * @module
+ */
+
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { BLOCK_LENGTH, HKDF_SALT, SECRET_LENGTH, TAG_LENGTH, UID_LENGTH } from "./constants.ts";
+import { HmacSha256 } from "./hmac_sha256.ts";
+import { directionCode, directionOf, isReply, kindCode, type MessageKind } from "./message_kind.ts";
+import { isValidUid, writeUid } from "./uid.ts";
+
+const encoder = new TextEncoder();
+const MESSAGE_LABEL = encoder.encode("spa/1 message");
+const BINDING_LABEL = encoder.encode("spa/1 binding");
+
+/**
+ * The keys of one message kind for one user under one context (sequence number or minute).
+ *
+ * @example
+ * ```ts
+ * import { deriveMessageKey } from "./key_schedule.ts";
+ * const key = deriveMessageKey(new Uint8Array(32), 1000, "knock", 42);
+ * if (key.kind !== "knock" || key.context !== 42) throw new Error("unexpected");
+ * ```
+ */
+export class MessageKey {
+  /** The user the key belongs to. */
+  readonly uid: number;
+  /** The kind of message the key seals. */
+  readonly kind: MessageKind;
+  /** The sequence number or UTC minute the key is bound to. */
+  readonly context: number;
+  readonly #cipherKey: Uint8Array;
+  readonly #mac: HmacSha256;
+
+  /** @internal Use {@linkcode deriveMessageKey}. */
+  constructor(uid: number, kind: MessageKind, context: number, okm: Uint8Array) {
+    this.uid = uid;
+    this.kind = kind;
+    this.context = context;
+    this.#cipherKey = okm.slice(0, 32);
+    this.#mac = new HmacSha256(okm.subarray(32, 64));
+    okm.fill(0);
+  }
+
+  /**
+   * Whether the tag of the trailer at `offset` is right under this key. Reads 37 bytes from
+   * `offset`; allocates nothing. `requestTag` must be given for replies (ack, resync-reply).
+   */
+  verifyTag(trailer: Uint8Array, offset: number, requestTag?: Uint8Array): boolean {
+    return this.#mac.verify128(
+      trailer,
+      offset,
+      UID_LENGTH + BLOCK_LENGTH,
+      isReply(this.kind) ? requestTag : undefined,
+      trailer,
+      offset + UID_LENGTH + BLOCK_LENGTH,
+    );
+  }
+
+  /** Writes the tag over `trailer[offset, offset + 21)` (and `requestTag`) at `offset + 21`. */
+  writeTag(trailer: Uint8Array, offset: number, requestTag?: Uint8Array): void {
+    const digest = new Uint8Array(32);
+    this.#mac.digestInto(
+      trailer,
+      offset,
+      UID_LENGTH + BLOCK_LENGTH,
+      isReply(this.kind) ? requestTag : undefined,
+      digest,
+    );
+    trailer.set(digest.subarray(0, TAG_LENGTH), offset + UID_LENGTH + BLOCK_LENGTH);
+  }
+
+  /** Encrypts one 16-byte block with AES-256 (a pseudorandom permutation, no mode, no IV). */
+  encryptBlock(plain: Uint8Array): Uint8Array {
+    const cipher = createCipheriv("aes-256-ecb", this.#cipherKey, null).setAutoPadding(false);
+    return new Uint8Array(cipher.update(plain));
+  }
+
+  /** Decrypts one 16-byte block with AES-256. */
+  decryptBlock(sealed: Uint8Array): Uint8Array {
+    const decipher = createDecipheriv("aes-256-ecb", this.#cipherKey, null).setAutoPadding(false);
+    return new Uint8Array(decipher.update(sealed));
+  }
+
+  /** Overwrites the key material (best effort: JavaScript may keep copies). */
+  destroy(): void {
+    this.#cipherKey.fill(0);
+    this.#mac.destroy();
+  }
+
+  /** Keys never print. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `MessageKey { uid: ${this.uid}, kind: ${this.kind}, context: ${this.context} }`;
+  }
+}
+
+/**
+ * Derives the keys of `kind` for user `uid` under `context`.
+ *
+ * @param secret The user's 32-byte secret.
+ * @param uid The user id.
+ * @param kind The message kind.
+ * @param context The sequence number or UTC minute, an integer in 0..2^53-1.
+ * @throws {RangeError} When an argument is out of range.
+ *
+ * @example
+ * ```ts
+ * import { deriveMessageKey } from "./key_schedule.ts";
+ * const secret = crypto.getRandomValues(new Uint8Array(32));
+ * const knock = deriveMessageKey(secret, 1000, "knock", 7);
+ * const ack = deriveMessageKey(secret, 1000, "ack", 7);
+ * if (knock === ack) throw new Error("keys must differ");
+ * ```
+ */
+export function deriveMessageKey(
+  secret: Uint8Array,
+  uid: number,
+  kind: MessageKind,
+  context: number,
+): MessageKey {
+  checkSecret(secret);
+  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
+  if (!Number.isSafeInteger(context) || context < 0) {
+    throw new RangeError(`Cannot derive key: context ${context} is not a non-negative integer`);
+  }
+  const info = new Uint8Array(MESSAGE_LABEL.length + 2 + UID_LENGTH + 8);
+  info.set(MESSAGE_LABEL);
+  let o = MESSAGE_LABEL.length;
+  info[o++] = kindCode(kind);
+  info[o++] = directionCode(directionOf(kind));
+  writeUid(info, o, uid);
+  o += UID_LENGTH;
+  new DataView(info.buffer).setBigUint64(o, BigInt(context));
+  return new MessageKey(uid, kind, context, hkdf(secret, info));
+}
+
+/**
+ * A user's key for source-address binding digests.
+ *
+ * A bound knock carries, in place of its random nonce, the first 4 bytes of
+ * `HMAC-SHA256(bindingKey, family || address)` of the address the client expects the server to
+ * see. The digest is inside the authenticated block, and a packet whose digest does not match its
+ * observed source is burned (remembered as used), so an attacker who replays it from his own
+ * address gets exactly one 2^-32 chance per captured knock.
+ *
+ * @example
+ * ```ts
+ * import { deriveBindingKey } from "./key_schedule.ts";
+ * const key = deriveBindingKey(new Uint8Array(32), 1000);
+ * const a = key.digest(new Uint8Array([10, 77, 0, 2]));
+ * const b = key.digest(new Uint8Array([10, 77, 0, 3]));
+ * if (a === b) throw new Error("digests should differ");
+ * ```
+ */
+export class BindingKey {
+  readonly #mac: HmacSha256;
+  readonly #out = new Uint8Array(32);
+  readonly #input = new Uint8Array(17);
+
+  /** @internal Use {@linkcode deriveBindingKey}. */
+  constructor(okm: Uint8Array) {
+    this.#mac = new HmacSha256(okm.subarray(0, 32));
+    okm.fill(0);
+  }
+
+  /** The 32-bit digest of an IPv4 (4 bytes) or IPv6 (16 bytes) address. */
+  digest(address: Uint8Array): number {
+    if (address.length !== 4 && address.length !== 16) {
+      throw new TypeError(`Cannot bind address: expected 4 or 16 bytes, got ${address.length}`);
+    }
+    this.#input[0] = address.length === 4 ? 4 : 6;
+    this.#input.set(address, 1);
+    this.#mac.digestInto(this.#input, 0, 1 + address.length, undefined, this.#out);
+    return ((this.#out[0]! << 24) | (this.#out[1]! << 16) | (this.#out[2]! << 8) |
+      this.#out[3]!) >>>
+      0;
+  }
+
+  /** Keys never print. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return "BindingKey {}";
+  }
+}
+
+/**
+ * Derives a user's binding key: HKDF with info `"spa/1 binding" || uid`.
+ *
+ * @example
+ * ```ts
+ * import { deriveBindingKey } from "./key_schedule.ts";
+ * const digest = deriveBindingKey(new Uint8Array(32), 1).digest(new Uint8Array(16));
+ * if (digest < 0 || digest > 0xffffffff) throw new Error("not a u32");
+ * ```
+ */
+export function deriveBindingKey(secret: Uint8Array, uid: number): BindingKey {
+  checkSecret(secret);
+  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
+  const info = new Uint8Array(BINDING_LABEL.length + UID_LENGTH);
+  info.set(BINDING_LABEL);
+  writeUid(info, BINDING_LABEL.length, uid);
+  return new BindingKey(hkdf(secret, info));
+}
+
+function hkdf(secret: Uint8Array, info: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", secret, HKDF_SALT, info, 64));
+}
+
+function checkSecret(secret: Uint8Array): void {
+  if (secret.length !== SECRET_LENGTH) {
+    throw new RangeError(`Cannot derive key: the secret must be ${SECRET_LENGTH} bytes`);
+  }
+}
