@@ -70,14 +70,26 @@ const vectors: Vector[] = [
     name: "resync-reply ok",
     kind: "resync-reply",
     context: minute,
-    body: { kind: "resync-reply", status: "ok", sequence: 0x0a0b0c0d, timestamp: now },
+    body: {
+      kind: "resync-reply",
+      status: "ok",
+      sequence: 0x0a0b0c0d,
+      graceSeconds: 600,
+      timestamp: now,
+    },
     request: hex(resync),
   },
   {
     name: "resync-reply clock-skew",
     kind: "resync-reply",
     context: minute,
-    body: { kind: "resync-reply", status: "clock-skew", sequence: 0, timestamp: now },
+    body: {
+      kind: "resync-reply",
+      status: "clock-skew",
+      sequence: 0,
+      graceSeconds: 0,
+      timestamp: now,
+    },
     request: hex(resync),
   },
 ];

@@ -5,7 +5,8 @@
  *  byte 0      1          2..3     4..7          8..11        12..15
  *  +---------+----------+--------+-------------+------------+-------------------------+
  *  | ver|flg | proto or | port   | sequence    | timestamp  | nonce, or binding digest |
- *  |  4 | 4  | status   | (BE)   | (BE u32)    | (BE u32 s) | (when flag SOURCE_BOUND) |
+ *  |  4 | 4  | status   | or     | (BE u32)    | (BE u32 s) | (when flag SOURCE_BOUND) |
+ *  |         |          | grace  |             |            |                          |
  *  +---------+----------+--------+-------------+------------+-------------------------+
  * ```
  *
@@ -36,8 +37,18 @@ export type MessageBody =
   | { kind: "resync"; timestamp: number }
   /** Server confirms a knock (`protocol`/`port`) or a check (`protocol` null, port 0). */
   | { kind: "ack"; protocol: TransportProtocol | null; port: number; timestamp: number }
-  /** Server answers a resync with the number to use next, or says the clock is off. */
-  | { kind: "resync-reply"; status: ResyncStatus; sequence: number; timestamp: number };
+  /**
+   * Server answers a resync with the number to use next and how long it stays pending unused
+   * (`graceSeconds`), or says the clock is off (`sequence` and `graceSeconds` 0, `timestamp` is the
+   * server's clock).
+   */
+  | {
+    kind: "resync-reply";
+    status: ResyncStatus;
+    sequence: number;
+    graceSeconds: number;
+    timestamp: number;
+  };
 
 /** A message as a receiver sees it after verification. */
 export type Message = MessageBody & {
@@ -92,6 +103,7 @@ export function encodeBlock(
       break;
     case "resync-reply":
       block[1] = body.status === "ok" ? 0 : 1;
+      view.setUint16(2, body.graceSeconds);
       view.setUint32(4, body.sequence);
       break;
     default:
@@ -171,10 +183,10 @@ export function decodeBlock(
       break;
     }
     case "resync-reply": {
-      if (port !== 0 || code > 1) return undefined;
+      if (code > 1) return undefined;
       const status: ResyncStatus = code === 0 ? "ok" : "clock-skew";
-      if (status === "ok" ? !isSequence(sequence) : sequence !== 0) return undefined;
-      body = { kind, status, sequence, timestamp };
+      if (status === "ok" ? !isSequence(sequence) : sequence !== 0 || port !== 0) return undefined;
+      body = { kind, status, sequence, graceSeconds: port, timestamp };
       break;
     }
     default:

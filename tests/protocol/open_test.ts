@@ -29,11 +29,18 @@ Deno.test("sealTrailer() then openTrailer() gives back every kind's fields", () 
     [key("resync", Math.floor(NOW / 60)), { kind: "resync", timestamp: NOW }],
     [key("ack", NEXT), { kind: "ack", protocol: "udp", port: 53, timestamp: NOW }],
     [key("ack", NEXT), { kind: "ack", protocol: null, port: 0, timestamp: NOW }],
-    [key("resync-reply", 5), { kind: "resync-reply", status: "ok", sequence: 77, timestamp: NOW }],
+    [key("resync-reply", 5), {
+      kind: "resync-reply",
+      status: "ok",
+      sequence: 77,
+      graceSeconds: 600,
+      timestamp: NOW,
+    }],
     [key("resync-reply", 5), {
       kind: "resync-reply",
       status: "clock-skew",
       sequence: 0,
+      graceSeconds: 0,
       timestamp: NOW,
     }],
   ];

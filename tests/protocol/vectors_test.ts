@@ -72,7 +72,11 @@ Deno.test("vectors.json: an independent node:crypto reference gives the same pla
         : body.kind === "resync-reply"
         ? (body.status === "ok" ? 0 : 1)
         : 0,
-      port: body.kind === "knock" || body.kind === "ack" ? body.port : 0,
+      port: body.kind === "knock" || body.kind === "ack"
+        ? body.port
+        : body.kind === "resync-reply"
+        ? body.graceSeconds
+        : 0,
       sequence: body.kind === "knock" || body.kind === "check"
         ? body.next
         : body.kind === "ack"
