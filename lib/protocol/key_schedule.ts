@@ -20,6 +20,7 @@ import { isValidUid, writeUid } from "./uid.ts";
 const encoder = new TextEncoder();
 const MESSAGE_LABEL = encoder.encode("spa/1 message");
 const BINDING_LABEL = encoder.encode("spa/1 binding");
+const FINGERPRINT_LABEL = encoder.encode("spa/1 fingerprint");
 
 /**
  * The keys of one message kind for one user under one context (sequence number or minute).
@@ -218,4 +219,25 @@ function checkSecret(secret: Uint8Array): void {
   if (secret.length !== SECRET_LENGTH) {
     throw new RangeError(`Cannot derive key: the secret must be ${SECRET_LENGTH} bytes`);
   }
+}
+
+/**
+ * A short public identifier of a key (16 hex digits): HKDF with info `"spa/1 fingerprint" || uid`.
+ * State files record it so a regenerated key resets the stored sequence state instead of silently
+ * keeping numbers that belong to the old key. It reveals nothing usable about the secret.
+ *
+ * @example
+ * ```ts
+ * import { keyFingerprint } from "./key_schedule.ts";
+ * if (!/^[0-9a-f]{16}$/.test(keyFingerprint(new Uint8Array(32), 1))) throw new Error("unexpected");
+ * ```
+ */
+export function keyFingerprint(secret: Uint8Array, uid: number): string {
+  checkSecret(secret);
+  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
+  const info = new Uint8Array(FINGERPRINT_LABEL.length + UID_LENGTH);
+  info.set(FINGERPRINT_LABEL);
+  writeUid(info, FINGERPRINT_LABEL.length, uid);
+  const okm = hkdf(secret, info);
+  return [...okm.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
