@@ -17,8 +17,9 @@
  * pending ── verified ack ──▶ current(next)
  * pending ── grace passes unused ──▶ current(previous)
  * ```
- * A client also remembers the `next` of a knock it sent without an ack (`unconfirmed`): if the
- * server accepted it and only the ack was lost, the server now expects that number.
+ * A client also remembers the `next` of each knock it sent without an ack (`unconfirmed`, newest
+ * last, at most {@linkcode MAX_UNCONFIRMED}): if the server accepted one and only the ack was lost,
+ * the server now expects that number.
  *
  * @module
  */
@@ -32,14 +33,17 @@ export type ServerSequence =
 
 /** The client's view of one host's sequence numbers. */
 export type ClientSequence =
-  | { state: "current"; sequence: number; unconfirmed?: number }
+  | { state: "current"; sequence: number; unconfirmed?: number[] }
   | {
     state: "pending";
     sequence: number;
     previous: number;
     graceUntil: number;
-    unconfirmed?: number;
+    unconfirmed?: number[];
   };
+
+/** Most unconfirmed numbers a client remembers (newest kept). */
+export const MAX_UNCONFIRMED = 4;
 
 /**
  * The numbers a server accepts knocks and checks under, most likely first.
@@ -140,13 +144,13 @@ export function serverAfterGrace(s: ServerSequence, now: number): ServerSequence
  * @example
  * ```ts
  * import { clientCandidates } from "./sequence.ts";
- * const c = clientCandidates({ state: "current", sequence: 1, unconfirmed: 2 }, 0);
- * if (c.join() !== "1,2") throw new Error("unexpected");
+ * const c = clientCandidates({ state: "current", sequence: 1, unconfirmed: [2, 3] }, 0);
+ * if (c.join() !== "1,3,2") throw new Error("unexpected");
  * ```
  */
 export function clientCandidates(s: ClientSequence, now: number): number[] {
   const out = [s.sequence];
-  if (s.unconfirmed !== undefined) out.push(s.unconfirmed);
+  if (s.unconfirmed !== undefined) out.push(...[...s.unconfirmed].reverse());
   if (s.state === "pending") {
     // Past the grace period the server has gone back to the old number: try it first.
     if (now > s.graceUntil) out.unshift(s.previous);
@@ -156,17 +160,20 @@ export function clientCandidates(s: ClientSequence, now: number): number[] {
 }
 
 /**
- * The client is about to send a knock or check keyed by `keyedBy` asking for `next`: remember
- * `next` as unconfirmed (persist this before sending).
+ * The client is about to send a knock or check asking for `next`: remember `next` as unconfirmed
+ * (persist this before sending).
  *
  * @example
  * ```ts
  * import { clientSending } from "./sequence.ts";
- * if (clientSending({ state: "current", sequence: 1 }, 9).unconfirmed !== 9) throw new Error("unexpected");
+ * if (clientSending({ state: "current", sequence: 1 }, 9).unconfirmed?.join() !== "9") {
+ *   throw new Error("unexpected");
+ * }
  * ```
  */
 export function clientSending(s: ClientSequence, next: number): ClientSequence {
-  return { ...s, unconfirmed: next };
+  const unconfirmed = [...(s.unconfirmed ?? []).filter((n) => n !== next), next];
+  return { ...s, unconfirmed: unconfirmed.slice(-MAX_UNCONFIRMED) };
 }
 
 /**
