@@ -1,0 +1,60 @@
+/**
+ * Reading config files: size-capped UTF-8 reads with one-line reasons.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { ConfigError } from "./config_error.ts";
+
+/** Largest config file read, in bytes. */
+export const MAX_CONFIG_FILE_SIZE = 1024 * 1024;
+
+/** Reads a config file as UTF-8 text; failures become a {@linkcode ConfigError}. */
+export async function readConfigText(path: string): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new ConfigError(path, ["it is not a regular file"]);
+    if (info.size > MAX_CONFIG_FILE_SIZE) {
+      throw new ConfigError(path, [`it is larger than ${MAX_CONFIG_FILE_SIZE} bytes`]);
+    }
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof Deno.errors.NotCapable) throw error;
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ConfigError(path, ["it does not exist"], { cause: error });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(path, ["it cannot be read (permission denied)"], { cause: error });
+    }
+    throw new ConfigError(path, [`it cannot be read (${(error as Error).message})`], {
+      cause: error,
+    });
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(path, ["it is not UTF-8 text"]);
+  }
+}
+
+/** `Deno.stat`, or `undefined` when the path cannot be seen (a permission error is thrown). */
+export async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return undefined;
+  }
+}
+
+/** `path` made absolute against the working folder (unchanged when that is not allowed). */
+export function absolutePath(path: string): string {
+  if (path.startsWith("/")) return path;
+  try {
+    return resolve(Deno.cwd(), path);
+  } catch {
+    return path;
+  }
+}

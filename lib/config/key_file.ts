@@ -1,0 +1,282 @@
+/**
+ * Key files: the small TOML files `spa-client keygen` writes (mode 0600) and both sides read.
+ *
+ * ```toml
+ * # spa key file - keep it secret (mode 0600)
+ * uid = 1000
+ * secret = "<base64 of 32 random bytes>"
+ * sequence = 3735928559          # the initial sequence number, 1..2^32-1
+ * ```
+ *
+ * `passphrase = "..."` (at least 12 characters, stretched with scrypt) may stand instead of
+ * `secret`. A key file readable or writable by group or others is refused, as ssh does. No error
+ * message, log line or printed form ever holds the secret or the passphrase.
+ *
+ * @module
+ */
+
+import { MAX_SEQUENCE, MAX_UID, SECRET_LENGTH } from "../protocol/constants.ts";
+import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import { Fields, parseToml, Problems } from "./_fields.ts";
+import { ConfigError } from "./config_error.ts";
+import { Secret } from "./secret.ts";
+
+/** A key file's contents. */
+export interface KeyFile {
+  /** The user id, 0..2^40-1. */
+  readonly uid: number;
+  /** The 32-byte secret (from `secret`, or derived from `passphrase`). */
+  readonly secret: Secret;
+  /** The initial sequence number, 1..2^32-1. */
+  readonly sequence: number;
+  /** Which key the file held. */
+  readonly source: "secret" | "passphrase";
+}
+
+/** Largest key file read, in bytes. */
+export const MAX_KEY_FILE_SIZE = 64 * 1024;
+const BASE64_SECRET = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * A key file that cannot be used: missing, unreadable, too open, or with bad contents. A
+ * {@linkcode ConfigError} whose message reads `Cannot use key file PATH: reason`.
+ *
+ * @example
+ * ```ts
+ * import { KeyFileError } from "./key_file.ts";
+ * const error = new KeyFileError("/k/a.key", ["it does not exist"]);
+ * if (error.message !== "Cannot use key file /k/a.key: it does not exist") throw new Error();
+ * ```
+ */
+export class KeyFileError extends ConfigError {
+  override name = "KeyFileError";
+
+  constructor(path: string | undefined, problems: readonly string[], options: ErrorOptions = {}) {
+    super(path, problems, { ...options, subject: "key file" });
+  }
+}
+
+/**
+ * Parses a key file's text (pure: no file access, no permission check).
+ *
+ * @param text The TOML text.
+ * @param options `path` names the file in errors.
+ * @throws {KeyFileError} With every problem found; never with the secret in it.
+ * @example
+ * ```ts
+ * import { parseKeyFile } from "./key_file.ts";
+ * const key = parseKeyFile(`uid = 7\nsecret = "${btoa("k".repeat(32))}"\nsequence = 42\n`);
+ * if (key.uid !== 7 || key.sequence !== 42 || key.secret.bytes()[0] !== 107) throw new Error();
+ * ```
+ */
+export function parseKeyFile(text: string, options: { path?: string } = {}): KeyFile {
+  const problems = new Problems();
+  const parsed = parseToml(text, true);
+  if (parsed.reason !== undefined) throw new KeyFileError(options.path, [parsed.reason]);
+  const fields = new Fields(parsed.value, "", problems);
+  const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
+  const sequence = fields.integer("sequence", 1, MAX_SEQUENCE, {
+    required: true,
+    what: "not a sequence number",
+  });
+  const secretValue = fields.raw("secret");
+  const passphraseValue = fields.raw("passphrase");
+  fields.finish();
+  let secret: Secret | undefined;
+  let source: KeyFile["source"] = "secret";
+  if (secretValue !== undefined && passphraseValue !== undefined) {
+    problems.add("", `set only one of "secret" and "passphrase"`);
+  } else if (secretValue !== undefined) {
+    if (typeof secretValue !== "string" || !BASE64_SECRET.test(secretValue)) {
+      problems.add(
+        "secret",
+        `must be the base64 of ${SECRET_LENGTH} random bytes (44 characters ending in "=")`,
+      );
+    } else {
+      const bytes = Uint8Array.from(atob(secretValue), (c) => c.charCodeAt(0));
+      secret = new Secret(bytes);
+      bytes.fill(0);
+    }
+  } else if (passphraseValue !== undefined) {
+    source = "passphrase";
+    if (typeof passphraseValue !== "string") {
+      problems.add("passphrase", "must be a string");
+    } else if ([...passphraseValue].length < MIN_PASSPHRASE_LENGTH) {
+      problems.add("passphrase", `is shorter than ${MIN_PASSPHRASE_LENGTH} characters`);
+    } else if (uid !== undefined) {
+      const bytes = secretFromPassphrase(passphraseValue, uid);
+      secret = new Secret(bytes);
+      bytes.fill(0);
+    }
+  } else {
+    problems.add("secret", `missing (required, or "passphrase" instead)`);
+  }
+  if (problems.lines.length > 0 || uid === undefined || sequence === undefined || !secret) {
+    throw new KeyFileError(options.path, problems.lines);
+  }
+  return Object.freeze({ uid, secret, sequence, source });
+}
+
+/**
+ * Why a key file with these permission bits must not be used, or `undefined` when they are fine
+ * (no access for group or others).
+ *
+ * @example
+ * ```ts
+ * import { keyFileModeProblem } from "./key_file.ts";
+ * if (keyFileModeProblem(0o600, "/k") !== undefined) throw new Error();
+ * if (!keyFileModeProblem(0o644, "/k")?.includes("chmod 600 /k")) throw new Error();
+ * ```
+ */
+export function keyFileModeProblem(mode: number, path: string): string | undefined {
+  const loose = mode & 0o077;
+  if (loose === 0) return undefined;
+  const how = loose & 0o044 ? (loose & 0o022 ? "readable and writable" : "readable") : "writable";
+  const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+  return `it is ${how} by group or others (mode ${octal}); run: chmod 600 ${path}`;
+}
+
+/**
+ * Reads and parses a key file, refusing one that group or others may read or write. The mode is
+ * checked on the opened file, so it is the file that is read.
+ *
+ * @param path The key file.
+ * @throws {KeyFileError} When it is missing, unreadable, too open, too large or malformed.
+ * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid reading it.
+ * @example
+ * ```ts ignore
+ * import { loadKeyFile } from "./key_file.ts";
+ * const key = await loadKeyFile("/etc/spa/keys/alice.key");
+ * ```
+ */
+export async function loadKeyFile(path: string): Promise<KeyFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new KeyFileError(path, [openProblem(error)], { cause: error });
+  }
+  try {
+    const info = await file.stat();
+    if (!info.isFile) throw new KeyFileError(path, ["it is not a regular file"]);
+    const modeProblem = info.mode === null ? undefined : keyFileModeProblem(info.mode, path);
+    if (modeProblem !== undefined) throw new KeyFileError(path, [modeProblem]);
+    if (info.size > MAX_KEY_FILE_SIZE) {
+      throw new KeyFileError(path, [`it is larger than ${MAX_KEY_FILE_SIZE} bytes`]);
+    }
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const n = await file.read(bytes.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, filled));
+    } catch {
+      throw new KeyFileError(path, ["it is not UTF-8 text"]);
+    } finally {
+      bytes.fill(0);
+    }
+    return parseKeyFile(text, { path });
+  } finally {
+    file.close();
+  }
+}
+
+/** What {@linkcode formatKeyFile} writes. */
+export interface NewKey {
+  readonly uid: number;
+  readonly secret: Secret;
+  readonly sequence: number;
+}
+
+/**
+ * The text of a key file holding `key` (the secret in base64). `name`, when given, goes into a
+ * comment line.
+ *
+ * @throws {RangeError} When the uid or sequence is out of range.
+ * @example
+ * ```ts
+ * import { formatKeyFile, parseKeyFile } from "./key_file.ts";
+ * import { Secret } from "./secret.ts";
+ * const key = { uid: 1000, secret: new Secret(new Uint8Array(32)), sequence: 5 };
+ * if (parseKeyFile(formatKeyFile(key, { name: "alice" })).sequence !== 5) throw new Error();
+ * ```
+ */
+export function formatKeyFile(key: NewKey, options: { name?: string } = {}): string {
+  if (!Number.isSafeInteger(key.uid) || key.uid < 0 || key.uid > MAX_UID) {
+    throw new RangeError(`Cannot format key file: uid ${key.uid} is not in 0..2^40-1`);
+  }
+  if (!Number.isSafeInteger(key.sequence) || key.sequence < 1 || key.sequence > MAX_SEQUENCE) {
+    throw new RangeError(`Cannot format key file: sequence ${key.sequence} is not in 1..2^32-1`);
+  }
+  const bytes = key.secret.bytes();
+  const encoded = btoa(String.fromCharCode(...bytes));
+  bytes.fill(0);
+  const lines = ["# spa key file - keep it secret (mode 0600)"];
+  if (options.name !== undefined) lines.push(`# user: ${options.name.replace(/[\r\n]/g, " ")}`);
+  lines.push(
+    `uid = ${key.uid}`,
+    `secret = "${encoded}"`,
+    `sequence = ${key.sequence}          # the initial sequence number, 1..2^32-1`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+/**
+ * Writes a key file with mode 0600. An existing file is never replaced unless `overwrite` is set;
+ * then the new file is written beside it and renamed over it, so there is never a half-written
+ * key file.
+ *
+ * @throws {Deno.errors.AlreadyExists} When the file exists and `overwrite` is not set.
+ * @example
+ * ```ts ignore
+ * import { writeKeyFile } from "./key_file.ts";
+ * import { Secret } from "./secret.ts";
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile("./alice.key", { uid: 1000, secret, sequence: 77 }, { name: "alice" });
+ * ```
+ */
+export async function writeKeyFile(
+  path: string,
+  key: NewKey,
+  options: { overwrite?: boolean; name?: string } = {},
+): Promise<void> {
+  const data = new TextEncoder().encode(formatKeyFile(key, options));
+  const target = options.overwrite ? `${path}.tmp-${Deno.pid}-${randomSuffix()}` : path;
+  try {
+    const file = await Deno.open(target, { write: true, createNew: true, mode: 0o600 });
+    try {
+      await Deno.chmod(target, 0o600);
+      let written = 0;
+      while (written < data.length) written += await file.write(data.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    if (target !== path) await Deno.rename(target, path);
+  } catch (error) {
+    if (target !== path) await Deno.remove(target).catch(() => {});
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Deno.errors.AlreadyExists(`Cannot write key file ${path}: it already exists`);
+    }
+    throw error;
+  } finally {
+    data.fill(0);
+  }
+}
+
+function openProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) throw error;
+  if (error instanceof Deno.errors.NotFound) return "it does not exist";
+  if (error instanceof Deno.errors.PermissionDenied) return "it cannot be read (permission denied)";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a folder";
+  return `it cannot be opened (${(error as Error).message})`;
+}
+
+function randomSuffix(): string {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
+}

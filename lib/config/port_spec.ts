@@ -1,0 +1,82 @@
+/**
+ * Port references as written in the server config: `"tcp/22"`, `"udp/53"`.
+ *
+ * @module
+ */
+
+import type { Checked } from "./_checked.ts";
+
+/** A transport protocol spa can guard. */
+export type L4Protocol = "tcp" | "udp";
+
+/** The transport protocols, in a fixed order. */
+export const L4_PROTOCOLS: readonly L4Protocol[] = ["tcp", "udp"];
+
+/** A protocol and port number, e.g. tcp port 22. */
+export interface PortSpec {
+  readonly protocol: L4Protocol;
+  /** 1..65535. */
+  readonly port: number;
+}
+
+/**
+ * Whether `port` is a valid port number (an integer in 1..65535).
+ *
+ * @example
+ * ```ts
+ * import { isValidPort } from "./port_spec.ts";
+ * if (!isValidPort(22) || isValidPort(0) || isValidPort(65536)) throw new Error();
+ * ```
+ */
+export function isValidPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/**
+ * Parses `"tcp/22"` or `"udp/53"`.
+ *
+ * @throws {SyntaxError} When `text` is not a port reference.
+ * @example
+ * ```ts
+ * import { parsePortSpec } from "./port_spec.ts";
+ * const spec = parsePortSpec("tcp/22");
+ * if (spec.protocol !== "tcp" || spec.port !== 22) throw new Error();
+ * ```
+ */
+export function parsePortSpec(text: string): PortSpec {
+  const checked = checkPortSpec(text);
+  if (checked.reason !== undefined) throw new SyntaxError(`Cannot parse port: ${checked.reason}`);
+  return checked.value;
+}
+
+/**
+ * Like {@linkcode parsePortSpec} but returns the reason instead of throwing.
+ *
+ * @example
+ * ```ts
+ * import { checkPortSpec } from "./port_spec.ts";
+ * if (checkPortSpec("tcp/99999").reason !== '"tcp/99999" is not a port (1-65535)') throw new Error();
+ * ```
+ */
+export function checkPortSpec(text: string): Checked<PortSpec> {
+  const match = /^(tcp|udp)\/(\d{1,6})$/.exec(text);
+  if (match === null) {
+    return { reason: `${JSON.stringify(text)} is not a port reference (e.g. "tcp/22", "udp/53")` };
+  }
+  const port = Number(match[2]);
+  if (!isValidPort(port)) return { reason: `${JSON.stringify(text)} is not a port (1-65535)` };
+  return { value: { protocol: match[1] as L4Protocol, port } };
+}
+
+/**
+ * The canonical text of a port reference, e.g. `"tcp/22"`; also the key of `[ports."tcp/22"]`.
+ *
+ * @example
+ * ```ts
+ * import { formatPortSpec } from "./port_spec.ts";
+ * if (formatPortSpec({ protocol: "udp", port: 53 }) !== "udp/53") throw new Error();
+ * ```
+ */
+export function formatPortSpec(spec: PortSpec): string {
+  return `${spec.protocol}/${spec.port}`;
+}

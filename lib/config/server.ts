@@ -1,0 +1,452 @@
+/**
+ * The server config (`/etc/spa/server.toml`): parse and validate TOML text into a typed, frozen
+ * {@linkcode ServerConfig}. Pure: reads no file (the key files are read by
+ * {@linkcode loadServerConfig} in `server_load.ts`). Every problem of the file is reported at once,
+ * one line each naming the key path; unknown keys are errors at every level.
+ *
+ * `[ports."tcp/22"]` tables that no user lists are errors (a typo there would otherwise silently
+ * lose an `on_open` command or an idle timeout).
+ *
+ * @module
+ */
+
+import {
+  DEFAULT_MAX_AGE_SECONDS,
+  DEFAULT_REPLAY_CAPACITY,
+  MAX_UID,
+} from "../protocol/constants.ts";
+import type { Checked } from "./_checked.ts";
+import { Fields, parseToml, Problems } from "./_fields.ts";
+import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
+import { checkCidr, type Cidr, SourceList } from "./cidr.ts";
+import { ConfigError } from "./config_error.ts";
+import { checkPortSpec, formatPortSpec, type PortSpec } from "./port_spec.ts";
+
+/** Which firewall backend opens ports. */
+export type FirewallKind = "nft" | "none";
+/** How log lines are written. */
+export type LogFormat = "text" | "json";
+
+/** A protected port with its settings (from the users' `ports` and `[ports."tcp/22"]`). */
+export interface PortConfig extends PortSpec {
+  /** Canonical reference, e.g. `tcp/22`. */
+  readonly key: string;
+  /** A grant on this port closes after this long without traffic. */
+  readonly idleTimeoutMs: number;
+  /** Program and arguments run when a grant opens (never through a shell). */
+  readonly onOpen?: readonly string[];
+  /** Program and arguments run when a grant closes. */
+  readonly onClose?: readonly string[];
+}
+
+/** One `[[users]]` entry. */
+export interface UserConfig {
+  readonly uid: number;
+  /** A log-safe name: letters, digits, `.`, `_`, `-`. */
+  readonly name: string;
+  /** Absolute path of the user's key file. */
+  readonly keyFile: string;
+  /** Ports this user may open. */
+  readonly ports: readonly PortSpec[];
+  /** Source prefixes this user may knock from. */
+  readonly sources: SourceList;
+  /** Refuse knocks that are not bound to their source address. */
+  readonly requireSourceBinding: boolean;
+}
+
+/** Per-source limit on failed verifications (token bucket), with bounded memory. */
+export interface RateLimitConfig {
+  readonly failedPerSecond: number;
+  readonly failedBurst: number;
+  /** Most sources tracked at once; the oldest are forgotten first. */
+  readonly trackedSources: number;
+}
+
+/** A validated server config. Every object in it is frozen. */
+export interface ServerConfig {
+  /** The file it came from, when it came from one. */
+  readonly path: string | undefined;
+  /** Capture interfaces, or `["any"]`. */
+  readonly interfaces: readonly string[];
+  readonly stateDir: string;
+  readonly firewall: FirewallKind;
+  /** Name of the nft table (family inet) the daemon owns. */
+  readonly nftTable: string;
+  readonly idleTimeoutMs: number;
+  readonly maxPacketAgeMs: number;
+  readonly resyncGraceMs: number;
+  readonly logFormat: LogFormat;
+  /** Time limit of each `on_open`/`on_close` command. */
+  readonly commandTimeoutMs: number;
+  /** Kernel capture buffer per interface, in bytes. */
+  readonly captureBufferBytes: number;
+  readonly promiscuous: boolean;
+  /** Optional BPF pre-filter; undefined captures everything (a trailer may ride on any packet). */
+  readonly bpfFilter: string | undefined;
+  /** A libpcap file to load instead of the standard ones. */
+  readonly libpcapPath: string | undefined;
+  readonly rateLimit: RateLimitConfig;
+  /** Authenticated tags remembered per user against replays. */
+  readonly replayCapacity: number;
+  readonly users: readonly UserConfig[];
+  /** Every port some user may open, in order of first mention. */
+  readonly ports: readonly PortConfig[];
+}
+
+/** The defaults of the optional keys, as written in a config. */
+export const SERVER_DEFAULTS = Object.freeze(
+  {
+    interfaces: ["any"],
+    state_dir: "/var/lib/spa",
+    firewall: "nft",
+    nft_table: "spa",
+    idle_timeout: "5m",
+    max_packet_age: `${DEFAULT_MAX_AGE_SECONDS}s`,
+    resync_grace: "10m",
+    log_format: "text",
+    command_timeout: "10s",
+    capture_buffer: "32MiB",
+    promiscuous: false,
+    replay_capacity: DEFAULT_REPLAY_CAPACITY,
+    rate_limit: { failed_per_second: 10, failed_burst: 20, tracked_sources: 4096 },
+    sources: ["0.0.0.0/0", "::/0"],
+    require_source_binding: false,
+  } as const,
+);
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const MIB = 1024 * 1024;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NFT_TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/** A user whose key file the loader should read (also when other parts of the file are bad). */
+export interface KeyFileRef {
+  readonly path: string;
+  readonly uid: number;
+  /** Key path of the `key_file` entry, e.g. `users[0].key_file`. */
+  readonly keyPath: string;
+}
+
+/** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
+export interface ServerConfigCheck {
+  readonly config: ServerConfig | undefined;
+  readonly problems: readonly string[];
+  readonly keyFiles: readonly KeyFileRef[];
+}
+
+/**
+ * Parses and validates server config text.
+ *
+ * @param text The TOML text.
+ * @param options `path`: the file it came from; relative paths resolve against its folder.
+ * @throws {ConfigError} With every problem found.
+ * @example
+ * ```ts
+ * import { parseServerConfig } from "./server.ts";
+ * const config = parseServerConfig(`
+ * interfaces = ["eth0"]
+ * [[users]]
+ * uid = 1000
+ * name = "alice"
+ * key_file = "keys/alice.key"
+ * ports = ["tcp/22"]
+ * `, { path: "/etc/spa/server.toml" });
+ * if (config.users[0]!.keyFile !== "/etc/spa/keys/alice.key") throw new Error();
+ * if (config.ports[0]!.idleTimeoutMs !== 300_000) throw new Error();
+ * ```
+ */
+export function parseServerConfig(text: string, options: { path?: string } = {}): ServerConfig {
+  const check = checkServerConfig(text, options);
+  if (check.config === undefined) throw new ConfigError(options.path, check.problems);
+  return check.config;
+}
+
+/**
+ * Like {@linkcode parseServerConfig} but returns the problems, and the key files of the users
+ * whose `uid` and `key_file` are valid, so a loader can report their problems too.
+ *
+ * @example
+ * ```ts
+ * import { checkServerConfig } from "./server.ts";
+ * const check = checkServerConfig(`firewall = "iptables"\ncolour = 1\n`);
+ * if (check.problems.length !== 3) throw new Error(check.problems.join("\n")); // + no [[users]]
+ * ```
+ */
+export function checkServerConfig(
+  text: string,
+  options: { path?: string } = {},
+): ServerConfigCheck {
+  const problems = new Problems();
+  const parsed = parseToml(text);
+  if (parsed.reason !== undefined) {
+    return { config: undefined, problems: [parsed.reason], keyFiles: [] };
+  }
+  const baseDir = configDir(options.path);
+  const top = new Fields(parsed.value, "", problems);
+  const path = (key: string, fields: Fields, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const resolved = resolveConfigPath(value, baseDir);
+    if (resolved.reason !== undefined) fields.problem(key, resolved.reason);
+    return resolved.value;
+  };
+
+  const interfaces = readInterfaces(top) ?? [...SERVER_DEFAULTS.interfaces];
+  const stateDir = path("state_dir", top, top.string("state_dir") ?? SERVER_DEFAULTS.state_dir);
+  const firewall = top.choice("firewall", ["nft", "none"] as const) ?? SERVER_DEFAULTS.firewall;
+  const nftTable = top.string("nft_table") ?? SERVER_DEFAULTS.nft_table;
+  if (!NFT_TABLE.test(nftTable)) {
+    top.problem(
+      "nft_table",
+      `${
+        JSON.stringify(nftTable)
+      } is not a table name (a letter, then up to 31 letters, digits or "_")`,
+    );
+  }
+  const idleTimeoutMs = readIdle(top) ?? 5 * MINUTE;
+  const maxPacketAgeMs = top.duration("max_packet_age", SECOND, HOUR, "1s", "1h") ??
+    DEFAULT_MAX_AGE_SECONDS * SECOND;
+  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ?? 10 * MINUTE;
+  const logFormat = top.choice("log_format", ["text", "json"] as const) ??
+    SERVER_DEFAULTS.log_format;
+  const commandTimeoutMs = top.duration("command_timeout", 100, HOUR, "100ms", "1h") ??
+    10 * SECOND;
+  const captureBufferBytes =
+    top.byteSize("capture_buffer", 64 * 1024, 1024 * MIB, "64KiB", "1GiB") ??
+      32 * MIB;
+  const promiscuous = top.boolean("promiscuous") ?? SERVER_DEFAULTS.promiscuous;
+  const bpfFilter = top.string("bpf_filter");
+  if (bpfFilter !== undefined && bpfFilter.length > 4096) {
+    top.problem("bpf_filter", "is longer than 4096 characters");
+  }
+  const libpcapPath = path("libpcap_path", top, top.string("libpcap_path"));
+  const replayCapacity = top.integer("replay_capacity", 16, 1_000_000) ??
+    SERVER_DEFAULTS.replay_capacity;
+  const rateLimit = readRateLimit(top);
+  const { users, keyFiles, listed } = readUsers(top, baseDir);
+  const ports = readPorts(top, listed, idleTimeoutMs);
+  top.finish();
+
+  if (problems.lines.length > 0 || stateDir === undefined) {
+    return { config: undefined, problems: problems.lines, keyFiles };
+  }
+  const config: ServerConfig = {
+    path: options.path,
+    interfaces,
+    stateDir,
+    firewall,
+    nftTable,
+    idleTimeoutMs,
+    maxPacketAgeMs,
+    resyncGraceMs,
+    logFormat,
+    commandTimeoutMs,
+    captureBufferBytes,
+    promiscuous,
+    bpfFilter,
+    libpcapPath,
+    rateLimit,
+    replayCapacity,
+    users,
+    ports,
+  };
+  return { config: deepFreeze(config), problems: [], keyFiles };
+}
+
+/**
+ * The programs the `on_open`/`on_close` commands name (each command's first element), for the
+ * `--allow-run` list of the server's permissions.
+ *
+ * @example
+ * ```ts
+ * import { parseServerConfig, serverCommands } from "./server.ts";
+ * const config = parseServerConfig(`[[users]]\nuid = 1\nname = "a"\nkey_file = "/k"\n` +
+ *   `ports = ["tcp/22"]\n[ports."tcp/22"]\non_open = ["systemctl", "start", "ssh"]\n`);
+ * if (serverCommands(config).join() !== "systemctl") throw new Error();
+ * ```
+ */
+export function serverCommands(config: ServerConfig): string[] {
+  const programs = new Set<string>();
+  for (const port of config.ports) {
+    if (port.onOpen) programs.add(port.onOpen[0]!);
+    if (port.onClose) programs.add(port.onClose[0]!);
+  }
+  return [...programs];
+}
+
+function readInterfaces(top: Fields): string[] | undefined {
+  const list = top.array("interfaces", (value, path) => {
+    if (
+      typeof value !== "string" || !/^[^\s/\0]{1,15}$/.test(value) || value === "." ||
+      value === ".."
+    ) {
+      top.problems.add(path, `${JSON.stringify(value)} is not an interface name`);
+      return undefined;
+    }
+    return value;
+  }, { nonEmpty: true });
+  if (list === undefined) return undefined;
+  if (list.includes("any") && list.length > 1) {
+    top.problem("interfaces", `"any" already means every interface; list it alone`);
+    return undefined;
+  }
+  const duplicate = list.find((name, i) => list.indexOf(name) !== i);
+  if (duplicate !== undefined) {
+    top.problem("interfaces", `${JSON.stringify(duplicate)} is listed twice`);
+    return undefined;
+  }
+  return list;
+}
+
+function readIdle(fields: Fields): number | undefined {
+  return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
+}
+
+function readRateLimit(top: Fields): RateLimitConfig {
+  const defaults = SERVER_DEFAULTS.rate_limit;
+  const table = top.table("rate_limit");
+  if (table === undefined) {
+    return {
+      failedPerSecond: defaults.failed_per_second,
+      failedBurst: defaults.failed_burst,
+      trackedSources: defaults.tracked_sources,
+    };
+  }
+  const limit = {
+    failedPerSecond: table.integer("failed_per_second", 1, 1_000_000) ??
+      defaults.failed_per_second,
+    failedBurst: table.integer("failed_burst", 1, 1_000_000) ?? defaults.failed_burst,
+    trackedSources: table.integer("tracked_sources", 16, 10_000_000) ??
+      defaults.tracked_sources,
+  };
+  table.finish();
+  return limit;
+}
+
+function readUsers(
+  top: Fields,
+  baseDir: string | undefined,
+): { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] } {
+  const users: UserConfig[] = [];
+  const keyFiles: KeyFileRef[] = [];
+  const listed: PortSpec[] = [];
+  const entries = top.tables("users");
+  if (entries === undefined) {
+    if (top.data.users === undefined) top.problem("users", "missing (at least one [[users]])");
+    return { users, keyFiles, listed };
+  }
+  if (entries.length === 0) top.problem("users", "must not be empty");
+  const uids = new Map<number, string>();
+  const names = new Map<string, string>();
+  for (const user of entries) {
+    const uid = user.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
+    if (uid !== undefined) {
+      const first = uids.get(uid);
+      if (first !== undefined) user.problem("uid", `${uid} is already used by ${first}`);
+      else uids.set(uid, user.path);
+    }
+    const name = user.string("name", { required: true });
+    if (name !== undefined) {
+      const first = names.get(name);
+      if (!NAME.test(name)) {
+        user.problem(
+          "name",
+          `${JSON.stringify(name)} is not a name (letters, digits, ".", "_", "-"; at most 64)`,
+        );
+      } else if (first !== undefined) {
+        user.problem("name", `${JSON.stringify(name)} is already used by ${first}`);
+      } else names.set(name, user.path);
+    }
+    const keyFileText = user.string("key_file", { required: true });
+    let keyFile: string | undefined;
+    if (keyFileText !== undefined) {
+      const resolved = resolveConfigPath(keyFileText, baseDir);
+      if (resolved.reason !== undefined) user.problem("key_file", resolved.reason);
+      keyFile = resolved.value;
+    }
+    if (keyFile !== undefined && uid !== undefined) {
+      keyFiles.push({ path: keyFile, uid, keyPath: user.pathOf("key_file") });
+    }
+    const good: PortSpec[] = [];
+    const ports = user.array("ports", (value, path) => {
+      const checked = typeof value === "string"
+        ? checkPortSpec(value)
+        : { reason: `${JSON.stringify(value)} is not a port reference (e.g. "tcp/22")` };
+      if (checked.reason !== undefined) top.problems.add(path, checked.reason);
+      else good.push(checked.value);
+      return checked.value;
+    }, { required: true, nonEmpty: true });
+    listed.push(...good);
+    const keys = good.map(formatPortSpec);
+    const duplicate = keys.find((key, i) => keys.indexOf(key) !== i);
+    if (duplicate !== undefined) user.problem("ports", `"${duplicate}" is listed twice`);
+    const sources = user.array("sources", (value, path) => {
+      const checked: Checked<Cidr> = typeof value === "string"
+        ? checkCidr(value)
+        : { reason: `${JSON.stringify(value)} is not a prefix (e.g. "10.0.0.0/8")` };
+      if (checked.reason !== undefined) top.problems.add(path, checked.reason);
+      return checked.value;
+    }, { nonEmpty: true }) ??
+      SERVER_DEFAULTS.sources.map((text) => checkCidr(text).value!);
+    const requireSourceBinding = user.boolean("require_source_binding") ??
+      SERVER_DEFAULTS.require_source_binding;
+    user.finish();
+    if (uid === undefined || name === undefined || keyFile === undefined || !ports) continue;
+    users.push({
+      uid,
+      name,
+      keyFile,
+      ports,
+      sources: new SourceList(sources),
+      requireSourceBinding,
+    });
+  }
+  return { users, keyFiles, listed };
+}
+
+function readPorts(top: Fields, listed: readonly PortSpec[], idleTimeoutMs: number): PortConfig[] {
+  const ports = new Map<string, PortConfig>();
+  for (const spec of listed) {
+    const key = formatPortSpec(spec);
+    if (!ports.has(key)) {
+      ports.set(key, { protocol: spec.protocol, port: spec.port, key, idleTimeoutMs });
+    }
+  }
+  const table = top.table("ports");
+  if (table === undefined) return [...ports.values()];
+  const seen = new Map<string, string>();
+  for (const rawKey of Object.keys(table.data)) {
+    const section = table.table(rawKey);
+    if (section === undefined) continue;
+    const spec = checkPortSpec(rawKey);
+    if (spec.reason !== undefined) {
+      table.problem(rawKey, spec.reason);
+      continue;
+    }
+    const key = formatPortSpec(spec.value);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      table.problem(rawKey, `is the same port as ${JSON.stringify(first)}`);
+      continue;
+    }
+    seen.set(key, rawKey);
+    const idle = readIdle(section);
+    const onOpen = section.argv("on_open");
+    const onClose = section.argv("on_close");
+    section.finish();
+    const base = ports.get(key);
+    if (base === undefined) {
+      table.problem(rawKey, `no user lists "${key}" in its ports`);
+      continue;
+    }
+    ports.set(key, {
+      ...base,
+      ...(idle !== undefined ? { idleTimeoutMs: idle } : {}),
+      ...(onOpen !== undefined ? { onOpen } : {}),
+      ...(onClose !== undefined ? { onClose } : {}),
+    });
+  }
+  return [...ports.values()];
+}

@@ -1,0 +1,117 @@
+import { deepEqual, equal, rejects } from "node:assert/strict";
+import { ConfigError } from "../../lib/config/config_error.ts";
+import { formatKeyFile } from "../../lib/config/key_file.ts";
+import { Secret } from "../../lib/config/secret.ts";
+import { loadServerConfig } from "../../lib/config/server_load.ts";
+
+const SECRET = new Secret(new Uint8Array(32).fill(9));
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function writeKey(path: string, uid: number, mode = 0o600): Promise<void> {
+  await Deno.writeTextFile(path, formatKeyFile({ uid, secret: SECRET, sequence: 5 }));
+  await Deno.chmod(path, mode);
+}
+
+function user(uid: number, name: string, keyFile: string): string {
+  return `[[users]]\nuid = ${uid}\nname = "${name}"\nkey_file = "${keyFile}"\nports = ["tcp/22"]\n`;
+}
+
+Deno.test("loadServerConfig loads the config and every user's key", async () => {
+  await withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/keys`);
+    await writeKey(`${dir}/keys/alice.key`, 1000);
+    await writeKey(`${dir}/keys/bob.key`, 1001);
+    await Deno.writeTextFile(
+      `${dir}/server.toml`,
+      `state_dir = "state"\n` + user(1000, "alice", "keys/alice.key") +
+        user(1001, "bob", `${dir}/keys/bob.key`),
+    );
+    const { config, keys } = await loadServerConfig(`${dir}/server.toml`);
+    equal(config.stateDir, `${dir}/state`);
+    equal(config.path, `${dir}/server.toml`);
+    deepEqual([...keys.keys()], [1000, 1001]);
+    equal(keys.get(1001)!.secret.equals(SECRET), true);
+  });
+});
+
+Deno.test("loadServerConfig reports schema and key file problems together", async () => {
+  await withDir(async (dir) => {
+    await writeKey(`${dir}/alice.key`, 1000, 0o644);
+    await writeKey(`${dir}/bob.key`, 999);
+    await Deno.writeTextFile(`${dir}/carol.key`, "uid = 1002\n");
+    await Deno.chmod(`${dir}/carol.key`, 0o600);
+    await Deno.writeTextFile(
+      `${dir}/server.toml`,
+      user(1000, "alice", "alice.key") + user(1001, "bob", "bob.key") +
+        user(1002, "carol", "carol.key") + user(1003, "dave", "dave.key") +
+        `[ports."tcp/22"]\non_open = ["/nonexistent/bin/start-ssh"]\n`,
+    );
+    await rejects(loadServerConfig(`${dir}/server.toml`), (error: ConfigError) => {
+      equal(error instanceof ConfigError, true);
+      deepEqual(error.problems, [
+        `users[0].key_file: Cannot use key file ${dir}/alice.key: it is readable by group or others (mode 0644); run: chmod 600 ${dir}/alice.key`,
+        `users[1].key_file: ${dir}/bob.key holds uid 999, not 1001`,
+        `users[2].key_file: Cannot use key file ${dir}/carol.key: sequence: missing (required)`,
+        `users[2].key_file: Cannot use key file ${dir}/carol.key: secret: missing (required, or "passphrase" instead)`,
+        `users[3].key_file: Cannot use key file ${dir}/dave.key: it does not exist`,
+        `ports."tcp/22".on_open[0]: /nonexistent/bin/start-ssh does not exist`,
+      ]);
+      return true;
+    });
+  });
+});
+
+Deno.test("loadServerConfig checks key files even when the schema has problems", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/server.toml`, `firewall = "pf"\n` + user(1, "a", "a.key"));
+    await rejects(loadServerConfig(`${dir}/server.toml`), (error: ConfigError) => {
+      deepEqual(error.problems, [
+        `firewall: "pf" is not one of "nft" or "none"`,
+        `users[0].key_file: Cannot use key file ${dir}/a.key: it does not exist`,
+      ]);
+      return true;
+    });
+  });
+});
+
+Deno.test("loadServerConfig checks state_dir and libpcap_path", async () => {
+  await withDir(async (dir) => {
+    await writeKey(`${dir}/a.key`, 1);
+    await Deno.writeTextFile(`${dir}/state`, "");
+    await Deno.writeTextFile(
+      `${dir}/server.toml`,
+      `state_dir = "state"\nlibpcap_path = "nope.so"\n` + user(1, "a", "a.key"),
+    );
+    await rejects(loadServerConfig(`${dir}/server.toml`), (error: ConfigError) => {
+      deepEqual(error.problems, [
+        `state_dir: ${dir}/state is not a folder`,
+        `libpcap_path: ${dir}/nope.so does not exist`,
+      ]);
+      return true;
+    });
+  });
+});
+
+Deno.test("loadServerConfig says when the file is missing or not text", async () => {
+  await withDir(async (dir) => {
+    await rejects(loadServerConfig(`${dir}/none.toml`), {
+      name: "ConfigError",
+      message: `Cannot use config ${dir}/none.toml: it does not exist`,
+    });
+    await Deno.writeFile(`${dir}/bin.toml`, new Uint8Array([0xc3, 0x28]));
+    await rejects(loadServerConfig(`${dir}/bin.toml`), {
+      message: `Cannot use config ${dir}/bin.toml: it is not UTF-8 text`,
+    });
+    await rejects(loadServerConfig(dir), {
+      message: `Cannot use config ${dir}: it is not a regular file`,
+    });
+  });
+});
