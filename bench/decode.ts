@@ -17,10 +17,10 @@ import {
   parseAddress,
   TCP_SYN,
 } from "../lib/packet/mod.ts";
+import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 import { loadCaptures } from "../tests/packet/_captures.ts";
 import { ethernet, type Framed, sll2 } from "../tests/packet/_frames.ts";
 
-const TRAILER_LENGTH = 37;
 const v4 = { source: parseAddress("10.77.0.2")!, destination: parseAddress("10.77.0.1")! };
 const v6 = { source: parseAddress("fd77::2")!, destination: parseAddress("fd77::1")! };
 const udp = encodeUdpPacket({
@@ -35,7 +35,7 @@ const syn = encodeTcpPacket({
   destinationPort: 22,
   sequence: 1,
   flags: TCP_SYN,
-  payload: new Uint8Array(37),
+  payload: new Uint8Array(TRAILER_LENGTH),
 });
 
 let sink = 0;

@@ -7,8 +7,6 @@
  */
 
 import {
-  checksumAdd,
-  checksumFinish,
   encodeTcpPacket,
   encodeUdpPacket,
   IPPROTO_AH,
@@ -22,27 +20,15 @@ import {
   TCP_RST,
   TCP_SYN,
 } from "../lib/packet/mod.ts";
+import { unhex } from "../tests/packet/_captures.ts";
+import { ethernet, withIpv4Options, withIpv6ExtensionHeaders } from "../tests/packet/_frames.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
-const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
 const addr = (s: string) => parseAddress(s)!;
 
-const SERVER_MAC = unhex("027700000001");
-const CLIENT_MAC = unhex("027700000002");
-
-function ethernet(type: number, tags: [number, number][], payload: Uint8Array, trailer = 0) {
-  const out = new Uint8Array(14 + 4 * tags.length + payload.length + trailer);
-  out.set(SERVER_MAC, 0);
-  out.set(CLIENT_MAC, 6);
-  let offset = 12;
-  for (const [tpid, vid] of tags) {
-    out.set([tpid >> 8, tpid & 0xff, vid >> 8, vid & 0xff], offset);
-    offset += 4;
-  }
-  out.set([type >> 8, type & 0xff], offset);
-  out.set(payload, offset + 2);
-  out.fill(0xee, offset + 2 + payload.length); // padding or trailing bytes that are not IP
-  return out;
+/** An Ethernet frame from the client to the server, with `extra` bytes of 0xee after the packet. */
+function frame(packet: Uint8Array, tags: [number, number][] = [], extra = 0): Uint8Array {
+  return ethernet(packet, tags, new Uint8Array(extra).fill(0xee)).frame;
 }
 
 /** Frames the client sends out of its eth0 through a packet socket, to the server. */
@@ -54,26 +40,23 @@ export function clientFrames(): Uint8Array[] {
     encodeUdpPacket({ ...v4, sourcePort: 40001, destinationPort: port, payload: text(payload) });
   return [
     // 802.1Q tag, VLAN 7.
-    ethernet(0x0800, [[0x8100, 7]], udp4("vlan 7 payload, long enough to hold a trailer of 37")),
+    frame(udp4("vlan 7 payload, long enough to hold a trailer of 37"), [[0x8100, 7]]),
     // Q-in-Q: 802.1ad service tag 100, then 802.1Q tag 7, IPv6 inside.
-    ethernet(
-      0x86dd,
-      [[0x88a8, 100], [0x8100, 7]],
+    frame(
       encodeUdpPacket({
         ...v6,
         sourcePort: 40002,
         destinationPort: 7007,
         payload: text("q-in-q payload over IPv6, long enough to hold a trailer"),
       }),
+      [[0x88a8, 100], [0x8100, 7]],
     ),
     // A short datagram padded to the 60-byte Ethernet minimum with 0xee.
-    ethernet(0x0800, [], udp4("tiny"), 60 - 14 - 32),
+    frame(udp4("tiny"), [], 60 - 14 - 32),
     // 40 bytes of payload, then 20 bytes after the IP packet (as a frame check sequence would be).
-    ethernet(0x0800, [], udp4("forty bytes of payload: the trailer end!"), 20),
+    frame(udp4("forty bytes of payload: the trailer end!"), [], 20),
     // A knock-like SYN with a 37-byte payload, v4 and v6, and a RST+ACK carrying a payload.
-    ethernet(
-      0x0800,
-      [],
+    frame(
       encodeTcpPacket({
         ...v4,
         sourcePort: 40003,
@@ -83,9 +66,7 @@ export function clientFrames(): Uint8Array[] {
         payload: knock,
       }),
     ),
-    ethernet(
-      0x86dd,
-      [],
+    frame(
       encodeTcpPacket({
         ...v6,
         sourcePort: 40004,
@@ -95,9 +76,7 @@ export function clientFrames(): Uint8Array[] {
         payload: knock,
       }),
     ),
-    ethernet(
-      0x0800,
-      [],
+    frame(
       encodeTcpPacket({
         ...v4,
         sourcePort: 40005,
@@ -114,41 +93,6 @@ export function clientFrames(): Uint8Array[] {
         "0a4d0001",
     ),
   ];
-}
-
-/** Inserts a chain of extension headers after the IPv6 header (their next-header bytes are set). */
-function withExtensionHeaders(packet: Uint8Array, chain: { type: number; bytes: Uint8Array }[]) {
-  const extra = chain.reduce((sum, h) => sum + h.bytes.length, 0);
-  const out = new Uint8Array(packet.length + extra);
-  out.set(packet.subarray(0, 40));
-  let offset = 40;
-  let next = packet[6]!;
-  for (const header of [...chain].reverse()) {
-    header.bytes[0] = next;
-    next = header.type;
-  }
-  out[6] = next;
-  for (const header of chain) {
-    out.set(header.bytes, offset);
-    offset += header.bytes.length;
-  }
-  out.set(packet.subarray(40), offset);
-  new DataView(out.buffer).setUint16(4, out.length - 40);
-  return out;
-}
-
-/** Inserts IPv4 options (a multiple of 4 bytes) after the 20-byte header and fixes lengths and sum. */
-function withIpv4Options(packet: Uint8Array, options: Uint8Array) {
-  const out = new Uint8Array(packet.length + options.length);
-  out.set(packet.subarray(0, 20));
-  out.set(options, 20);
-  out.set(packet.subarray(20), 20 + options.length);
-  out[0] = 0x40 | ((20 + options.length) / 4);
-  const view = new DataView(out.buffer);
-  view.setUint16(2, out.length);
-  view.setUint16(10, 0);
-  view.setUint16(10, checksumFinish(checksumAdd(0, out, 0, 20 + options.length)));
-  return out;
 }
 
 /** IP packets written into the server's tun device, as if they came from 10.77.0.202 / fd77::ca. */
@@ -188,13 +132,13 @@ export function tunPackets(): Uint8Array[] {
       payload,
     }),
     udp6,
-    withExtensionHeaders(udp6, [{ type: IPPROTO_DSTOPTS, bytes: padN(8) }]),
-    withExtensionHeaders(udp6, [
-      { type: 0, bytes: padN(16) },
-      { type: IPPROTO_ROUTING, bytes: routing },
-      { type: IPPROTO_DSTOPTS, bytes: padN(8) },
+    withIpv6ExtensionHeaders(udp6, [[IPPROTO_DSTOPTS, padN(8)]]),
+    withIpv6ExtensionHeaders(udp6, [
+      [0, padN(16)],
+      [IPPROTO_ROUTING, routing],
+      [IPPROTO_DSTOPTS, padN(8)],
     ]),
-    withExtensionHeaders(
+    withIpv6ExtensionHeaders(
       encodeTcpPacket({
         ...v6,
         sourcePort: 40014,
@@ -203,9 +147,9 @@ export function tunPackets(): Uint8Array[] {
         flags: TCP_SYN,
         payload,
       }),
-      [{ type: IPPROTO_AH, bytes: ah }],
+      [[IPPROTO_AH, ah]],
     ),
-    withExtensionHeaders(udp6, [{ type: IPPROTO_FRAGMENT, bytes: atomicFragment }]),
+    withIpv6ExtensionHeaders(udp6, [[IPPROTO_FRAGMENT, atomicFragment]]),
     esp,
   ];
 }

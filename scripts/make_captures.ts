@@ -26,13 +26,11 @@
  */
 
 import { createTopology, type Topology } from "../tests/netns/topology.ts";
+import { hex, unhex } from "../tests/packet/_captures.ts";
 import { clientFrames, tunPackets } from "./_capture_traffic.ts";
 
 const OUT = new URL("../tests/testdata/captures/", import.meta.url);
 const text = (s: string) => new TextEncoder().encode(s);
-const hex = (bytes: Uint8Array) =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
 
 async function run(argv: string[]): Promise<void> {
   const out = await new Deno.Command(argv[0]!, { args: argv.slice(1), stderr: "piped" }).output();

@@ -37,9 +37,6 @@ export interface Capture {
   expected: Expected[];
 }
 
-/** The capture files, by the link type their name says. */
-export const CAPTURE_FILES = ["ethernet.pcap", "any-sll2.pcap", "any-sll.pcap", "raw.pcap"];
-
 const DIR = new URL("../testdata/captures/", import.meta.url);
 
 /** Loads one capture and its tshark expectations. */
@@ -54,9 +51,13 @@ export async function loadCapture(file: string): Promise<Capture> {
   };
 }
 
-/** Every capture. */
+/** Every committed capture, in name order. */
 export async function loadCaptures(): Promise<Capture[]> {
-  return await Promise.all(CAPTURE_FILES.map(loadCapture));
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(DIR)) {
+    if (entry.name.endsWith(".pcap")) files.push(entry.name);
+  }
+  return await Promise.all(files.sort().map(loadCapture));
 }
 
 /** A decoded frame: the bytes, the status and a copy of the view. */
@@ -82,4 +83,9 @@ export function ascii(bytes: Uint8Array): string {
 /** Hex of bytes. */
 export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Bytes of hex. */
+export function unhex(text: string): Uint8Array {
+  return Uint8Array.from(text.match(/../g) ?? [], (pair) => parseInt(pair, 16));
 }

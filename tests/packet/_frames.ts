@@ -6,6 +6,8 @@
  */
 
 import {
+  checksumAdd,
+  checksumFinish,
   DLT_EN10MB,
   DLT_IPV4,
   DLT_IPV6,
@@ -123,4 +125,48 @@ export function allFramings(packet: Uint8Array): Framed[] {
     rawIp(packet, LINKTYPE_RAW),
     rawIp(packet, v6 ? DLT_IPV6 : DLT_IPV4),
   ];
+}
+
+/**
+ * Inserts a chain of IPv6 extension headers, each `[type, bytes]`, after the fixed header of an
+ * IPv6 packet; sets each header's next-header byte and the payload length.
+ */
+export function withIpv6ExtensionHeaders(
+  packet: Uint8Array,
+  chain: readonly (readonly [number, Uint8Array])[],
+): Uint8Array {
+  const out = new Uint8Array(packet.length + chain.reduce((sum, [, h]) => sum + h.length, 0));
+  out.set(packet.subarray(0, 40));
+  let next = packet[6]!;
+  for (const [type, bytes] of [...chain].reverse()) {
+    bytes[0] = next;
+    next = type;
+  }
+  out[6] = next;
+  let offset = 40;
+  for (const [, bytes] of chain) {
+    out.set(bytes, offset);
+    offset += bytes.length;
+  }
+  out.set(packet.subarray(40), offset);
+  new DataView(out.buffer).setUint16(4, out.length - 40);
+  return out;
+}
+
+/**
+ * Inserts IPv4 options (a multiple of 4 bytes) after the 20-byte header of an IPv4 packet; fixes
+ * the header length, the total length and the header checksum.
+ */
+export function withIpv4Options(packet: Uint8Array, options: Uint8Array): Uint8Array {
+  const header = 20 + options.length;
+  const out = new Uint8Array(packet.length + options.length);
+  out.set(packet.subarray(0, 20));
+  out.set(options, 20);
+  out.set(packet.subarray(20), header);
+  out[0] = 0x40 | (header / 4);
+  const view = new DataView(out.buffer);
+  view.setUint16(2, out.length);
+  view.setUint16(10, 0);
+  view.setUint16(10, checksumFinish(checksumAdd(0, out, 0, header)));
+  return out;
 }

@@ -8,6 +8,7 @@
  */
 
 import { decodeFrame, PacketView } from "../../lib/packet/mod.ts";
+import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
 import { loadCaptures } from "./_captures.ts";
 
 const total = Number(Deno.args[0] ?? 5_000_000);
@@ -20,8 +21,9 @@ let sink = 0;
 function run(count: number): void {
   for (let i = 0; i < count; i++) {
     const { linkType, frame } = frames[i % frames.length]!;
-    if (decodeFrame(linkType, frame, frame.length, view) === "ok") sink += view.tailOffset(37);
-    else sink++;
+    if (decodeFrame(linkType, frame, frame.length, view) === "ok") {
+      sink += view.tailOffset(TRAILER_LENGTH);
+    } else sink++;
   }
 }
 

@@ -21,7 +21,14 @@ import {
   TCP_ACK,
   TCP_PSH,
 } from "../../lib/packet/mod.ts";
-import { allFramings, ethernet, loopback, rawIp } from "./_frames.ts";
+import {
+  allFramings,
+  ethernet,
+  loopback,
+  rawIp,
+  withIpv4Options,
+  withIpv6ExtensionHeaders,
+} from "./_frames.ts";
 
 const V4 = { source: parseAddress("10.77.0.2")!, destination: parseAddress("10.77.0.1")! };
 const V6 = { source: parseAddress("fd77::2")!, destination: parseAddress("fd77::1")! };
@@ -56,32 +63,10 @@ function setUint16(bytes: Uint8Array, offset: number, value: number): Uint8Array
   return bytes;
 }
 
-/** An IPv6 packet whose UDP datagram sits behind `headers` (each [type, bytes]). */
-function ipv6With(
-  headers: [number, Uint8Array][],
-  inner = encodeUdpPacket({
-    ...V6,
-    sourcePort: 1,
-    destinationPort: 2,
-    payload: PAYLOAD,
-  }),
-): Uint8Array {
-  const extra = headers.reduce((sum, [, h]) => sum + h.length, 0);
-  const out = new Uint8Array(inner.length + extra);
-  out.set(inner.subarray(0, 40));
-  let offset = 40;
-  let next = inner[6]!;
-  for (const [type, bytes] of [...headers].reverse()) {
-    bytes[0] = next;
-    next = type;
-  }
-  out[6] = next;
-  for (const [, bytes] of headers) {
-    out.set(bytes, offset);
-    offset += bytes.length;
-  }
-  out.set(inner.subarray(40), offset);
-  return setUint16(out, 4, out.length - 40);
+/** An IPv6 UDP packet whose datagram sits behind `headers` (each [type, bytes]). */
+function ipv6With(headers: [number, Uint8Array][]): Uint8Array {
+  const inner = encodeUdpPacket({ ...V6, sourcePort: 1, destinationPort: 2, payload: PAYLOAD });
+  return withIpv6ExtensionHeaders(inner, headers);
 }
 
 Deno.test("decodeFrame() reads the same packet under every link type", () => {
@@ -206,12 +191,7 @@ Deno.test("decodeFrame() refuses malformed IPv4 headers and fragments", () => {
   }
   // Options: the transport header follows them; the total length still ends the payload.
   const packet = udp4();
-  const withOptions = new Uint8Array(packet.length + 8);
-  withOptions.set(packet.subarray(0, 20));
-  withOptions.set([1, 1, 1, 1, 1, 1, 1, 0], 20);
-  withOptions.set(packet.subarray(20), 28);
-  withOptions[0] = 0x47;
-  setUint16(withOptions, 2, withOptions.length);
+  const withOptions = withIpv4Options(packet, new Uint8Array([1, 1, 1, 1, 1, 1, 1, 0]));
   const { status, view } = decode(LINKTYPE_RAW, withOptions);
   equal(status, "ok");
   equal(view.transportOffset, 28);
@@ -232,7 +212,7 @@ Deno.test("decodeFrame() walks IPv6 extension headers up to the limit", () => {
   long[41] = 200;
   equal(statusOf(LINKTYPE_RAW, long), "bad-ip");
   // An extension header that does not fit at all.
-  const cut = ipv6With([], new Uint8Array(44));
+  const cut = new Uint8Array(44);
   cut.set([0x60, 0, 0, 0, 0, 4, IPPROTO_DSTOPTS, 64]);
   equal(statusOf(LINKTYPE_RAW, cut), "bad-ip");
 });
