@@ -13,6 +13,10 @@
  * - Packets whose lengths contradict each other (`"bad-ip"`, `"bad-transport"`), including IPv6
  *   jumbograms (payload length 0) and IPv4 segments larger than 64 KiB seen before segmentation.
  *
+ * What it does not check: IP, TCP and UDP checksums (a capture of outgoing packets with checksum
+ * offload carries unfinished ones, and the trailer is authenticated anyway), IPv4 option contents,
+ * and whether an IPv6 hop-by-hop header comes first.
+ *
  * @module
  */
 
