@@ -81,7 +81,12 @@ export interface ServerConfig {
   /** Kernel capture buffer per interface, in bytes. */
   readonly captureBufferBytes: number;
   readonly promiscuous: boolean;
-  /** Optional BPF pre-filter; undefined captures everything (a trailer may ride on any packet). */
+  /**
+   * Optional BPF pre-filter (opt-in; by default every packet is inspected). A trailer may ride on
+   * any packet, of any protocol, to any port, which is the point of SPA; a filter (e.g.
+   * `"tcp[tcpflags] & tcp-syn != 0 or udp"`) saves CPU on busy links but silently ignores knocks
+   * carried any other way, and tells a reader of the config which packets can carry one.
+   */
   readonly bpfFilter: string | undefined;
   /** A libpcap file to load instead of the standard ones. */
   readonly libpcapPath: string | undefined;
