@@ -1,0 +1,120 @@
+/**
+ * `spa-client check` (the cron check: proves sync and rolls the sequence, opening nothing; resyncs
+ * by itself when the host answers only to resync) and `spa-client resync`.
+ *
+ * @module
+ */
+
+import { ClientError } from "./errors.ts";
+import { resyncSequence } from "./resync.ts";
+import { rollSequence } from "./roll.ts";
+import { type Log, openSession, type Session } from "./session.ts";
+import { hostArguments, type Target } from "./target.ts";
+
+/** The port checks and resyncs go to when neither `--port`/`--via-port` nor the config names one. */
+export const DEFAULT_CHECK_PORT = 22;
+
+/** How a check ended. */
+export type CheckStatus =
+  /** The check was acked: client and server agree. */
+  | "in-sync"
+  /** The check got no ack; a resync and a confirming check brought the host back. */
+  | "resynced";
+
+/** What `check` and `resync` report for one host. */
+export interface SyncReport {
+  host: string;
+  address: string;
+  status: CheckStatus;
+  /** Seconds the resynced number would have stayed pending unused (after a resync). */
+  graceSeconds: number | undefined;
+  elapsedMs: number;
+}
+
+/**
+ * The port a check or resync of `target` is sent to.
+ *
+ * @example
+ * ```ts ignore
+ * const port = checkPort(target, undefined);
+ * ```
+ */
+export function checkPort(target: Target, port: number | undefined): number {
+  return target.viaPort ?? port ?? target.port ?? DEFAULT_CHECK_PORT;
+}
+
+/**
+ * Checks `target`, resyncing when the check gets no ack.
+ *
+ * @throws {ClientError} When neither the check nor a resync and its confirmation succeeded.
+ * @example
+ * ```ts ignore
+ * const report = await checkHost(target, undefined, () => {});
+ * if (report.status === "resynced") console.log("was out of sync");
+ * ```
+ */
+export async function checkHost(
+  target: Target,
+  port: number | undefined,
+  log: Log,
+): Promise<SyncReport> {
+  await using session = await openSession(target, checkPort(target, port), log);
+  const started = performance.now();
+  const rolled = await rollSequence(session);
+  if (rolled.ack !== undefined) {
+    return report(target, "in-sync", undefined, started);
+  }
+  log(`check: no ack after ${rolled.sent} packets; resyncing`);
+  const graceSeconds = await resyncAndConfirm(session);
+  return report(target, "resynced", graceSeconds, started);
+}
+
+/**
+ * Resyncs `target` and confirms the new number with a check.
+ *
+ * @throws {ClientError} When the resync fails (clock off, no reply) or the check under the new
+ * number gets no ack.
+ * @example
+ * ```ts ignore
+ * await resyncHost(target, undefined, () => {});
+ * ```
+ */
+export async function resyncHost(
+  target: Target,
+  port: number | undefined,
+  log: Log,
+): Promise<SyncReport> {
+  await using session = await openSession(target, checkPort(target, port), log);
+  const started = performance.now();
+  const graceSeconds = await resyncAndConfirm(session);
+  return report(target, "resynced", graceSeconds, started);
+}
+
+async function resyncAndConfirm(session: Session): Promise<number> {
+  const { graceSeconds } = await resyncSequence(session);
+  const confirmed = await rollSequence(session);
+  if (confirmed.ack === undefined) {
+    const target = session.target;
+    throw new ClientError(
+      `Cannot confirm the resync with ${target.name}: the check under the new number got no ` +
+        `ack after ${confirmed.sent} packets; it stays pending for ${graceSeconds}s: run ` +
+        `spa-client check ${hostArguments(target)}`,
+    );
+  }
+  return graceSeconds;
+}
+
+function report(
+  target: Target,
+  status: CheckStatus,
+  graceSeconds: number | undefined,
+  started: number,
+): SyncReport {
+  return {
+    host: target.name,
+    address: target.addressText,
+    status,
+    graceSeconds,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}

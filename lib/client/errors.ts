@@ -1,0 +1,67 @@
+/**
+ * The client's one error class and its exit codes.
+ *
+ * @module
+ */
+
+/** Exit codes of `spa-client`. */
+export const EXIT_CODES = Object.freeze({
+  /** Done; for `check`, the host was in sync. */
+  ok: 0,
+  /** A runtime failure: no ack, unreachable host, unusable key or state file. */
+  failed: 1,
+  /** Bad command line or config. */
+  usage: 2,
+  /** `check` only: the host was out of sync and a resync brought it back. */
+  resynced: 3,
+});
+
+/** Whether an error is the user's input (exit 2) or something that failed while running (exit 1). */
+export type ClientErrorKind = "usage" | "runtime";
+
+/**
+ * A failure to report to the user as one line (its message) with an exit code. Anything else
+ * thrown by the client is a bug or an unexpected system error and also exits 1.
+ *
+ * @example
+ * ```ts
+ * import { ClientError } from "./errors.ts";
+ * const error = new ClientError("Cannot knock: bad port", { kind: "usage" });
+ * if (error.exitCode !== 2) throw new Error("a usage error exits 2");
+ * ```
+ */
+export class ClientError extends Error {
+  override name = "ClientError";
+  /** Usage or runtime. */
+  readonly kind: ClientErrorKind;
+
+  /**
+   * @param message One line, `Cannot do x: reason`.
+   * @param options `kind` (default `runtime`) and an optional `cause`.
+   */
+  constructor(message: string, options: ErrorOptions & { kind?: ClientErrorKind } = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.kind = options.kind ?? "runtime";
+  }
+
+  /** 2 for usage errors, 1 otherwise. */
+  get exitCode(): number {
+    return this.kind === "usage" ? EXIT_CODES.usage : EXIT_CODES.failed;
+  }
+}
+
+/**
+ * A usage error: bad input on the command line or in the config (exit code 2).
+ *
+ * @example
+ * ```ts
+ * import { usageError } from "./errors.ts";
+ * if (usageError("Cannot knock: bad port").exitCode !== 2) throw new Error("unexpected");
+ * ```
+ */
+export function usageError(message: string, cause?: unknown): ClientError {
+  return new ClientError(
+    message,
+    cause === undefined ? { kind: "usage" } : { kind: "usage", cause },
+  );
+}

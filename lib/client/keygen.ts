@@ -1,0 +1,162 @@
+/**
+ * `spa-client keygen`: a new key file (mode 0600) holding the user id, a 256-bit random secret (or
+ * one stretched from a passphrase) and a random initial sequence number, and the config stanzas
+ * for both sides. The secret goes into the file and nowhere else.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeKeyFile } from "../config/key_file.ts";
+import { Secret } from "../config/secret.ts";
+import { formatAddress, parseAddress } from "../packet/address.ts";
+import { keyFingerprint } from "../protocol/key_schedule.ts";
+import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import { generateSecret, randomSequence } from "../protocol/random.ts";
+import { ClientError, usageError } from "./errors.ts";
+
+/** Options of {@linkcode keygen}. */
+export interface KeygenOptions {
+  /** The user id (the same on both sides). */
+  uid: number;
+  /** The user's name in the server config, and the key file's name. */
+  name: string;
+  /** The folder the key file goes to (created with mode 0700). */
+  outDir: string;
+  /** Stretch this passphrase into the secret instead of drawing a random one. */
+  passphrase?: string;
+  /** The client config's name for the server (default `myserver`). */
+  host?: string;
+  /** The server's address for the client stanza (default: a placeholder to edit). */
+  address?: string;
+  /** The port the stanzas name (default 22). */
+  port?: number;
+}
+
+/** What {@linkcode keygen} made. */
+export interface KeygenResult {
+  /** The key file written. */
+  keyFile: string;
+  uid: number;
+  name: string;
+  /** The key's public fingerprint (the same on both sides). */
+  fingerprint: string;
+  /** The `[[users]]` stanza for the server config. */
+  serverStanza: string;
+  /** The `[hosts.NAME]` stanza for the client config. */
+  clientStanza: string;
+}
+
+/** User names the server config accepts. */
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Where the server reads key files, relative to its config folder. */
+const SERVER_KEY_DIR = "keys";
+
+/**
+ * Writes `<outDir>/<name>.key` and returns the stanzas for both configs.
+ *
+ * @throws {ClientError} (usage) For a bad name, host or address, or a short passphrase; (runtime)
+ * when the file exists or cannot be written.
+ * @example
+ * ```ts
+ * import { keygen } from "./keygen.ts";
+ * const outDir = await Deno.makeTempDir();
+ * const result = await keygen({ uid: 1000, name: "alice", outDir });
+ * if ((await Deno.stat(result.keyFile)).mode! & 0o077) throw new Error("must be 0600");
+ * if (!result.serverStanza.includes("uid = 1000")) throw new Error("unexpected");
+ * await Deno.remove(outDir, { recursive: true });
+ * ```
+ */
+export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
+  if (!USER_NAME.test(options.name)) {
+    throw usageError(
+      `Cannot use --name ${JSON.stringify(options.name)}: use letters, digits, ".", "_", "-" ` +
+        `(at most 64, starting with a letter or digit)`,
+    );
+  }
+  const host = options.host ?? "myserver";
+  if (!USER_NAME.test(host)) {
+    throw usageError(`Cannot use --host ${JSON.stringify(host)}: not a host name for the config`);
+  }
+  let address = "SERVER_ADDRESS";
+  if (options.address !== undefined) {
+    const bytes = parseAddress(options.address);
+    if (bytes === undefined) {
+      throw usageError(`Cannot use --address ${options.address}: not an IP address`);
+    }
+    address = formatAddress(bytes);
+  }
+  let bytes: Uint8Array;
+  if (options.passphrase === undefined) {
+    bytes = generateSecret();
+  } else {
+    if ([...options.passphrase].length < MIN_PASSPHRASE_LENGTH) {
+      throw usageError(
+        `Cannot use the passphrase: it is shorter than ${MIN_PASSPHRASE_LENGTH} characters`,
+      );
+    }
+    bytes = secretFromPassphrase(options.passphrase, options.uid);
+  }
+  const secret = new Secret(bytes);
+  const fingerprint = keyFingerprint(bytes, options.uid);
+  bytes.fill(0);
+  const keyFile = join(options.outDir, `${options.name}.key`);
+  try {
+    await Deno.mkdir(options.outDir, { recursive: true, mode: 0o700 });
+    await writeKeyFile(keyFile, { uid: options.uid, secret, sequence: randomSequence() }, {
+      name: options.name,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    const reason = error instanceof Deno.errors.AlreadyExists
+      ? "it already exists (remove it first, or choose another --name or --out)"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (error as Error).message;
+    throw new ClientError(`Cannot write key file ${keyFile}: ${reason}`, { cause: error });
+  } finally {
+    secret.wipe();
+  }
+  const port = options.port ?? 22;
+  const serverStanza = [
+    `# key fingerprint ${fingerprint}`,
+    `[[users]]`,
+    `uid = ${options.uid}`,
+    `name = "${options.name}"`,
+    `key_file = "${SERVER_KEY_DIR}/${options.name}.key"`,
+    `ports = ["tcp/${port}"]`,
+  ].join("\n");
+  const clientStanza = [
+    `# key fingerprint ${fingerprint}`,
+    `[hosts.${host}]`,
+    `address = "${address}"${options.address === undefined ? "   # the server's address" : ""}`,
+    `uid = ${options.uid}`,
+    `key_file = ${JSON.stringify(keyFile)}`,
+    `port = ${port}`,
+    `transport = "syn"                  # "udp" needs no root`,
+    `exec = ["ssh", "-p", "{port}", "{address}"]`,
+  ].join("\n");
+  return { keyFile, uid: options.uid, name: options.name, fingerprint, serverStanza, clientStanza };
+}
+
+/**
+ * Reads a passphrase file: its text without the final line break.
+ *
+ * @throws {ClientError} (usage) When it cannot be read.
+ * @example
+ * ```ts ignore
+ * const passphrase = await readPassphraseFile("/home/alice/.spa-passphrase");
+ * ```
+ */
+export async function readPassphraseFile(path: string): Promise<string> {
+  try {
+    const text = await Deno.readTextFile(path);
+    return text.replace(/\r?\n$/, "");
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    const reason = error instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : "it cannot be read";
+    throw usageError(`Cannot use passphrase file ${path}: ${reason}`, error);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Spending a sequence number: a knock (opens a port) or a check (opens nothing), each asking the
+ * server to roll to a fresh number, committed only after a verified ack.
+ *
+ * One request is made per candidate of `clientCandidates` (the client's own number first, then
+ * numbers the server may have moved to), each asking for its own fresh number. All of them are
+ * saved as unconfirmed before anything is sent (so a crash or a lost ack leaves the client knowing
+ * where the server may be), and all are sent together, the very same packets on every retry. The
+ * server accepts at most one: whichever it takes, it moves to a number none of the others is keyed
+ * by. Sending them together bounds a knock to `(retries + 1) × timeout` however many candidates
+ * there are; with no unconfirmed number (the usual case) there is exactly one request.
+ *
+ * @module
+ */
+
+import { DEFAULT_MAX_AGE_SECONDS } from "../protocol/constants.ts";
+import { randomSequence } from "../protocol/random.ts";
+import type { StateOrigin } from "../state/client_store.ts";
+import { clientAcked, clientCandidates, clientSending } from "../state/sequence.ts";
+import { exchange } from "./exchange.ts";
+import { type Ack, type OpenRequest, rollRequest, unixNow } from "./messages.ts";
+import type { Session } from "./session.ts";
+
+/** Options of {@linkcode rollSequence}. */
+export interface RollOptions {
+  /** What a knock asks to open; absent for a check. */
+  open?: OpenRequest;
+  /** Bind the knock to this source address. */
+  binding?: Uint8Array;
+}
+
+/** The outcome of {@linkcode rollSequence}; `ack` is undefined when none verified. */
+export interface Rolled {
+  /** The verified ack, or undefined. */
+  ack: Ack | undefined;
+  /** Tries until the ack (all of them when none came). */
+  attempts: number;
+  /** Packets sent in all. */
+  sent: number;
+  /** How many sequence numbers were tried. */
+  candidates: number;
+  /** Which candidate was acked (0: the client's own number); -1 without an ack. */
+  acked: number;
+  /** Where the state came from. */
+  origin: StateOrigin;
+}
+
+/**
+ * Knocks (`options.open`) or checks under every candidate number; commits the acked one's new
+ * number durably.
+ *
+ * @throws {ClientError} When the transport cannot send; {@linkcode StateFileError} for an
+ * unusable state file.
+ * @example
+ * ```ts ignore
+ * const rolled = await rollSequence(session, { open: { protocol: "tcp", port: 22 } });
+ * if (rolled.ack === undefined) console.error("no ack");
+ * ```
+ */
+export async function rollSequence(session: Session, options: RollOptions = {}): Promise<Rolled> {
+  const { target, identity, state: store, log } = session;
+  const kind = options.open === undefined ? "check" : "knock";
+  const loaded = await store.load(identity);
+  if (loaded.origin !== "stored") {
+    log(`state: starting from the key file's sequence number (${describeOrigin(loaded.origin)})`);
+  }
+  let state = loaded.sequence;
+  const candidates = clientCandidates(state, unixNow());
+  const avoid = [...candidates, ...(state.unconfirmed ?? [])];
+  const plans = candidates.map((current) => {
+    const next = randomSequence(avoid);
+    avoid.push(next);
+    return { current, next };
+  });
+  // Newest last, and only the newest are kept: the own number's request is the likeliest to be
+  // accepted, so its new number goes in last.
+  for (const plan of [...plans].reverse()) state = clientSending(state, plan.next);
+  await store.save(identity, state);
+  const requests = plans.map((plan) =>
+    rollRequest(session.key, {
+      current: plan.current,
+      next: plan.next,
+      pad: target.pad,
+      maxAge: DEFAULT_MAX_AGE_SECONDS,
+      ...(options.open === undefined ? {} : { open: options.open }),
+      ...(options.binding === undefined ? {} : { binding: options.binding }),
+    })
+  );
+  const tries = target.retries + 1;
+  const numbers = plans.length === 1 ? "" : ` under ${plans.length} candidate sequence numbers`;
+  const done = await exchange(session.transport, () => requests, {
+    tries,
+    timeoutMs: target.timeoutMs,
+    onSend: (attempt) => log(`${kind}: try ${attempt}/${tries}${numbers}`),
+    onIgnored: (reason) => log(`${kind}: ignored a reply (${reason})`),
+  });
+  const outcome = {
+    candidates: plans.length,
+    origin: loaded.origin,
+    attempts: done?.attempts ?? tries,
+    sent: (done?.attempts ?? tries) * plans.length,
+  };
+  if (done === undefined) return { ...outcome, ack: undefined, acked: -1 };
+  const acked = requests.indexOf(done.request);
+  state = clientAcked(state, plans[acked]!.next);
+  await store.save(identity, state);
+  log(`${kind}: ack verified after ${done.attempts} tries; new sequence number committed`);
+  return { ...outcome, ack: done.reply, acked };
+}
+
+function describeOrigin(origin: StateOrigin): string {
+  switch (origin) {
+    case "initial":
+      return "no state file yet";
+    case "new-key":
+      return "the state file was for another key";
+    case "stored":
+      return "stored";
+    default: {
+      const unreachable: never = origin;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Everything one command holds while it talks to a host: the key, the transport, and the host's
+ * state, locked for the whole exchange so a second client for the same host waits its turn.
+ *
+ * @module
+ */
+
+import { localAddressFor } from "../../ffi/local_address.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { type KeyFile, loadKeyFile } from "../config/key_file.ts";
+import { parseAddress } from "../packet/address.ts";
+import { keyFingerprint } from "../protocol/key_schedule.ts";
+import { HostState, type KeyIdentity } from "../state/client_store.ts";
+import { ClientError, usageError } from "./errors.ts";
+import { openSynTransport } from "./syn_transport.ts";
+import type { Target } from "./target.ts";
+import type { Endpoint, Transport } from "./transport.ts";
+import { openUdpTransport } from "./udp_transport.ts";
+
+/** Where verbose progress lines go (stderr with `--verbose`, nowhere otherwise). */
+export type Log = (line: string) => void;
+
+/** An open session: release it with `await using` or {@linkcode Session.close}. */
+export interface Session extends AsyncDisposable {
+  readonly target: Target;
+  readonly key: KeyFile;
+  readonly identity: KeyIdentity;
+  readonly state: HostState;
+  readonly transport: Transport;
+  readonly log: Log;
+  /** Unlocks the state and closes the transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the key, opens the transport to `port` and takes the host's state lock (waiting while
+ * another client holds it).
+ *
+ * @throws {ClientError} (usage) For an unusable key file or one of another user; (runtime) when
+ * the transport cannot be opened or the state folder cannot be written.
+ * @example
+ * ```ts ignore
+ * await using session = await openSession(target, 22, console.error);
+ * ```
+ */
+export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
+  const key = await loadKey(target);
+  const secret = key.secret.bytes();
+  const identity: KeyIdentity = {
+    uid: key.uid,
+    fingerprint: keyFingerprint(secret, key.uid),
+    initialSequence: key.sequence,
+  };
+  secret.fill(0);
+  const transport = await openTransport(target, { address: target.address, port });
+  log(
+    `${target.transport}: sending to ${target.addressText} port ${port} from port ${transport.localPort}`,
+  );
+  let state: HostState;
+  try {
+    state = await HostState.lock(target.stateDir, target.stateStem, {
+      onWait: () => log(`waiting: another spa-client holds the state of ${target.name}`),
+    });
+  } catch (error) {
+    await transport.close();
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new ClientError(
+      `Cannot lock the state of ${target.name} in ${target.stateDir}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const close = async () => {
+    state.unlock();
+    await transport.close();
+  };
+  return { target, key, identity, state, transport, log, close, [Symbol.asyncDispose]: close };
+}
+
+async function loadKey(target: Target): Promise<KeyFile> {
+  let key: KeyFile;
+  try {
+    key = await loadKeyFile(target.keyFile);
+  } catch (error) {
+    if (error instanceof ConfigError) throw usageError(error.message, error);
+    throw error;
+  }
+  if (key.uid !== target.uid) {
+    throw usageError(
+      `Cannot use key file ${target.keyFile}: it holds uid ${key.uid}, but ${target.name} is ` +
+        `configured with uid ${target.uid}`,
+    );
+  }
+  return key;
+}
+
+function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
+  switch (target.transport) {
+    case "udp":
+      return openUdpTransport(endpoint);
+    case "syn":
+      return Promise.resolve().then(() => openSynTransport(endpoint));
+    default: {
+      const unreachable: never = target.transport;
+      throw new TypeError(`Cannot open transport: unknown transport ${unreachable}`);
+    }
+  }
+}
+
+/**
+ * The source address a knock to `target` is bound to, or `undefined` for `--bind-source none`:
+ * for `auto` the address the kernel would send from (behind a NAT the server sees another one:
+ * use `none` or the public address there).
+ *
+ * @throws {ClientError} When there is no route to the target.
+ * @example
+ * ```ts ignore
+ * const binding = bindingAddress(target);
+ * ```
+ */
+export function bindingAddress(target: Target): Uint8Array | undefined {
+  const bind = target.bindSource;
+  switch (bind.mode) {
+    case "none":
+      return undefined;
+    case "address":
+      return parseAddress(bind.address);
+    case "auto":
+      try {
+        return localAddressFor(target.address);
+      } catch (error) {
+        const reason = (error as Error).message.replace(/^Cannot [^:]*: /, "");
+        throw new ClientError(`Cannot reach ${target.addressText}: ${reason}`, { cause: error });
+      }
+    default: {
+      const unreachable: never = bind;
+      throw new TypeError(`Cannot bind: unknown mode ${JSON.stringify(unreachable)}`);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The `syn` transport (the paper's): the request rides as the payload of a raw TCP SYN, from a
+ * random source port (32768–60999) with a random initial sequence number, kept for every retry so
+ * a retry is the very same packet; the server answers with a TCP RST from the knocked address and
+ * port to that source port, carrying the reply as its payload.
+ *
+ * The RST is read with a libpcap capture on `any`, filtered in the kernel to the server's address
+ * and ports and opened before the first send. The kernel itself drops the RST (no socket owns the
+ * port), so nothing else on this machine reacts to it. Needs root or CAP_NET_RAW.
+ *
+ * @module
+ */
+
+import { Capture, PcapError } from "../../ffi/pcap.ts";
+import { localAddressFor } from "../../ffi/local_address.ts";
+import { RawSocket } from "../../ffi/raw_socket.ts";
+import { SystemError } from "../../ffi/libc.ts";
+import { formatAddress } from "../packet/address.ts";
+import { IPPROTO_TCP, TCP_RST, TCP_SYN } from "../packet/constants.ts";
+import { decodeFrame } from "../packet/decode.ts";
+import { encodeTcpPacket } from "../packet/encode.ts";
+import { PacketView } from "../packet/view.ts";
+import { ClientError } from "./errors.ts";
+import { type Endpoint, Inbox, type Transport } from "./transport.ts";
+
+/** Lowest source port used (Linux's default ephemeral range). */
+export const SYN_SOURCE_PORT_MIN = 32768;
+/** Highest source port used. */
+export const SYN_SOURCE_PORT_MAX = 60999;
+/** Kernel capture buffer of the reply capture: replies are few and small. */
+const CAPTURE_BUFFER_BYTES = 1024 * 1024;
+/** Bytes kept of each captured reply: headers plus a padded reply, far more than a RST carries. */
+const CAPTURE_SNAPLEN = 4096;
+
+/** The hint every "no privilege" error of this transport ends with. */
+export const SYN_PRIVILEGE_HINT =
+  "the syn transport needs root or CAP_NET_RAW; run as root, or use --transport udp";
+
+/**
+ * Opens the `syn` transport to `target`: finds the local source address, opens the raw socket and
+ * the reply capture.
+ *
+ * @throws {ClientError} Without root or CAP_NET_RAW (one line suggesting `--transport udp`), or
+ * when there is no route to the target.
+ * @example
+ * ```ts ignore
+ * import { openSynTransport } from "./syn_transport.ts";
+ * await using transport = openSynTransport({ address: new Uint8Array([10, 77, 0, 1]), port: 22 });
+ * await transport.send(payload);
+ * ```
+ */
+export function openSynTransport(target: Endpoint): Transport {
+  const family = target.address.length === 4 ? 4 : 6;
+  const host = formatAddress(target.address);
+  let source: Uint8Array;
+  try {
+    source = localAddressFor(target.address);
+  } catch (error) {
+    throw new ClientError(`Cannot reach ${host}: ${reason(error)}`, { cause: error });
+  }
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  const sourcePort = SYN_SOURCE_PORT_MIN +
+    random[0]! % (SYN_SOURCE_PORT_MAX - SYN_SOURCE_PORT_MIN + 1);
+  const isn = random[1]!;
+
+  let socket: RawSocket;
+  try {
+    socket = RawSocket.open(family);
+  } catch (error) {
+    throw privilegeOr(error, "open a raw socket");
+  }
+  let capture: Capture;
+  try {
+    capture = Capture.open("any", {
+      filter: `${family === 4 ? "ip" : "ip6"} src host ${host} and tcp src port ${target.port} ` +
+        `and tcp dst port ${sourcePort}`,
+      bufferSize: CAPTURE_BUFFER_BYTES,
+      snaplen: CAPTURE_SNAPLEN,
+    });
+  } catch (error) {
+    socket.close();
+    throw privilegeOr(error, "capture replies");
+  }
+
+  const inbox = new Inbox();
+  const view = new PacketView();
+  const linkType = capture.linkType;
+  const onPacket = (frame: Uint8Array, length: number) => {
+    if (decodeFrame(linkType, frame, length, view) !== "ok") return;
+    if (view.protocol !== IPPROTO_TCP || (view.tcpFlags & TCP_RST) === 0) return;
+    if (view.family !== family || view.sourcePort !== target.port) return;
+    if (view.destinationPort !== sourcePort) return;
+    for (let i = 0; i < target.address.length; i++) {
+      if (frame[view.sourceOffset + i] !== target.address[i]) return;
+    }
+    inbox.push(view.payload(frame).slice());
+  };
+  const stop = new AbortController();
+  const running = capture.run(onPacket, stop.signal).catch(() => inbox.close());
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      inbox.close();
+      stop.abort();
+      socket.close();
+      await running;
+      capture.close();
+    })();
+    return closed;
+  };
+
+  return {
+    kind: "syn",
+    localPort: sourcePort,
+    send(payload: Uint8Array): Promise<void> {
+      const packet = encodeTcpPacket({
+        source,
+        destination: target.address,
+        sourcePort,
+        destinationPort: target.port,
+        sequence: isn,
+        flags: TCP_SYN,
+        payload,
+      });
+      try {
+        socket.send(packet, target.address);
+      } catch (error) {
+        return Promise.reject(
+          new ClientError(`Cannot send to ${host} port ${target.port}: ${reason(error)}`, {
+            cause: error,
+          }),
+        );
+      }
+      return Promise.resolve();
+    },
+    receive: (timeoutMs: number) => inbox.take(timeoutMs),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function privilegeOr(error: unknown, what: string): ClientError {
+  const denied =
+    (error instanceof SystemError && (error.code === "EPERM" || error.code === "EACCES")) ||
+    (error instanceof PcapError && /needs root or CAP_NET_RAW/.test(error.message));
+  if (denied) return new ClientError(`Cannot ${what}: ${SYN_PRIVILEGE_HINT}`, { cause: error });
+  return new ClientError(`Cannot ${what}: ${reason(error)}`, { cause: error });
+}
+
+/** The part of an error message after "Cannot ...: ", for wrapping in our own sentence. */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^Cannot [^:]*: (.*)$/s.exec(message);
+  return match === null ? message : match[1]!;
+}
