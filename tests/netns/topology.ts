@@ -204,7 +204,11 @@ export class Topology implements AsyncDisposable {
     }
     await Promise.allSettled([...this.#children].map(async (child) => {
       await child.status;
-      await Promise.allSettled([child.stdout?.cancel(), child.stderr?.cancel()]);
+      for (const stream of [child.stdout, child.stderr]) {
+        try {
+          if (!stream.locked) await stream.cancel();
+        } catch { /* not piped, or already closed */ }
+      }
     }));
     // Anything else still inside a namespace (a daemonised sshd, say) dies with it.
     for (const ns of [...[...this.#hosts.values()].map((h) => h.ns), this.hubNs]) {

@@ -1,0 +1,70 @@
+/**
+ * Counters of dropped packets by reason, and of what was accepted.
+ *
+ * @module
+ */
+
+import type { RejectReason } from "../protocol/open.ts";
+
+/** Every counter the daemon keeps. */
+export type CounterName =
+  /** Frames the decoder refused (not IP, truncated, fragments...). */
+  | "undecodable"
+  /** Payload shorter than a trailer. */
+  | "no-trailer"
+  /** A source over its failed-verification budget while the daemon was loaded. */
+  | "rate-limited"
+  /** An authentic resync from a clock outside the window (answered with clock-skew). */
+  | "clock-skew"
+  /** An authentic message the user's policy does not allow (port, source, binding). */
+  | "policy"
+  /** A retransmitted knock or check answered again. */
+  | "retransmit"
+  /** Knocks, checks and resyncs accepted. */
+  | "accepted"
+  | RejectReason;
+
+/** The counters in display order. */
+export const COUNTER_NAMES: readonly CounterName[] = [
+  "undecodable",
+  "length",
+  "no-trailer",
+  "unknown-uid",
+  "rate-limited",
+  "tag",
+  "fields",
+  "stale",
+  "future",
+  "binding",
+  "replay",
+  "replay-cache-full",
+  "clock-skew",
+  "policy",
+  "retransmit",
+  "accepted",
+];
+
+/**
+ * A fixed set of named counters.
+ *
+ * @example
+ * ```ts
+ * import { Counters } from "./counters.ts";
+ * const counters = new Counters();
+ * counters.count("tag");
+ * if (counters.snapshot().tag !== 1) throw new Error("unexpected");
+ * ```
+ */
+export class Counters {
+  readonly #values = new Map<CounterName, number>(COUNTER_NAMES.map((name) => [name, 0]));
+
+  /** Adds `n` (default 1) to `name`. */
+  count(name: CounterName, n = 1): void {
+    this.#values.set(name, (this.#values.get(name) ?? 0) + n);
+  }
+
+  /** The current values, by name. */
+  snapshot(): Record<CounterName, number> {
+    return Object.fromEntries(this.#values) as Record<CounterName, number>;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The daemon's book of open grants, and the `on_open`/`on_close` commands of each port.
+ *
+ * The kernel owns expiry: a grant is an element of an nftables set whose timeout is refreshed by
+ * the traffic it lets through. The daemon notices that an element has gone by polling the set
+ * while any grant is open, and then runs `on_close`. Commands are per port and reference counted:
+ * `on_open` runs when a port goes from no grant to one (before the knock is answered, so the
+ * service is up when the client connects), `on_close` when its last grant goes.
+ *
+ * @module
+ */
+
+import { runCommand } from "./commands.ts";
+import type { Logger } from "./log.ts";
+import type { GrantRequest } from "./pipeline.ts";
+
+/** A grant the kernel reports, with the time it has left. */
+export interface KernelGrant {
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+  expiresInMs: number;
+}
+
+/** The firewall operations the book needs. */
+export interface GrantFirewall {
+  open(
+    grant: { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number },
+  ): Promise<void>;
+  list(): Promise<KernelGrant[]>;
+}
+
+/** Commands of one port. */
+export interface PortCommands {
+  onOpen?: readonly string[];
+  onClose?: readonly string[];
+}
+
+/** A live grant as `spa-server status` shows it. */
+export interface GrantStatus {
+  user: string;
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+  openedAt: string;
+  expiresInMs: number | undefined;
+}
+
+interface Entry {
+  user: string;
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+  openedAt: number;
+  expiresInMs: number | undefined;
+}
+
+/** Settings of {@linkcode GrantBook}. */
+export interface GrantBookOptions {
+  firewall: GrantFirewall;
+  commands: (port: { protocol: "tcp" | "udp"; port: number }) => PortCommands;
+  commandTimeoutMs: number;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * Open grants, by (address, protocol, port).
+ *
+ * @example
+ * ```ts ignore
+ * const book = new GrantBook({ firewall, commands, commandTimeoutMs: 10_000, log, now: Date.now });
+ * await book.open({ user: "alice", address: "10.77.0.2", protocol: "tcp", port: 22, idleTimeoutMs: 300_000 });
+ * await book.poll(); // runs on_close for grants the kernel has expired
+ * ```
+ */
+export class GrantBook {
+  readonly #entries = new Map<string, Entry>();
+  readonly #options: GrantBookOptions;
+
+  constructor(options: GrantBookOptions) {
+    this.#options = options;
+  }
+
+  /** Number of open grants. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Opens or refreshes a grant; runs `on_open` first when its port had no grant. */
+  async open(request: GrantRequest): Promise<void> {
+    const key = grantKey(request);
+    const firstOnPort = this.#countOnPort(request) === 0 && !this.#entries.has(key);
+    if (firstOnPort) await this.#run("on_open", request.user, request);
+    await this.#options.firewall.open({
+      address: request.address,
+      protocol: request.protocol,
+      port: request.port,
+      timeoutMs: request.idleTimeoutMs,
+    });
+    const existing = this.#entries.get(key);
+    this.#entries.set(key, {
+      user: request.user,
+      address: request.address,
+      protocol: request.protocol,
+      port: request.port,
+      openedAt: existing?.openedAt ?? this.#options.now(),
+      expiresInMs: request.idleTimeoutMs,
+    });
+  }
+
+  /** Asks the kernel which grants are still open; closes (and runs `on_close` for) the rest. */
+  async poll(): Promise<void> {
+    if (this.#entries.size === 0) return;
+    const live = new Map((await this.#options.firewall.list()).map((g) => [grantKey(g), g]));
+    for (const [key, entry] of [...this.#entries]) {
+      const kernel = live.get(key);
+      if (kernel !== undefined) {
+        entry.expiresInMs = kernel.expiresInMs;
+        continue;
+      }
+      await this.#closed(key, entry, "idle");
+    }
+  }
+
+  /** Forgets every grant (the firewall table is being removed) and runs `on_close` per port. */
+  async closeAll(reason: string): Promise<void> {
+    for (const [key, entry] of [...this.#entries]) await this.#closed(key, entry, reason);
+  }
+
+  /** The open grants, for status. */
+  snapshot(): GrantStatus[] {
+    return [...this.#entries.values()].map((e) => ({
+      user: e.user,
+      address: e.address,
+      protocol: e.protocol,
+      port: e.port,
+      openedAt: new Date(e.openedAt).toISOString(),
+      expiresInMs: e.expiresInMs,
+    }));
+  }
+
+  async #closed(key: string, entry: Entry, reason: string): Promise<void> {
+    this.#entries.delete(key);
+    this.#options.log.info("close", {
+      user: entry.user,
+      address: entry.address,
+      port: `${entry.protocol}/${entry.port}`,
+      reason,
+    });
+    if (this.#countOnPort(entry) === 0) await this.#run("on_close", entry.user, entry);
+  }
+
+  async #run(
+    label: "on_open" | "on_close",
+    user: string,
+    grant: { address: string; protocol: "tcp" | "udp"; port: number },
+  ): Promise<void> {
+    const commands = this.#options.commands(grant);
+    const argv = label === "on_open" ? commands.onOpen : commands.onClose;
+    if (argv === undefined || argv.length === 0) return;
+    await runCommand(argv, {
+      user,
+      address: grant.address,
+      protocol: grant.protocol,
+      port: grant.port,
+    }, {
+      timeoutMs: this.#options.commandTimeoutMs,
+      log: this.#options.log,
+      label,
+    });
+  }
+
+  #countOnPort(port: { protocol: string; port: number }): number {
+    let n = 0;
+    for (const e of this.#entries.values()) {
+      if (e.protocol === port.protocol && e.port === port.port) n++;
+    }
+    return n;
+  }
+}
+
+function grantKey(g: { address: string; protocol: string; port: number }): string {
+  return `${g.address}|${g.protocol}|${g.port}`;
+}

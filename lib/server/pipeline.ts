@@ -1,0 +1,320 @@
+/**
+ * What the daemon does with an authentic packet: policy, then the durable sequence roll, then the
+ * firewall, then the answer — in that order, one user at a time.
+ *
+ * The new sequence state is committed to disk before a port opens, so a crash can never leave a
+ * port opened by a number the server would accept again; if the firewall then fails, nothing is
+ * answered and the client's retransmission (recognised as the last accepted packet) retries it.
+ * Nothing is ever answered before authentication.
+ *
+ * @module
+ */
+
+import type { Message } from "../protocol/message.ts";
+import { randomSequence } from "../protocol/random.ts";
+import { sealTrailer } from "../protocol/seal.ts";
+import { formatAddress } from "../packet/address.ts";
+import { serverResynced, serverRolled, serverValidSequences } from "../state/sequence.ts";
+import type { Counters } from "./counters.ts";
+import type { Logger } from "./log.ts";
+import type { ReplyRoute } from "./reply_route.ts";
+import { TokenBucket } from "./token_bucket.ts";
+import type { PortRef, ServerUser } from "./users.ts";
+import type { Outcome } from "./verifier.ts";
+
+/** A grant to open in the firewall. */
+export interface GrantRequest {
+  user: string;
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+  idleTimeoutMs: number;
+}
+
+/** What the pipeline needs from the rest of the daemon. */
+export interface PipelineDeps {
+  /** Opens or refreshes a grant (firewall, then on_open bookkeeping). */
+  openGrant(grant: GrantRequest): Promise<void>;
+  /** Durably stores a user's sequence state, replay cache and last accepted request. */
+  commit(user: ServerUser): Promise<void>;
+  /** Sends a reply trailer back along a route. */
+  reply(route: ReplyRoute, trailer: Uint8Array): void;
+  /** The idle timeout of a port. */
+  idleTimeoutMs(port: PortRef): number;
+  /** The resync grace period. */
+  resyncGraceMs(): number;
+  log: Logger;
+  counters: Counters;
+  /** Clock, milliseconds. */
+  now(): number;
+}
+
+/** Refused-message log lines allowed per user per minute (the rest are only counted). */
+export const REFUSED_LOG_PER_MINUTE = 10;
+
+/**
+ * Handles outcomes of the verifier, serialised per user.
+ *
+ * @example
+ * ```ts ignore
+ * const pipeline = new Pipeline(deps);
+ * const outcome = verifyPacket(ctx, frame, view, Date.now());
+ * if (outcome) pipeline.handle(outcome, replyRouteOf(frame, view));
+ * await pipeline.idle();
+ * ```
+ */
+export class Pipeline {
+  readonly #deps: PipelineDeps;
+  readonly #queues = new Map<number, Promise<void>>();
+  readonly #refusedLog = new Map<number, TokenBucket>();
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+  }
+
+  /** Queues `outcome` behind earlier work for the same user. Never rejects. */
+  handle(outcome: Outcome, route: ReplyRoute): Promise<void> {
+    const uid = outcome.user.uid;
+    const previous = this.#queues.get(uid) ?? Promise.resolve();
+    const next = previous.then(() => this.#handle(outcome, route)).catch((error) => {
+      this.#deps.log.error("internal-error", {
+        user: outcome.user.policy.name,
+        reason: String(error),
+      });
+    });
+    this.#queues.set(uid, next);
+    next.finally(() => {
+      if (this.#queues.get(uid) === next) this.#queues.delete(uid);
+    });
+    return next;
+  }
+
+  /** Resolves when every queued outcome has been handled. */
+  async idle(): Promise<void> {
+    while (this.#queues.size > 0) await Promise.all(this.#queues.values());
+  }
+
+  async #handle(outcome: Outcome, route: ReplyRoute): Promise<void> {
+    const { log, counters } = this.#deps;
+    const user = outcome.user;
+    const name = user.policy.name;
+    const address = formatAddress(outcome.source);
+    switch (outcome.kind) {
+      case "retransmit": {
+        const last = user.lastAccepted;
+        if (last === undefined) return;
+        counters.count("retransmit");
+        if (last.grant !== undefined) await this.#open(user, address, last.grant);
+        this.#deps.reply(route, last.reply);
+        log.info("retransmit", { user: name, address, port: last.grant && portText(last.grant) });
+        return;
+      }
+      case "clock-skew": {
+        const now = this.#nowSeconds();
+        const reply = sealTrailer(
+          user.keys.replyKey("resync-reply", outcome.message.context),
+          {
+            kind: "resync-reply",
+            status: "clock-skew",
+            sequence: 0,
+            graceSeconds: 0,
+            timestamp: now,
+          },
+          { requestTag: outcome.message.tag },
+        );
+        this.#deps.reply(route, reply);
+        log.warn("clock-skew", {
+          user: name,
+          address,
+          skew_seconds: outcome.message.timestamp - now,
+        });
+        return;
+      }
+      case "refused":
+        this.#logRefused(user, address, outcome.reason, outcome.message);
+        return;
+      case "accepted":
+        await this.#accepted(
+          user,
+          address,
+          route,
+          outcome.message,
+          outcome.key.context,
+          outcome.trailer,
+        );
+        return;
+      default:
+        unreachable(outcome);
+    }
+  }
+
+  async #accepted(
+    user: ServerUser,
+    address: string,
+    route: ReplyRoute,
+    message: Message,
+    keyedBy: number,
+    trailer: Uint8Array,
+  ): Promise<void> {
+    const { log, counters } = this.#deps;
+    const name = user.policy.name;
+    const now = this.#nowSeconds();
+    const before = { sequence: user.keys.sequence, lastAccepted: user.lastAccepted };
+    let reply: Uint8Array;
+    let grant: PortRef | undefined;
+    if (
+      (message.kind === "knock" || message.kind === "check") &&
+      !serverValidSequences(user.keys.sequence).includes(keyedBy)
+    ) {
+      // Another packet under the same number was handled first (two clients at once).
+      counters.count("replay");
+      this.#logRefused(user, address, "sequence number already used", message);
+      return;
+    }
+    switch (message.kind) {
+      case "knock": {
+        grant = { protocol: message.protocol, port: message.port };
+        const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
+        if (refusal !== undefined) {
+          counters.count("policy");
+          log.warn("refused", { user: name, address, port: portText(grant), reason: refusal });
+          return;
+        }
+        user.keys.sequence = serverRolled(user.keys.sequence, keyedBy, message.next);
+        reply = sealTrailer(
+          user.keys.replyKey("ack", message.next),
+          { kind: "ack", protocol: message.protocol, port: message.port, timestamp: now },
+          { requestTag: message.tag },
+        );
+        break;
+      }
+      case "check":
+        user.keys.sequence = serverRolled(user.keys.sequence, keyedBy, message.next);
+        reply = sealTrailer(
+          user.keys.replyKey("ack", message.next),
+          { kind: "ack", protocol: null, port: 0, timestamp: now },
+          { requestTag: message.tag },
+        );
+        break;
+      case "resync": {
+        const graceMs = this.#deps.resyncGraceMs();
+        const fresh = randomSequence(serverValidSequences(user.keys.sequence));
+        user.keys.sequence = serverResynced(user.keys.sequence, fresh, this.#deps.now() + graceMs);
+        const state = user.keys.sequence;
+        const pending = state.state === "pending" ? state.pending : fresh;
+        reply = sealTrailer(
+          user.keys.replyKey("resync-reply", message.context),
+          {
+            kind: "resync-reply",
+            status: "ok",
+            sequence: pending,
+            graceSeconds: Math.min(0xffff, Math.floor(graceMs / 1000)),
+            timestamp: now,
+          },
+          { requestTag: message.tag },
+        );
+        break;
+      }
+      default:
+        // Replies never reach a server: their keys are not among the ones it tries.
+        return;
+    }
+    if (message.kind !== "resync") {
+      user.lastAccepted = {
+        trailer,
+        source: route.remote,
+        timestamp: message.timestamp,
+        reply,
+        ...(grant ? { grant } : {}),
+      };
+    }
+    try {
+      await this.#deps.commit(user);
+    } catch (error) {
+      // Not durable, so not done: undo, open nothing, answer nothing.
+      user.keys.sequence = before.sequence;
+      user.lastAccepted = before.lastAccepted;
+      log.error("state-write-failed", { user: name, reason: (error as Error).message });
+      return;
+    }
+    counters.count("accepted");
+    if (grant !== undefined && !(await this.#open(user, address, grant))) return;
+    this.#deps.reply(route, reply);
+    log.info(message.kind === "knock" ? "accept" : message.kind, {
+      user: name,
+      address,
+      port: grant && portText(grant),
+      bound: message.kind === "knock" ? message.bound : undefined,
+    });
+  }
+
+  async #open(user: ServerUser, address: string, grant: PortRef): Promise<boolean> {
+    try {
+      await this.#deps.openGrant({
+        user: user.policy.name,
+        address,
+        protocol: grant.protocol,
+        port: grant.port,
+        idleTimeoutMs: this.#deps.idleTimeoutMs(grant),
+      });
+      return true;
+    } catch (error) {
+      this.#deps.log.error("open-failed", {
+        user: user.policy.name,
+        address,
+        port: portText(grant),
+        reason: (error as Error).message,
+      });
+      return false;
+    }
+  }
+
+  #policyRefusal(
+    user: ServerUser,
+    bound: boolean,
+    grant: PortRef,
+    source: Uint8Array,
+  ): string | undefined {
+    const policy = user.policy;
+    if (!policy.ports.some((p) => p.protocol === grant.protocol && p.port === grant.port)) {
+      return "port not allowed for this user";
+    }
+    if (!policy.sources.contains(source)) return "source address not allowed for this user";
+    if (policy.requireSourceBinding && !bound) return "knock not bound to its source address";
+    return undefined;
+  }
+
+  #logRefused(
+    user: ServerUser,
+    address: string,
+    reason: string,
+    message: Message | undefined,
+  ): void {
+    const nowMs = this.#deps.now();
+    let bucket = this.#refusedLog.get(user.uid);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(REFUSED_LOG_PER_MINUTE / 60, REFUSED_LOG_PER_MINUTE, nowMs);
+      this.#refusedLog.set(user.uid, bucket);
+    }
+    if (!bucket.take(1, nowMs)) return;
+    this.#deps.log.warn("refused", {
+      user: user.policy.name,
+      address,
+      kind: message?.kind,
+      reason,
+      age_seconds: message ? Math.round(this.#nowSeconds() - message.timestamp) : undefined,
+    });
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#deps.now() / 1000);
+  }
+}
+
+function portText(port: PortRef): string {
+  return `${port.protocol}/${port.port}`;
+}
+
+function unreachable(value: never): never {
+  throw new TypeError(`Cannot handle outcome: ${JSON.stringify(value)}`);
+}

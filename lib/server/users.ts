@@ -1,0 +1,50 @@
+/**
+ * A user as the daemon holds it: policy from the config, live keys, the replay cache and the last
+ * accepted request (to answer its retransmission).
+ *
+ * @module
+ */
+
+import type { ReplayCache } from "../protocol/replay_cache.ts";
+import type { UserKeys } from "./user_keys.ts";
+
+/** A protocol and port, e.g. tcp/22. */
+export interface PortRef {
+  readonly protocol: "tcp" | "udp";
+  readonly port: number;
+}
+
+/** What a user may do, from the config. */
+export interface UserPolicy {
+  /** Name for logs and status. */
+  readonly name: string;
+  /** Ports the user may open. */
+  readonly ports: readonly PortRef[];
+  /** Source prefixes the user may knock from. */
+  readonly sources: { contains(address: Uint8Array): boolean };
+  /** Refuse knocks that are not bound to their source address. */
+  readonly requireSourceBinding: boolean;
+}
+
+/** The last knock or check the daemon accepted for a user. */
+export interface LastAccepted {
+  /** The 37-byte trailer as received. */
+  readonly trailer: Uint8Array;
+  /** Its source address (4 or 16 bytes). */
+  readonly source: Uint8Array;
+  /** The timestamp inside it (unix seconds): it is answered again only within the age window. */
+  readonly timestamp: number;
+  /** The 37-byte reply trailer sent for it. */
+  readonly reply: Uint8Array;
+  /** The grant it opened, if a knock. */
+  readonly grant?: PortRef;
+}
+
+/** A user held by the daemon. */
+export interface ServerUser {
+  readonly uid: number;
+  readonly policy: UserPolicy;
+  readonly keys: UserKeys;
+  readonly replay: ReplayCache;
+  lastAccepted: LastAccepted | undefined;
+}

@@ -1,0 +1,165 @@
+/**
+ * The per-packet hot path: from a decoded frame to "drop silently" or something worth acting on.
+ *
+ * Cheapest first: payload long enough → known UID → (under load) source budget → the user's last
+ * accepted trailer, byte for byte (a retransmission whose ack was lost) → tags under the user's
+ * knock and check keys → resync keys (budgeted) → decrypt, fields, age, binding, replay. Nothing
+ * here answers a packet or allocates for one that fails before authentication; every drop is
+ * counted by reason.
+ *
+ * @module
+ */
+
+import { TRAILER_LENGTH } from "../protocol/constants.ts";
+import type { MessageKey } from "../protocol/key_schedule.ts";
+import type { Message } from "../protocol/message.ts";
+import { findKey, openWithKey, type RejectReason } from "../protocol/open.ts";
+import { minuteOf } from "../protocol/random.ts";
+import type { PacketView } from "../packet/view.ts";
+import { readUid } from "../protocol/uid.ts";
+import type { Counters } from "./counters.ts";
+import type { SourceRateLimit } from "./rate_limit.ts";
+import type { ServerUser } from "./users.ts";
+import { UserKeys } from "./user_keys.ts";
+
+/** What the daemon must do about an authentic packet. */
+export type Outcome =
+  /** The user's last accepted knock or check again, from the same source: answer it again. */
+  | { kind: "retransmit"; user: ServerUser; source: Uint8Array }
+  /** An authentic, fresh, unused message; `trailer` is a copy of its 37 bytes. */
+  | {
+    kind: "accepted";
+    user: ServerUser;
+    source: Uint8Array;
+    message: Message;
+    key: MessageKey;
+    trailer: Uint8Array;
+  }
+  /** An authentic resync from a clock outside the accepted window: say the clock is off. */
+  | { kind: "clock-skew"; user: ServerUser; source: Uint8Array; message: Message }
+  /** Authentic but refused (stale, replayed, wrong address...): log it, answer nothing. */
+  | {
+    kind: "refused";
+    user: ServerUser;
+    source: Uint8Array;
+    message: Message | undefined;
+    reason: RejectReason;
+  };
+
+/** What the verifier needs from the daemon. */
+export interface VerifyContext {
+  /** Users by UID. */
+  users: ReadonlyMap<number, ServerUser>;
+  /** Failed-verification budgets per source. */
+  limit: SourceRateLimit;
+  /** Drop counters. */
+  counters: Counters;
+  /** Packet-age window, seconds. */
+  maxAgeSeconds: number;
+  /** Whether the capture is backlogged (the source budget applies only then). */
+  underLoad: boolean;
+}
+
+/**
+ * Inspects the last 37 bytes of the payload of a decoded frame. Returns `undefined` for a silent
+ * drop (counted), or an {@linkcode Outcome}.
+ *
+ * @example
+ * ```ts ignore
+ * const outcome = verifyPacket(context, frame, view, Date.now());
+ * if (outcome !== undefined) await pipeline.handle(outcome, frame, view);
+ * ```
+ */
+export function verifyPacket(
+  ctx: VerifyContext,
+  frame: Uint8Array,
+  view: PacketView,
+  nowMs: number,
+): Outcome | undefined {
+  if (view.payloadLength < TRAILER_LENGTH) {
+    ctx.counters.count("no-trailer");
+    return undefined;
+  }
+  const offset = view.payloadOffset + view.payloadLength - TRAILER_LENGTH;
+  const user = ctx.users.get(readUid(frame, offset));
+  if (user === undefined) {
+    ctx.counters.count("unknown-uid");
+    return undefined;
+  }
+  const sourceKey = ctx.underLoad ? rateLimitKey(frame, view) : 0;
+  if (ctx.underLoad && !ctx.limit.allowed(sourceKey, nowMs)) {
+    ctx.counters.count("rate-limited");
+    return undefined;
+  }
+  const last = user.lastAccepted;
+  if (last !== undefined && equalBytes(frame, offset, last.trailer)) {
+    const source = view.sourceAddress(frame);
+    if (equalBytes(source, 0, last.source) && nowMs / 1000 - last.timestamp <= ctx.maxAgeSeconds) {
+      return { kind: "retransmit", user, source };
+    }
+    ctx.counters.count("replay");
+    return undefined;
+  }
+  const now = nowMs / 1000;
+  let key = findKey(frame, offset, user.keys.primary);
+  let resync = false;
+  if (key === undefined) {
+    key = findKey(frame, offset, user.keys.resyncKeys(minuteOf(now), nowMs));
+    resync = key !== undefined;
+  }
+  if (key === undefined) {
+    ctx.counters.count("tag");
+    if (ctx.underLoad) {
+      ctx.limit.failed(sourceKey === 0 ? rateLimitKey(frame, view) : sourceKey, nowMs);
+    }
+    return undefined;
+  }
+  const source = view.sourceAddress(frame);
+  const verdict = openWithKey(frame, offset, key, {
+    now,
+    maxAge: ctx.maxAgeSeconds,
+    source,
+    bindingKey: user.keys.bindingKey,
+    replay: user.replay,
+  });
+  const message = verdict.message;
+  if (
+    resync && message !== undefined && isSkewed(verdict.ok ? undefined : verdict.reason, key, now)
+  ) {
+    // Authentic, but from a clock outside the window: answer once per packet that the clock is off.
+    if (!verdict.ok && user.replay.has(message.tag, now)) {
+      ctx.counters.count("replay");
+      return undefined;
+    }
+    user.replay.remember(message.tag, now + 2 * ctx.maxAgeSeconds, now);
+    ctx.counters.count("clock-skew");
+    return { kind: "clock-skew", user, source, message };
+  }
+  if (!verdict.ok) {
+    ctx.counters.count(verdict.reason);
+    return { kind: "refused", user, source, message: verdict.message, reason: verdict.reason };
+  }
+  const trailer = frame.slice(offset, offset + TRAILER_LENGTH);
+  return { kind: "accepted", user, source, message: verdict.message, key, trailer };
+}
+
+function isSkewed(reason: RejectReason | undefined, key: MessageKey, now: number): boolean {
+  if (reason === "stale" || reason === "future") return true;
+  return reason === undefined && !UserKeys.resyncInWindow(key.context, minuteOf(now));
+}
+
+/** IPv4 sources as a number (no allocation), IPv6 as text. */
+function rateLimitKey(frame: Uint8Array, view: PacketView): number | string {
+  const o = view.sourceOffset;
+  if (view.family === 4) {
+    return (frame[o]! * 2 ** 24 + (frame[o + 1]! << 16) + (frame[o + 2]! << 8) + frame[o + 3]!) + 1;
+  }
+  return view.formatSource(frame);
+}
+
+function equalBytes(a: Uint8Array, offset: number, b: Uint8Array): boolean {
+  if (a.length - offset < b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < b.length; i++) diff |= a[offset + i]! ^ b[i]!;
+  return diff === 0;
+}

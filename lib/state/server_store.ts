@@ -1,0 +1,165 @@
+/**
+ * The server's durable per-user state: `<state_dir>/users/<uid>.json`, replaced atomically and
+ * fsynced (temp file, fsync, rename, fsync the folder) before any port opens.
+ *
+ * A file records the key's fingerprint: when the key file changes (a new key), the stored numbers
+ * belong to the old key and the state starts again from the key file's initial sequence.
+ *
+ * @module
+ */
+
+import { ReplayCache } from "../protocol/replay_cache.ts";
+import { isSequence } from "../protocol/message.ts";
+import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
+import type { ServerSequence } from "./sequence.ts";
+
+/** One user's stored state. */
+export interface ServerUserRecord {
+  sequence: ServerSequence;
+  replay: ReplayCache;
+  lastAccepted?: StoredLastAccepted;
+}
+
+/** The last accepted request, as stored (bytes as hex). */
+export interface StoredLastAccepted {
+  trailer: Uint8Array;
+  source: Uint8Array;
+  timestamp: number;
+  reply: Uint8Array;
+  grant?: { protocol: "tcp" | "udp"; port: number };
+}
+
+interface FileShape {
+  version: 1;
+  uid: number;
+  fingerprint: string;
+  sequence: ServerSequence;
+  replay: unknown;
+  lastAccepted?: {
+    trailer: string;
+    source: string;
+    timestamp: number;
+    reply: string;
+    grant?: { protocol: "tcp" | "udp"; port: number };
+  };
+}
+
+/**
+ * Per-user state files in one folder.
+ *
+ * @example
+ * ```ts ignore
+ * const store = new ServerStore("/var/lib/spa");
+ * const record = await store.load(1000, fingerprint, initialSequence, 1024);
+ * await store.save(1000, fingerprint, record);
+ * ```
+ */
+export class ServerStore {
+  readonly #dir: string;
+
+  constructor(stateDir: string) {
+    this.#dir = `${stateDir}/users`;
+  }
+
+  /** The file of a user. */
+  path(uid: number): string {
+    return `${this.#dir}/${uid}.json`;
+  }
+
+  /**
+   * A user's state, or a fresh one from `initialSequence` when there is no file or it belongs to
+   * another key (`fingerprint` differs).
+   *
+   * @throws {SyntaxError} When the file exists but is not a valid state file (never expected:
+   * writes are atomic; the daemon refuses to start rather than guess).
+   */
+  async load(
+    uid: number,
+    fingerprint: string,
+    initialSequence: number,
+    replayCapacity: number,
+  ): Promise<ServerUserRecord & { fresh: boolean }> {
+    const text = await readTextFileIfExists(this.path(uid));
+    if (text !== undefined) {
+      const file = parseFile(text, this.path(uid));
+      if (file.uid === uid && file.fingerprint === fingerprint) {
+        return {
+          sequence: file.sequence,
+          replay: ReplayCache.fromJSON(file.replay, replayCapacity),
+          ...(file.lastAccepted
+            ? {
+              lastAccepted: {
+                trailer: unhex(file.lastAccepted.trailer),
+                source: unhex(file.lastAccepted.source),
+                timestamp: file.lastAccepted.timestamp,
+                reply: unhex(file.lastAccepted.reply),
+                ...(file.lastAccepted.grant ? { grant: file.lastAccepted.grant } : {}),
+              },
+            }
+            : {}),
+          fresh: false,
+        };
+      }
+    }
+    return {
+      sequence: { state: "current", sequence: initialSequence },
+      replay: new ReplayCache(replayCapacity),
+      fresh: true,
+    };
+  }
+
+  /** Durably replaces a user's state file. */
+  async save(uid: number, fingerprint: string, record: ServerUserRecord): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const last = record.lastAccepted;
+    const file: FileShape = {
+      version: 1,
+      uid,
+      fingerprint,
+      sequence: record.sequence,
+      replay: record.replay.toJSON(),
+      ...(last
+        ? {
+          lastAccepted: {
+            trailer: hex(last.trailer),
+            source: hex(last.source),
+            timestamp: last.timestamp,
+            reply: hex(last.reply),
+            ...(last.grant ? { grant: last.grant } : {}),
+          },
+        }
+        : {}),
+    };
+    await writeFileAtomic(this.path(uid), JSON.stringify(file) + "\n");
+  }
+}
+
+function parseFile(text: string, path: string): FileShape {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new SyntaxError(`Cannot read state file ${path}: it is not JSON`);
+  }
+  const file = value as Partial<FileShape>;
+  const s = file.sequence;
+  const okSequence = s !== undefined &&
+    ((s.state === "current" && isSequence(s.sequence)) ||
+      (s.state === "pending" && isSequence(s.sequence) && isSequence(s.pending) &&
+        typeof s.graceUntil === "number"));
+  if (
+    file.version !== 1 || typeof file.uid !== "number" || typeof file.fingerprint !== "string" ||
+    !okSequence
+  ) {
+    throw new SyntaxError(`Cannot read state file ${path}: it is not a spa server state file`);
+  }
+  return file as FileShape;
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function unhex(text: string): Uint8Array {
+  return new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+}

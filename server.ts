@@ -1,0 +1,161 @@
+/**
+ * `spa-server`: the Single Packet Authentication daemon.
+ *
+ * Exit codes: 0 success; 1 runtime failure (or `status` finds no running daemon); 2 usage error or
+ * invalid configuration.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError } from "./lib/config/config_error.ts";
+import { loadServerConfig } from "./lib/config/server_load.ts";
+import { Daemon } from "./lib/server/daemon.ts";
+import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
+import { versionLine } from "./lib/version.ts";
+
+const DEFAULT_CONFIG = "/etc/spa/server.toml";
+
+const EXIT_CODES = `
+Exit codes:
+  0  success
+  1  runtime failure (capture, firewall, state folder), or status: no running daemon
+  2  usage error, or the configuration is invalid (one line per problem)`;
+
+const encoder = new TextEncoder();
+function out(text: string): void {
+  Deno.stdout.writeSync(encoder.encode(text + "\n"));
+}
+function err(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text + "\n"));
+}
+
+/** An error that ends the program with a given exit code and message. */
+class Exit extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+function program(): Command {
+  const root = new Command("spa-server")
+    .description(
+      "Single Packet Authentication daemon: keeps protected ports closed, sniffs every packet with\n" +
+        "libpcap, and opens a port to one address for one authenticated knock; the kernel closes it\n" +
+        "again when it sees no traffic for the idle timeout.",
+    )
+    .version(
+      versionLine("spa-server"),
+      "-V, --version",
+      "print the version and the protocol version",
+    )
+    .helpOption("-h, --help", "show this help")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+      writeErr: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+      getOutHelpWidth: () => 100,
+      getErrHelpWidth: () => 100,
+    })
+    .showHelpAfterError("(run spa-server --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  spa-server run --config /etc/spa/server.toml
+  spa-server check-config --config /etc/spa/server.toml
+  spa-server status --json
+
+Files:
+  ${DEFAULT_CONFIG}   the configuration (see examples/server.toml)
+  <state_dir>/users/<uid>.json   each user's sequence state (written durably)
+  <state_dir>/status.json        live grants and counters, read by "status"
+
+Signals (run):
+  SIGHUP           reload the configuration, keeping live grants (a bad config is refused)
+  SIGTERM, SIGINT  close every grant, run the on_close commands, exit 0
+${EXIT_CODES}`,
+    );
+
+  const configOption = () =>
+    new Option("-c, --config <file>", "configuration file").default(DEFAULT_CONFIG);
+
+  root.command("run", { isDefault: true })
+    .description("run the daemon in the foreground, logging one line per event to stderr")
+    .addOption(configOption())
+    .addOption(
+      new Option("--log-format <format>", "log line format (default: the config's log_format)")
+        .choices(["text", "json"]),
+    )
+    .action(async (options: { config: string; logFormat?: "text" | "json" }) => {
+      const daemon = await Daemon.start(
+        options.config,
+        options.logFormat ? { logFormat: options.logFormat } : {},
+      );
+      await daemon.finished;
+    });
+
+  root.command("check-config")
+    .description("validate the configuration and every key file as run would; open nothing")
+    .addOption(configOption())
+    .action(async (options: { config: string }) => {
+      const { config } = await loadServerConfig(options.config);
+      out(
+        `${options.config}: ok (${config.users.length} users, ports ${
+          config.ports.map((p) => `${p.protocol}/${p.port}`).join(", ")
+        })`,
+      );
+    });
+
+  root.command("status")
+    .description("show the live grants (user, address, port, time left) and the packet counters")
+    .addOption(configOption())
+    .option("--json", "print the status file as JSON, for scripts")
+    .action(async (options: { config: string; json?: boolean }) => {
+      const { config } = await loadServerConfig(options.config);
+      const status = await readStatus(config.stateDir);
+      if (status === undefined) {
+        throw new Exit(1, `spa-server: not running (no status in ${config.stateDir})`);
+      }
+      const stale = Date.now() - Date.parse(status.updatedAt) > STATUS_STALE_MS;
+      out(
+        options.json
+          ? JSON.stringify({ ...status, running: !stale }, null, 2)
+          : formatStatus(status, Date.now()),
+      );
+      if (stale) throw new Exit(1, "");
+    });
+  return root;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await program().parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof Exit) {
+      if (error.message !== "") err(error.message);
+      return error.code;
+    }
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) err(problem);
+      return 2;
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      err(
+        `spa-server: ${error.message} (outside spa-server's permission set; see README, Permissions)`,
+      );
+      return 1;
+    }
+    err(`spa-server: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

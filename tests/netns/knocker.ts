@@ -1,0 +1,214 @@
+/**
+ * A scripted client for server tests: seals knocks with the protocol core, sends them from a host
+ * with `packet_tool.ts`, and verifies the answer — so each test controls every byte (tampering,
+ * replays, spoofing) without depending on spa-client.
+ */
+
+import { deriveBindingKey, deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
+import type { MessageBody } from "../../lib/protocol/message.ts";
+import { openTrailer } from "../../lib/protocol/open.ts";
+import { minuteOf, randomSequence } from "../../lib/protocol/random.ts";
+import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
+import { ROOT } from "./spa_server.ts";
+import type { Host, Topology } from "./topology.ts";
+
+export const hex = (b: Uint8Array): string =>
+  [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+export const unhex = (t: string): Uint8Array =>
+  new Uint8Array((t.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+
+/** Runs packet_tool.ts in a host; returns its trimmed stdout. */
+export async function tool(
+  topo: Topology,
+  host: string | Host,
+  ...args: string[]
+): Promise<string> {
+  const out = await topo.execOk(host, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}/tests/netns/packet_tool.ts`,
+    ...args,
+  ]);
+  return out.trim();
+}
+
+/** Tries a TCP connect from a host: "connected", "refused" or "timeout". */
+export function connect(
+  topo: Topology,
+  host: string,
+  address: string,
+  port: number,
+  timeoutMs = 1000,
+): Promise<string> {
+  return tool(
+    topo,
+    host,
+    "connect",
+    "--host",
+    address,
+    "--port",
+    String(port),
+    "--timeout",
+    String(timeoutMs),
+  );
+}
+
+/** Starts a TCP echo service in a host and waits until it listens. */
+export async function startEcho(topo: Topology, host: string, port: number): Promise<void> {
+  const child = topo.spawn(host, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}/tests/netns/packet_tool.ts`,
+    "echo",
+    "--port",
+    String(port),
+  ], {
+    stderr: "null",
+  });
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  if (!value?.includes("listening")) throw new Error("Cannot start echo service");
+}
+
+/** What one exchange did. */
+export interface Exchange {
+  /** The 37-byte trailer sent. */
+  trailer: Uint8Array;
+  /** The answer's payload, or undefined on timeout. */
+  answer: Uint8Array | undefined;
+}
+
+/** A user's side of the protocol, tracking its sequence number like a client would. */
+export class Knocker {
+  sequence: number;
+  readonly uid: number;
+  readonly secret: Uint8Array;
+
+  constructor(user: { uid: number; secret: Uint8Array; sequence: number }) {
+    this.uid = user.uid;
+    this.secret = user.secret;
+    this.sequence = user.sequence;
+  }
+
+  /** Seals a message under the current number (knock, check) or minute (resync). */
+  seal(body: MessageBody, options: { bindTo?: Uint8Array } = {}): Uint8Array {
+    const context = body.kind === "resync" ? minuteOf(body.timestamp) : this.sequence;
+    const key = deriveMessageKey(this.secret, this.uid, body.kind, context);
+    return sealTrailer(
+      key,
+      body,
+      options.bindTo
+        ? { binding: { key: deriveBindingKey(this.secret, this.uid), address: options.bindTo } }
+        : {},
+    );
+  }
+
+  /** A knock for `protocol/port` under the current number. */
+  knock(
+    port = 22,
+    protocol: "tcp" | "udp" = "tcp",
+    options: { next?: number; timestamp?: number; bindTo?: Uint8Array } = {},
+  ): {
+    trailer: Uint8Array;
+    next: number;
+  } {
+    const next = options.next ?? randomSequence([this.sequence]);
+    const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+    return {
+      trailer: this.seal({ kind: "knock", protocol, port, next, timestamp }, options),
+      next,
+    };
+  }
+
+  /** Verifies an ack for `request` asking for `next`; returns its body or throws. */
+  verifyAck(answer: Uint8Array, request: Uint8Array, next: number): MessageBody {
+    const key = deriveMessageKey(this.secret, this.uid, "ack", next);
+    const verdict = openTrailer(answer.slice(-37), () => [key], {
+      now: Date.now() / 1000,
+      maxAge: 120,
+      requestTag: tagOf(request),
+    });
+    if (!verdict.ok) throw new Error(`Cannot verify ack: ${verdict.reason}`);
+    return verdict.message;
+  }
+}
+
+/**
+ * Sends `payload` from `from` to `to` (raw SYN or UDP) and waits for the answer.
+ *
+ * @param src Source address to put in the packet (spoofing allowed).
+ */
+export async function exchange(
+  topo: Topology,
+  from: string,
+  options: {
+    src: string;
+    dst: string;
+    proto?: "tcp" | "udp";
+    port?: number;
+    sport?: number;
+    payload: Uint8Array;
+    timeoutMs?: number;
+  },
+): Promise<Uint8Array | undefined> {
+  const out = await tool(
+    topo,
+    from,
+    "exchange",
+    "--src",
+    options.src,
+    "--dst",
+    options.dst,
+    "--proto",
+    options.proto ?? "tcp",
+    "--sport",
+    String(options.sport ?? 40000 + Math.floor(Math.random() * 20000)),
+    "--dport",
+    String(options.port ?? 22),
+    "--payload",
+    hex(options.payload),
+    "--timeout",
+    String(options.timeoutMs ?? 2000),
+  );
+  return out === "timeout" ? undefined : unhex(out);
+}
+
+/** Sends `payload` without waiting for an answer. */
+export async function send(
+  topo: Topology,
+  from: string,
+  options: {
+    src: string;
+    dst: string;
+    proto?: "tcp" | "udp";
+    port?: number;
+    sport?: number;
+    payload: Uint8Array;
+  },
+): Promise<void> {
+  await tool(
+    topo,
+    from,
+    "send",
+    "--src",
+    options.src,
+    "--dst",
+    options.dst,
+    "--proto",
+    options.proto ?? "tcp",
+    "--sport",
+    String(options.sport ?? 40000 + Math.floor(Math.random() * 20000)),
+    "--dport",
+    String(options.port ?? 22),
+    "--payload",
+    hex(options.payload),
+  );
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,224 @@
+/**
+ * Runs a real `spa-server` in a namespace for tests, the demo and the benchmarks: writes a config
+ * and key files into a fresh folder, starts `deno run <the shipped server permission flags>
+ * server.ts run`, and collects its log lines.
+ */
+
+import { Secret } from "../../lib/config/secret.ts";
+import { formatKeyFile } from "../../lib/config/key_file.ts";
+import { serverPermissionFlags } from "../../lib/permissions.ts";
+import type { Topology } from "./topology.ts";
+
+/** The repository's root folder. */
+export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** A user of a test server. */
+export interface TestUser {
+  uid: number;
+  name: string;
+  ports: string[];
+  sources?: string[];
+  requireSourceBinding?: boolean;
+  /** Default: random. */
+  secret?: Uint8Array;
+  /** Default: random. */
+  sequence?: number;
+}
+
+/** Options of {@linkcode writeServerSetup}. */
+export interface ServerSetupOptions {
+  users: TestUser[];
+  interfaces?: string[];
+  firewall?: "nft" | "none";
+  idleTimeout?: string;
+  maxPacketAge?: string;
+  resyncGrace?: string;
+  /** `[ports."tcp/22"]` sections: key → TOML lines. */
+  portSections?: Record<string, string[]>;
+  /** More top-level TOML lines. */
+  extra?: string[];
+}
+
+/** A written server setup. */
+export interface ServerSetup {
+  dir: string;
+  configDir: string;
+  configPath: string;
+  stateDir: string;
+  users: Required<Pick<TestUser, "uid" | "name" | "secret" | "sequence">>[];
+  /** Programs named by on_open/on_close, for the permission flags. */
+  commands: string[];
+}
+
+/**
+ * Writes `server.toml` and one key file per user (mode 0600) into a new temp folder.
+ *
+ * @example
+ * ```ts ignore
+ * const setup = await writeServerSetup({ users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }] });
+ * ```
+ */
+export async function writeServerSetup(options: ServerSetupOptions): Promise<ServerSetup> {
+  const dir = await Deno.makeTempDir({ prefix: "spa-test-" });
+  const configDir = `${dir}/etc`;
+  const stateDir = `${dir}/state`;
+  await Deno.mkdir(`${configDir}/keys`, { recursive: true, mode: 0o700 });
+  const users = options.users.map((u) => ({
+    uid: u.uid,
+    name: u.name,
+    secret: u.secret ?? crypto.getRandomValues(new Uint8Array(32)),
+    sequence: u.sequence ?? (crypto.getRandomValues(new Uint32Array(1))[0]! || 1),
+  }));
+  const lines = [
+    `interfaces = ${JSON.stringify(options.interfaces ?? ["eth0"])}`,
+    `state_dir = ${JSON.stringify(stateDir)}`,
+    `firewall = "${options.firewall ?? "nft"}"`,
+    `idle_timeout = "${options.idleTimeout ?? "5m"}"`,
+    `max_packet_age = "${options.maxPacketAge ?? "120s"}"`,
+    `resync_grace = "${options.resyncGrace ?? "10m"}"`,
+    ...(options.extra ?? []),
+    "",
+  ];
+  for (const [i, u] of options.users.entries()) {
+    const user = users[i]!;
+    const keyPath = `${configDir}/keys/${u.name}.key`;
+    await Deno.writeTextFile(
+      keyPath,
+      formatKeyFile({ uid: user.uid, secret: new Secret(user.secret), sequence: user.sequence }),
+      {
+        mode: 0o600,
+      },
+    );
+    await Deno.chmod(keyPath, 0o600);
+    lines.push(
+      "[[users]]",
+      `uid = ${u.uid}`,
+      `name = "${u.name}"`,
+      `key_file = "keys/${u.name}.key"`,
+      `ports = ${JSON.stringify(u.ports)}`,
+      `sources = ${JSON.stringify(u.sources ?? ["0.0.0.0/0", "::/0"])}`,
+      `require_source_binding = ${u.requireSourceBinding ?? false}`,
+      "",
+    );
+  }
+  const commands = new Set<string>();
+  for (const [key, section] of Object.entries(options.portSections ?? {})) {
+    lines.push(`[ports."${key}"]`, ...section, "");
+    for (const line of section) {
+      const match = /^on_(open|close)\s*=\s*(\[.*\])/.exec(line);
+      if (match) commands.add((JSON.parse(match[2]!) as string[])[0]!);
+    }
+  }
+  const configPath = `${configDir}/server.toml`;
+  await Deno.writeTextFile(configPath, lines.join("\n"));
+  return { dir, configDir, configPath, stateDir, users, commands: [...commands] };
+}
+
+/** The `deno run` argv that starts `spa-server` for a setup, with the shipped permission flags. */
+export function serverArgv(setup: ServerSetup, ...args: string[]): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    ...serverPermissionFlags({
+      configDir: setup.configDir,
+      stateDir: setup.stateDir,
+      commands: setup.commands,
+    }),
+    `${ROOT}/server.ts`,
+    ...args,
+  ];
+}
+
+/** A running test server. */
+export class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly #waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  readonly exited: Promise<Deno.CommandStatus>;
+
+  constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.exited = child.status;
+    void this.#collect();
+  }
+
+  async #collect(): Promise<void> {
+    const decoder = new TextDecoderStream();
+    let buffer = "";
+    for await (const chunk of this.child.stderr.pipeThrough(decoder)) {
+      buffer += chunk;
+      let i: number;
+      while ((i = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        this.lines.push(line);
+        if (Deno.env.get("SPA_TEST_VERBOSE")) console.error(`[server] ${line}`);
+        for (const w of [...this.#waiters]) {
+          if (w.pattern.test(line)) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    }
+  }
+
+  /** Resolves with the first log line (already seen or future) matching `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const seen = this.lines.find((l) => pattern.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `Cannot find log line ${pattern} within ${timeoutMs} ms; log:\n${
+              this.lines.join("\n")
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.push({
+        pattern,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  /** Sends a signal to the server (not to the `ip netns exec` wrapper's other children). */
+  kill(signal: Deno.Signal): void {
+    this.child.kill(signal);
+  }
+}
+
+/**
+ * Starts `spa-server run` for `setup` inside the topology's `server` host and waits for its
+ * `start` line.
+ *
+ * @example
+ * ```ts ignore
+ * const server = await startServer(topo, setup);
+ * ```
+ */
+export async function startServer(
+  topo: Topology,
+  setup: ServerSetup,
+  host = "server",
+): Promise<ServerProcess> {
+  // `ip netns exec` execs the program, so the child's pid is the server's and signals reach it.
+  const child = topo.spawn(host, [...serverArgv(setup, "run", "--config", setup.configPath)], {
+    stdout: "null",
+  });
+  const server = new ServerProcess(child);
+  await Promise.race([
+    server.waitFor(/ start /, 20_000),
+    server.exited.then((s) => {
+      throw new Error(
+        `spa-server exited with ${s.code} before starting:\n${server.lines.join("\n")}`,
+      );
+    }),
+  ]);
+  return server;
+}

@@ -1,0 +1,406 @@
+/**
+ * spa-server end to end, in namespaces: a server host with a real TCP service on the protected
+ * ports, a client host, and an attacker host on the same hub that sees every frame.
+ * Knocks are sealed by the test with the protocol core and sent raw, so each byte is controlled.
+ */
+
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { readStatus } from "../../lib/server/status.ts";
+import { connect, exchange, hex, Knocker, send, sleep, startEcho, tool } from "../netns/knocker.ts";
+import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+
+const SERVER = "10.77.0.1";
+const CLIENT = "10.77.0.2";
+const ATTACKER = "10.77.0.3";
+
+async function nftGrants(topo: Topology): Promise<string[]> {
+  const out = await topo.execOk("server", ["nft", "-j", "list", "table", "inet", "spa"]);
+  const grants: string[] = [];
+  for (
+    const item of JSON.parse(out).nftables as Record<string, { name?: string; elem?: unknown[] }>[]
+  ) {
+    const set = item.set;
+    if (set?.elem === undefined) continue;
+    for (const elem of set.elem) grants.push(JSON.stringify(elem));
+  }
+  return grants;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+netnsTest(
+  "spa-server: knock opens exactly one port for exactly one address, idle closes it",
+  async (t) => {
+    await using topo = await createTopology(["server", "client", "attacker"]);
+    const marks = await Deno.makeTempDir({ prefix: "spa-marks-" });
+    const setup = await writeServerSetup({
+      users: [{ uid: 1000, name: "alice", ports: ["tcp/22", "tcp/2222"] }],
+      idleTimeout: "3s",
+      portSections: {
+        "tcp/22": [
+          `on_open = ["touch", "${marks}/opened"]`,
+          `on_close = ["touch", "${marks}/closed"]`,
+        ],
+      },
+    });
+    await startEcho(topo, "server", 22);
+    await startEcho(topo, "server", 2222);
+    const server = await startServer(topo, setup);
+    const alice = new Knocker(setup.users[0]!);
+    try {
+      await t.step("before a knock the port is closed and silent (timeout, no RST)", async () => {
+        equal(await connect(topo, "client", SERVER, 22), "timeout");
+        equal(await connect(topo, "attacker", SERVER, 22), "timeout");
+      });
+
+      // The attacker records everything the client sends to port 22.
+      const pcap = `${setup.dir}/sniffed.pcap`;
+      const sniffer = topo.spawn("attacker", [
+        "tcpdump",
+        "-i",
+        "eth0",
+        "-U",
+        "-w",
+        pcap,
+        `tcp dst port 22 and src host ${CLIENT}`,
+      ], {
+        stdout: "null",
+        stderr: "null",
+      });
+      await sleep(700);
+
+      await t.step("a tampered knock opens nothing and gets no answer", async () => {
+        const { trailer } = alice.knock(22);
+        const tampered = trailer.slice();
+        tampered[20]! ^= 0x40;
+        equal(
+          await exchange(topo, "client", { src: CLIENT, dst: SERVER, payload: tampered }),
+          undefined,
+        );
+        equal(await connect(topo, "client", SERVER, 22), "timeout");
+      });
+
+      let sniffedKnock: Uint8Array = new Uint8Array(0);
+      await t.step("a valid knock is acked and opens tcp/22 for the client only", async () => {
+        const { trailer, next } = alice.knock(22);
+        sniffedKnock = trailer;
+        const answer = await exchange(topo, "client", {
+          src: CLIENT,
+          dst: SERVER,
+          payload: trailer,
+        });
+        ok(answer !== undefined, "no ack");
+        const ack = alice.verifyAck(answer, trailer, next);
+        equal(ack.kind, "ack");
+        alice.sequence = next;
+        equal(await connect(topo, "client", SERVER, 22), "connected");
+        equal(
+          await connect(topo, "client", SERVER, 2222),
+          "timeout",
+          "another protected port stays closed",
+        );
+        equal(
+          await connect(topo, "attacker", SERVER, 22),
+          "timeout",
+          "another address stays closed",
+        );
+        ok(await exists(`${marks}/opened`), "on_open ran");
+        await server.waitFor(/ accept user=alice address=10\.77\.0\.2 port=tcp\/22/);
+      });
+
+      sniffer.kill("SIGINT");
+      await sniffer.status;
+
+      await t.step("the attacker replaying the captured knock opens nothing", async () => {
+        // From its own address: refused (the knock was used); no answer; port stays closed to it.
+        const match = hex(sniffedKnock);
+        equal(
+          await tool(
+            topo,
+            "attacker",
+            "replay",
+            "--pcap",
+            pcap,
+            "--match",
+            match,
+            "--src",
+            ATTACKER,
+          ),
+          "sent",
+        );
+        equal(await connect(topo, "attacker", SERVER, 22), "timeout");
+        // Spoofing the client's address: at most the client's own grant is refreshed.
+        equal(await tool(topo, "attacker", "replay", "--pcap", pcap, "--match", match), "sent");
+        equal(await connect(topo, "attacker", SERVER, 22), "timeout");
+        const grants = await nftGrants(topo);
+        equal(grants.length, 1, `one grant expected: ${grants}`);
+        ok(grants[0]!.includes(CLIENT));
+      });
+
+      await t.step("a connection that keeps sending stays open past the idle timeout", async () => {
+        const { trailer, next } = alice.knock(22);
+        const answer = await exchange(topo, "client", {
+          src: CLIENT,
+          dst: SERVER,
+          payload: trailer,
+        });
+        ok(answer !== undefined, "no ack");
+        alice.verifyAck(answer, trailer, next);
+        alice.sequence = next;
+        // 7 s of traffic every 500 ms, against a 3 s idle timeout.
+        equal(
+          await tool(
+            topo,
+            "client",
+            "hold",
+            "--host",
+            SERVER,
+            "--port",
+            "22",
+            "--interval",
+            "500",
+            "--duration",
+            "7000",
+          ),
+          "ok 14",
+        );
+      });
+
+      await t.step("lack of traffic closes the port in the kernel and runs on_close", async () => {
+        await sleep(4000);
+        equal(await connect(topo, "client", SERVER, 22), "timeout");
+        await server.waitFor(
+          / close user=alice address=10\.77\.0\.2 port=tcp\/22 reason=idle/,
+          5000,
+        );
+        await server.waitFor(/command-done command=on_close/, 5000);
+        ok(await exists(`${marks}/closed`), "on_close ran");
+      });
+
+      await t.step("status reports grants and reject counters", async () => {
+        const status = await readStatus(setup.stateDir);
+        ok(status !== undefined);
+        ok(status.counters.tag >= 1, "the tampered knock was counted");
+        ok(status.counters.replay + status.counters.retransmit >= 1, "the replays were counted");
+      });
+
+      await t.step("SIGHUP reloads the config and keeps live grants", async () => {
+        const { trailer, next } = alice.knock(22);
+        const answer = await exchange(topo, "client", {
+          src: CLIENT,
+          dst: SERVER,
+          payload: trailer,
+        });
+        ok(answer !== undefined);
+        alice.verifyAck(answer, trailer, next);
+        alice.sequence = next;
+        await Deno.writeTextFile(
+          setup.configPath,
+          (await Deno.readTextFile(setup.configPath)).replace(
+            'idle_timeout = "3s"',
+            'idle_timeout = "4s"',
+          ),
+        );
+        server.kill("SIGHUP");
+        await server.waitFor(/ reload /);
+        equal((await nftGrants(topo)).length, 1);
+        equal(await connect(topo, "client", SERVER, 22), "connected");
+      });
+
+      await t.step("a bad config on SIGHUP is refused and the old one kept", async () => {
+        await Deno.writeTextFile(
+          setup.configPath,
+          (await Deno.readTextFile(setup.configPath)) + "\nbogus_key = 1\n",
+        );
+        server.kill("SIGHUP");
+        await server.waitFor(/ reload-refused /);
+        equal(await connect(topo, "client", SERVER, 22), "connected");
+      });
+
+      await t.step(
+        "SIGTERM closes every grant, runs on_close, keeps the port closed, exits 0",
+        async () => {
+          await Deno.remove(`${marks}/closed`);
+          server.kill("SIGTERM");
+          const status = await server.exited;
+          equal(status.code, 0);
+          deepStrictEqual(await nftGrants(topo), []);
+          equal(await connect(topo, "client", SERVER, 22), "timeout");
+          ok(await exists(`${marks}/closed`), "on_close ran at shutdown");
+        },
+      );
+    } finally {
+      await Deno.remove(marks, { recursive: true });
+      await Deno.remove(setup.dir, { recursive: true });
+    }
+  },
+);
+
+netnsTest(
+  "spa-server: after kill -9 the kernel closes the grant on time; a restart keeps the sequence",
+  async (t) => {
+    await using topo = await createTopology(["server", "client"]);
+    const setup = await writeServerSetup({
+      users: [{ uid: 7, name: "bob", ports: ["tcp/22"] }],
+      idleTimeout: "3s",
+    });
+    await startEcho(topo, "server", 22);
+    const bob = new Knocker(setup.users[0]!);
+    try {
+      const first = await startServer(topo, setup);
+      const old = bob.sequence;
+      await t.step(
+        "knock, then kill -9: the grant lives on, then expires in the kernel",
+        async () => {
+          const { trailer, next } = bob.knock(22);
+          const answer = await exchange(topo, "client", {
+            src: CLIENT,
+            dst: SERVER,
+            payload: trailer,
+          });
+          ok(answer !== undefined);
+          bob.verifyAck(answer, trailer, next);
+          bob.sequence = next;
+          first.kill("SIGKILL");
+          await first.exited;
+          equal(await connect(topo, "client", SERVER, 22), "connected");
+          await sleep(4000);
+          equal(await connect(topo, "client", SERVER, 22), "timeout");
+        },
+      );
+      const second = await startServer(topo, setup);
+      await t.step("after a restart the old number is refused and the new one works", async () => {
+        const stale = new Knocker({ ...setup.users[0]!, sequence: old });
+        const { trailer } = stale.knock(22);
+        equal(
+          await exchange(topo, "client", { src: CLIENT, dst: SERVER, payload: trailer }),
+          undefined,
+        );
+        const fresh = bob.knock(22);
+        const answer = await exchange(topo, "client", {
+          src: CLIENT,
+          dst: SERVER,
+          payload: fresh.trailer,
+        });
+        ok(answer !== undefined);
+        bob.verifyAck(answer, fresh.trailer, fresh.next);
+        equal(await connect(topo, "client", SERVER, 22), "connected");
+      });
+      second.kill("SIGTERM");
+      equal((await second.exited).code, 0);
+    } finally {
+      await Deno.remove(setup.dir, { recursive: true });
+    }
+  },
+);
+
+netnsTest("spa-server: IPv6 and UDP knocks, source binding, stale knocks", async (t) => {
+  await using topo = await createTopology(["server", "client", "attacker"]);
+  const setup = await writeServerSetup({
+    users: [
+      { uid: 1000, name: "alice", ports: ["tcp/22"] },
+      { uid: 2000, name: "carol", ports: ["tcp/22"], requireSourceBinding: true },
+    ],
+    idleTimeout: "30s",
+  });
+  await startEcho(topo, "server", 22);
+  const server = await startServer(topo, setup);
+  const alice = new Knocker(setup.users[0]!);
+  const carol = new Knocker(setup.users[1]!);
+  try {
+    await t.step("a knock over IPv6 opens the port for the IPv6 address", async () => {
+      const { trailer, next } = alice.knock(22);
+      const answer = await exchange(topo, "client", {
+        src: "fd77::2",
+        dst: "fd77::1",
+        payload: trailer,
+      });
+      ok(answer !== undefined, "no ack over IPv6");
+      alice.verifyAck(answer, trailer, next);
+      alice.sequence = next;
+      equal(await connect(topo, "client", "fd77::1", 22), "connected");
+      equal(
+        await connect(topo, "client", SERVER, 22),
+        "timeout",
+        "the IPv4 address was not granted",
+      );
+    });
+
+    await t.step(
+      "a UDP knock (with random padding before the trailer) is answered with a datagram",
+      async () => {
+        const { trailer, next } = alice.knock(22);
+        const padded = new Uint8Array([...crypto.getRandomValues(new Uint8Array(100)), ...trailer]);
+        const answer = await exchange(topo, "client", {
+          src: CLIENT,
+          dst: SERVER,
+          proto: "udp",
+          payload: padded,
+        });
+        ok(answer !== undefined, "no ack over UDP");
+        alice.verifyAck(answer, trailer, next);
+        alice.sequence = next;
+        equal(await connect(topo, "client", SERVER, 22), "connected");
+      },
+    );
+
+    await t.step("a user who must bind: unbound knocks are refused, bound ones work", async () => {
+      const unbound = carol.knock(22);
+      equal(
+        await exchange(topo, "attacker", { src: ATTACKER, dst: SERVER, payload: unbound.trailer }),
+        undefined,
+      );
+      await server.waitFor(/refused user=carol .*not bound/);
+      const bound = carol.knock(22, "tcp", { bindTo: new Uint8Array([10, 77, 0, 3]) });
+      const answer = await exchange(topo, "attacker", {
+        src: ATTACKER,
+        dst: SERVER,
+        payload: bound.trailer,
+      });
+      ok(answer !== undefined);
+      carol.verifyAck(answer, bound.trailer, bound.next);
+      carol.sequence = bound.next;
+    });
+
+    await t.step("a bound knock sent from another address is refused (binding)", async () => {
+      const bound = carol.knock(22, "tcp", { bindTo: new Uint8Array([10, 77, 0, 3]) });
+      equal(
+        await exchange(topo, "client", { src: CLIENT, dst: SERVER, payload: bound.trailer }),
+        undefined,
+      );
+      await server.waitFor(/refused user=carol address=10\.77\.0\.2 kind=knock reason=binding/);
+    });
+
+    await t.step("a stale knock (timestamp 10 minutes old) is refused", async () => {
+      const old = alice.knock(22, "tcp", { timestamp: Math.floor(Date.now() / 1000) - 600 });
+      await send(topo, "attacker", { src: ATTACKER, dst: SERVER, payload: old.trailer });
+      await server.waitFor(/refused user=alice address=10\.77\.0\.3 kind=knock reason=stale/);
+    });
+
+    await t.step("junk with a valid UID and a forged tag gets no answer", async () => {
+      const junk = crypto.getRandomValues(new Uint8Array(37));
+      junk.set([0, 0, 0, 3, 232]);
+      equal(
+        await exchange(topo, "attacker", {
+          src: ATTACKER,
+          dst: SERVER,
+          payload: junk,
+          timeoutMs: 1000,
+        }),
+        undefined,
+      );
+    });
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+    await Deno.remove(setup.dir, { recursive: true });
+  }
+});
