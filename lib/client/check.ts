@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ClientError } from "./errors.ts";
+import { ClientError, count } from "./errors.ts";
 import { resyncSequence } from "./resync.ts";
 import { rollSequence } from "./roll.ts";
 import { type Log, openSession, type Session } from "./session.ts";
@@ -64,7 +64,7 @@ export async function checkHost(
   if (rolled.ack !== undefined) {
     return report(target, "in-sync", undefined, started);
   }
-  log(`check: no ack after ${rolled.sent} packets; resyncing`);
+  log(`check: no ack after ${count(rolled.sent, "packet")}; resyncing`);
   const graceSeconds = await resyncAndConfirm(session);
   return report(target, "resynced", graceSeconds, started);
 }
@@ -97,7 +97,9 @@ async function resyncAndConfirm(session: Session): Promise<number> {
     const target = session.target;
     throw new ClientError(
       `Cannot confirm the resync with ${target.name}: the check under the new number got no ` +
-        `ack after ${confirmed.sent} packets; it stays pending for ${graceSeconds}s: run ` +
+        `ack after ${
+          count(confirmed.sent, "packet")
+        }; it stays pending for ${graceSeconds}s: run ` +
         `spa-client check ${hostArguments(target)}`,
     );
   }

@@ -65,3 +65,16 @@ export function usageError(message: string, cause?: unknown): ClientError {
     cause === undefined ? { kind: "usage" } : { kind: "usage", cause },
   );
 }
+
+/**
+ * `n` and a noun, plural unless `n` is 1: `count(1, "packet")` is `1 packet`.
+ *
+ * @example
+ * ```ts
+ * import { count } from "./errors.ts";
+ * if (count(2, "try", "tries") !== "2 tries" || count(1, "packet") !== "1 packet") throw new Error();
+ * ```
+ */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}

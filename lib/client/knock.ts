@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ClientError } from "./errors.ts";
+import { ClientError, count } from "./errors.ts";
 import type { OpenRequest } from "./messages.ts";
 import { rollSequence } from "./roll.ts";
 import { bindingAddress, type Log, openSession } from "./session.ts";
@@ -55,9 +55,10 @@ export async function knock(target: Target, open: OpenRequest, log: Log): Promis
   if (rolled.ack === undefined) {
     const numbers = rolled.candidates > 1 ? ` (${rolled.candidates} sequence numbers tried)` : "";
     const nat = target.bindSource.mode === "auto" ? " (behind a NAT: --bind-source none)" : "";
+    const packets = count(rolled.sent, "packet");
     throw new ClientError(
-      `Cannot knock on ${target.name}: no ack from ${target.addressText} after ${rolled.sent} ` +
-        `packets${numbers}; the host is unreachable${nat} or out of sync: run ` +
+      `Cannot knock on ${target.name}: no ack from ${target.addressText} after ${packets}` +
+        `${numbers}; the host is unreachable${nat} or out of sync: run ` +
         `spa-client resync ${hostArguments(target)}`,
     );
   }

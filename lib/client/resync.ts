@@ -8,7 +8,7 @@
 
 import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
 import { clientResynced } from "../state/sequence.ts";
-import { ClientError } from "./errors.ts";
+import { ClientError, count } from "./errors.ts";
 import { exchange } from "./exchange.ts";
 import { resyncRequest, unixNow } from "./messages.ts";
 import type { Session } from "./session.ts";
@@ -46,7 +46,9 @@ export async function resyncSequence(session: Session): Promise<Resynced> {
   );
   if (done === undefined) {
     throw new ClientError(
-      `Cannot resync with ${target.name}: no reply after ${tries} tries; check that ` +
+      `Cannot resync with ${target.name}: no reply after ${
+        count(tries, "try", "tries")
+      }; check that ` +
         `${target.addressText} is reachable and that this machine's clock is right (the server ` +
         `ignores resyncs from a clock more than ${RESYNC_SKEW_PROBE_MINUTES} minutes off)`,
     );

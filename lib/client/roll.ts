@@ -17,6 +17,7 @@ import { DEFAULT_MAX_AGE_SECONDS } from "../protocol/constants.ts";
 import { randomSequence } from "../protocol/random.ts";
 import type { StateOrigin } from "../state/client_store.ts";
 import { clientAcked, clientCandidates, clientSending } from "../state/sequence.ts";
+import { count } from "./errors.ts";
 import { exchange } from "./exchange.ts";
 import { type Ack, type OpenRequest, rollRequest, unixNow } from "./messages.ts";
 import type { Session } from "./session.ts";
@@ -104,7 +105,11 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
   const acked = requests.indexOf(done.request);
   state = clientAcked(state, plans[acked]!.next);
   await store.save(identity, state);
-  log(`${kind}: ack verified after ${done.attempts} tries; new sequence number committed`);
+  log(
+    `${kind}: ack verified after ${
+      count(done.attempts, "try", "tries")
+    }; new sequence number committed`,
+  );
   return { ...outcome, ack: done.reply, acked };
 }
 
