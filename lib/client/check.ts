@@ -53,20 +53,8 @@ export function checkPort(target: Target, port: number | undefined): number {
  * if (report.status === "resynced") console.log("was out of sync");
  * ```
  */
-export async function checkHost(
-  target: Target,
-  port: number | undefined,
-  log: Log,
-): Promise<SyncReport> {
-  await using session = await openSession(target, checkPort(target, port), log);
-  const started = performance.now();
-  const rolled = await rollSequence(session);
-  if (rolled.ack !== undefined) {
-    return report(target, "in-sync", undefined, started);
-  }
-  log(`check: no ack after ${count(rolled.sent, "packet")}; resyncing`);
-  const graceSeconds = await resyncAndConfirm(session);
-  return report(target, "resynced", graceSeconds, started);
+export function checkHost(target: Target, port: number | undefined, log: Log): Promise<SyncReport> {
+  return sync(target, port, log, "check");
 }
 
 /**
@@ -79,39 +67,30 @@ export async function checkHost(
  * await resyncHost(target, undefined, () => {});
  * ```
  */
-export async function resyncHost(
+export function resyncHost(
   target: Target,
   port: number | undefined,
   log: Log,
 ): Promise<SyncReport> {
+  return sync(target, port, log, "resync");
+}
+
+async function sync(
+  target: Target,
+  port: number | undefined,
+  log: Log,
+  first: "check" | "resync",
+): Promise<SyncReport> {
   await using session = await openSession(target, checkPort(target, port), log);
   const started = performance.now();
-  const graceSeconds = await resyncAndConfirm(session);
-  return report(target, "resynced", graceSeconds, started);
-}
-
-async function resyncAndConfirm(session: Session): Promise<number> {
-  const { graceSeconds } = await resyncSequence(session);
-  const confirmed = await rollSequence(session);
-  if (confirmed.ack === undefined) {
-    const target = session.target;
-    throw new ClientError(
-      `Cannot confirm the resync with ${target.name}: the check under the new number got no ` +
-        `ack after ${
-          count(confirmed.sent, "packet")
-        }; it stays pending for ${graceSeconds}s: run ` +
-        `spa-client check ${hostArguments(target)}`,
-    );
+  let status: CheckStatus = "resynced";
+  let graceSeconds: number | undefined;
+  if (first === "check") {
+    const rolled = await rollSequence(session);
+    if (rolled.ack !== undefined) status = "in-sync";
+    else log(`check: no ack after ${count(rolled.sent, "packet")}; resyncing`);
   }
-  return graceSeconds;
-}
-
-function report(
-  target: Target,
-  status: CheckStatus,
-  graceSeconds: number | undefined,
-  started: number,
-): SyncReport {
+  if (status === "resynced") graceSeconds = await resyncAndConfirm(session);
   return {
     host: target.name,
     address: target.addressText,
@@ -119,4 +98,19 @@ function report(
     graceSeconds,
     elapsedMs: Math.round(performance.now() - started),
   };
+}
+
+async function resyncAndConfirm(session: Session): Promise<number> {
+  const { graceSeconds } = await resyncSequence(session);
+  const confirmed = await rollSequence(session);
+  if (confirmed.ack === undefined) {
+    const target = session.target;
+    const packets = count(confirmed.sent, "packet");
+    throw new ClientError(
+      `Cannot confirm the resync with ${target.name}: the check under the new number got no ` +
+        `ack after ${packets}; it stays pending for ${graceSeconds}s: run ` +
+        `spa-client check ${hostArguments(target)}`,
+    );
+  }
+  return graceSeconds;
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { clientPermissionFlags } from "../../lib/permissions.ts";
+import { FakeServer, type FakeServerOptions } from "./_fake_server.ts";
 
 /** The repository root (where `deno.json` is). */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -137,4 +138,22 @@ export async function makeHome(options: { uid?: number; sequence?: number } = {}
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/**
+ * Starts a fake server holding `home`'s key at `home`'s initial number (unless `options` says
+ * otherwise) and points `home`'s config at it.
+ */
+export async function startFakeServer(
+  home: Home,
+  options: Partial<FakeServerOptions> = {},
+): Promise<FakeServer> {
+  const server = await FakeServer.start({
+    secret: home.secret,
+    uid: home.uid,
+    sequence: home.sequence,
+    ...options,
+  });
+  await home.writeConfig(server.port);
+  return server;
 }

@@ -5,17 +5,11 @@
 
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { HostState } from "../../lib/state/client_store.ts";
-import { FakeServer } from "./_fake_server.ts";
-import { makeHome, runClient, spawnClient } from "./_helpers.ts";
+import { makeHome, runClient, spawnClient, startFakeServer } from "./_helpers.ts";
 
 Deno.test("knock waits while another process holds the host's state lock", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   const held = await HostState.lock(home.stateDir, "fake");
   const child = await spawnClient(home.dir, ["--host", "fake", "--verbose"]);
   let exited = false;
@@ -38,12 +32,7 @@ Deno.test("knock waits while another process holds the host's state lock", async
 
 Deno.test("two clients started at once for the same host never spend the same number", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   const rounds = 4;
   for (let round = 0; round < rounds; round++) {
     const runs = await Promise.all([

@@ -9,17 +9,11 @@ import {
   notEqual,
   ok as assert,
 } from "node:assert/strict";
-import { FakeServer } from "./_fake_server.ts";
-import { makeHome, runClient } from "./_helpers.ts";
+import { makeHome, runClient, startFakeServer } from "./_helpers.ts";
 
 Deno.test("knock over udp: acked, committed, program run with placeholders and its exit code", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   const run = await runClient(home.dir, [
     "--host",
     "fake",
@@ -39,12 +33,7 @@ Deno.test("knock over udp: acked, committed, program run with placeholders and i
 
 Deno.test("knock over udp: 10 knocks in a row, each its own process, stay in sync", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   for (let i = 0; i < 10; i++) {
     const run = await runClient(home.dir, ["--host", "fake", "--json"]);
     assertEquals(run.code, 0, run.stderr);
@@ -56,13 +45,9 @@ Deno.test("knock over udp: 10 knocks in a row, each its own process, stay in syn
 
 Deno.test("knock over udp: lost requests are retried with the same packet", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
+  await using server = await startFakeServer(home, {
     dropRequests: 2,
   });
-  await home.writeConfig(server.port);
   const run = await runClient(home.dir, ["--host", "fake", "--json", "--pad", "100"]);
   assertEquals(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout);
@@ -90,13 +75,9 @@ Deno.test("knock over udp: lost requests are retried with the same packet", asyn
 
 Deno.test("knock over udp: a lost ack is answered again on retry, and the server rolls once", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
+  await using server = await startFakeServer(home, {
     dropReplies: 1,
   });
-  await home.writeConfig(server.port);
   const run = await runClient(home.dir, ["--host", "fake", "--json"]);
   assertEquals(run.code, 0, run.stderr);
   assertEquals(JSON.parse(run.stdout).attempts, 2);
@@ -107,13 +88,9 @@ Deno.test("knock over udp: a lost ack is answered again on retry, and the server
 
 Deno.test("knock over udp: every ack lost, then the next knock finds the server's number", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
+  await using server = await startFakeServer(home, {
     dropReplies: 3,
   });
-  await home.writeConfig(server.port);
   const failed = await runClient(home.dir, ["--host", "fake"]);
   assertEquals(failed.code, 1);
   assertMatch(failed.stderr, /no ack .* run spa-client resync --host fake/);
@@ -139,10 +116,8 @@ Deno.test("knock over udp: every ack lost, then the next knock finds the server'
 Deno.test("knock over udp: an ICMP port-unreachable does not abort the wait", async () => {
   await using home = await makeHome();
   // A port nothing listens on: the kernel answers each datagram with ICMP port unreachable.
-  await using server = await FakeServer.start({ secret: home.secret, uid: home.uid, sequence: 1 });
-  const closedPort = server.port;
+  const server = await startFakeServer(home);
   await server[Symbol.asyncDispose]();
-  await home.writeConfig(closedPort);
   const started = performance.now();
   const run = await runClient(home.dir, ["--host", "fake", "--retries", "1", "--timeout", "400ms"]);
   const elapsed = performance.now() - started;
@@ -153,12 +128,7 @@ Deno.test("knock over udp: an ICMP port-unreachable does not abort the wait", as
 
 Deno.test("knock over udp: source binding, auto and a wrong address", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   const bound = await runClient(home.dir, ["--host", "fake", "--bind-source", "auto", "--json"]);
   assertEquals(bound.code, 0, bound.stderr);
   assertEquals(JSON.parse(bound.stdout).bound, true);
@@ -179,12 +149,7 @@ Deno.test("knock over udp: source binding, auto and a wrong address", async () =
 
 Deno.test("check over udp: in sync exits 0 quietly and rolls; out of sync resyncs and exits 3", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home);
   const inSync = await runClient(home.dir, ["check", "--host", "fake"]);
   assertEquals(inSync.code, 0, inSync.stderr);
   assertEquals(inSync.stdout + inSync.stderr, "");
@@ -210,13 +175,7 @@ Deno.test("check over udp: in sync exits 0 quietly and rolls; out of sync resync
 
 Deno.test("resync over udp: ok, then knocks work; a fresh packet per try", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: 99,
-    dropRequests: 1,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home, { sequence: 99, dropRequests: 1 });
   const resync = await runClient(home.dir, ["resync", "--host", "fake", "--json"]);
   assertEquals(resync.code, 0, resync.stderr);
   const report = JSON.parse(resync.stdout);
@@ -230,17 +189,11 @@ Deno.test("resync over udp: ok, then knocks work; a fresh packet per try", async
 
 Deno.test("resync over udp: a clock-skew reply says how far the clock is off", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
-    resync: "clock-skew",
-    clockOffset: 300,
-  });
-  await home.writeConfig(server.port);
+  await using server = await startFakeServer(home, { resync: "clock-skew", clockOffset: 300 });
   const before = await home.state();
   const run = await runClient(home.dir, ["resync", "--host", "fake"]);
   assertEquals(run.code, 1);
+  assertEquals(server.resyncs, 1);
   assertMatch(run.stderr, /clock is (29\d|30\d) seconds behind the server's/);
   assertEquals(run.stderr.trim().split("\n").length, 1);
   assertEquals(await home.state(), before);
@@ -248,13 +201,9 @@ Deno.test("resync over udp: a clock-skew reply says how far the clock is off", a
 
 Deno.test("resync over udp: silence is reported with the clock as a possible cause", async () => {
   await using home = await makeHome();
-  await using server = await FakeServer.start({
-    secret: home.secret,
-    uid: home.uid,
-    sequence: home.sequence,
+  await using server = await startFakeServer(home, {
     resync: "silent",
   });
-  await home.writeConfig(server.port);
   const run = await runClient(home.dir, ["resync", "--host", "fake", "--retries", "1"]);
   assertEquals(run.code, 1);
   assertMatch(run.stderr, /no reply after 2 tries.*clock/);
