@@ -33,6 +33,11 @@ export interface GrantTarget {
 export interface Grant extends GrantTarget {
   /** Time the grant stays open without traffic. */
   readonly timeoutMs: number;
+  /**
+   * The caller knows the grant is not open now (a backend may then skip the work of refreshing
+   * an existing one). When in doubt, leave it unset: a refresh is always correct.
+   */
+  readonly fresh?: boolean;
 }
 
 /** A grant that is open now. */

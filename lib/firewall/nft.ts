@@ -130,7 +130,10 @@ export class NftBackend implements FirewallBackend {
           `Cannot open grant: ${target.protocol}/${target.port} is not a protected port`,
         );
       }
-      await this.#apply("open grant", openScript(this.table, target, grant.timeoutMs));
+      await this.#apply(
+        "open grant",
+        openScript(this.table, target, grant.timeoutMs, grant.fresh === true),
+      );
     });
   }
 

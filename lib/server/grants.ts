@@ -24,9 +24,14 @@ export interface KernelGrant {
 
 /** The firewall operations the book needs. */
 export interface GrantFirewall {
-  open(
-    grant: { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number },
-  ): Promise<void>;
+  /** Opens or refreshes; `fresh` tells the backend the grant is known not to be open. */
+  open(grant: {
+    address: string;
+    protocol: "tcp" | "udp";
+    port: number;
+    timeoutMs: number;
+    fresh?: boolean;
+  }): Promise<void>;
   list(): Promise<KernelGrant[]>;
 }
 
@@ -92,13 +97,15 @@ export class GrantBook {
     const key = grantKey(request);
     const firstOnPort = this.#countOnPort(request) === 0 && !this.#entries.has(key);
     if (firstOnPort) await this.#run("on_open", request.user, request);
+    const existing = this.#entries.get(key);
+    // The book learns of every expiry from the kernel, so a grant it does not hold is not open.
     await this.#options.firewall.open({
       address: request.address,
       protocol: request.protocol,
       port: request.port,
       timeoutMs: request.idleTimeoutMs,
+      fresh: existing === undefined,
     });
-    const existing = this.#entries.get(key);
     this.#entries.set(key, {
       user: request.user,
       address: request.address,

@@ -57,6 +57,11 @@ Deno.test("openScript adds, deletes and adds again so a repeat open refreshes", 
     "add element inet spa grants6 { fd77::2 . udp . 53 timeout 2000ms }",
     "",
   ]);
+  // A grant known to be absent needs only the add.
+  deepEqual(openScript("spa", target, 2_000, true).split("\n"), [
+    "add element inet spa grants6 { fd77::2 . udp . 53 timeout 2000ms }",
+    "",
+  ]);
   deepEqual(
     closeScript("spa", checkTarget({ address: "10.77.0.2", protocol: "tcp", port: 22 })).split(
       "\n",
