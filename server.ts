@@ -144,7 +144,8 @@ export async function main(args: string[]): Promise<number> {
       return error.code;
     }
     if (error instanceof ConfigError) {
-      for (const problem of error.problems) err(problem);
+      const prefix = error.path === undefined ? "" : `${error.path}: `;
+      for (const problem of error.problems) err(`${prefix}${problem}`);
       return 2;
     }
     if (error instanceof Deno.errors.NotCapable) {

@@ -1,0 +1,73 @@
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { GrantBook, type GrantFirewall, type KernelGrant } from "../../lib/server/grants.ts";
+import { Logger } from "../../lib/server/log.ts";
+
+class FakeFirewall implements GrantFirewall {
+  opens: { address: string; fresh: boolean | undefined }[] = [];
+  live = new Map<string, KernelGrant>();
+  open(
+    grant: {
+      address: string;
+      protocol: "tcp" | "udp";
+      port: number;
+      timeoutMs: number;
+      fresh?: boolean;
+    },
+  ) {
+    this.opens.push({ address: grant.address, fresh: grant.fresh });
+    this.live.set(grant.address, { ...grant, expiresInMs: grant.timeoutMs });
+    return Promise.resolve();
+  }
+  list() {
+    return Promise.resolve([...this.live.values()]);
+  }
+}
+
+Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands run once per port", async () => {
+  const firewall = new FakeFirewall();
+  const lines: string[] = [];
+  const marks = await Deno.makeTempDir();
+  const book = new GrantBook({
+    firewall,
+    commands: () => ({ onOpen: ["touch", `${marks}/open`], onClose: ["rm", `${marks}/open`] }),
+    commandTimeoutMs: 5000,
+    log: new Logger("text", (line) => lines.push(line)),
+    now: () => 0,
+  });
+  const grant = (address: string) => ({
+    user: "alice",
+    address,
+    protocol: "tcp" as const,
+    port: 22,
+    idleTimeoutMs: 1000,
+  });
+  await book.open(grant("10.77.0.2"));
+  await book.open(grant("10.77.0.2"));
+  await book.open(grant("10.77.0.3"));
+  deepStrictEqual(firewall.opens.map((o) => o.fresh), [true, false, true]);
+  equal(lines.filter((l) => l.includes("command=on_open")).length, 1, "on_open once for the port");
+  await Deno.stat(`${marks}/open`);
+
+  // The kernel expires one grant: it is closed, but the port still has the other.
+  firewall.live.delete("10.77.0.2");
+  await book.poll();
+  equal(book.size, 1);
+  equal(lines.filter((l) => l.includes("command=on_close")).length, 0);
+  // The last one goes: on_close runs.
+  firewall.live.delete("10.77.0.3");
+  await book.poll();
+  equal(book.size, 0);
+  equal(lines.filter((l) => / close .*reason=idle/.test(l)).length, 2);
+  equal(lines.filter((l) => l.includes("command-done command=on_close")).length, 1);
+  let removed = false;
+  try {
+    await Deno.stat(`${marks}/open`);
+  } catch {
+    removed = true;
+  }
+  equal(removed, true, "on_close ran");
+  // After expiry, the same address is fresh again.
+  await book.open(grant("10.77.0.2"));
+  equal(firewall.opens.at(-1)?.fresh, true);
+  await Deno.remove(marks, { recursive: true });
+});
