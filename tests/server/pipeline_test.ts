@@ -1,0 +1,262 @@
+/**
+ * The daemon's verifier and pipeline without root: frames are built with the packet codec, the
+ * firewall, the state store and the raw socket are fakes that record what happened and in which
+ * order.
+ */
+
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { LINKTYPE_RAW } from "../../lib/packet/constants.ts";
+import { decodeFrame } from "../../lib/packet/decode.ts";
+import { encodeUdpPacket } from "../../lib/packet/encode.ts";
+import { PacketView } from "../../lib/packet/view.ts";
+import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
+import type { MessageBody } from "../../lib/protocol/message.ts";
+import { openTrailer } from "../../lib/protocol/open.ts";
+import { minuteOf } from "../../lib/protocol/random.ts";
+import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
+import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
+import { serverAfterGrace } from "../../lib/state/sequence.ts";
+import { Counters } from "../../lib/server/counters.ts";
+import { Logger } from "../../lib/server/log.ts";
+import { Pipeline } from "../../lib/server/pipeline.ts";
+import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
+import { replyRouteOf } from "../../lib/server/reply_route.ts";
+import { UserKeys } from "../../lib/server/user_keys.ts";
+import type { ServerUser } from "../../lib/server/users.ts";
+import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
+
+const SECRET = new Uint8Array(32).fill(3);
+const UID = 1000;
+const CLIENT = new Uint8Array([10, 77, 0, 2]);
+const ATTACKER = new Uint8Array([10, 77, 0, 3]);
+const SERVER = new Uint8Array([10, 77, 0, 1]);
+
+function world(options: { commitFails?: boolean; openFails?: number } = {}) {
+  let clock = Date.parse("2026-11-27T12:00:30Z");
+  const events: string[] = [];
+  const replies: Uint8Array[] = [];
+  const lines: string[] = [];
+  const counters = new Counters();
+  const user: ServerUser = {
+    uid: UID,
+    policy: {
+      name: "alice",
+      ports: [{ protocol: "tcp", port: 22 }],
+      sources: { contains: () => true },
+      requireSourceBinding: false,
+    },
+    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }, clock),
+    replay: new ReplayCache(),
+    lastAccepted: undefined,
+  };
+  let openFailures = options.openFails ?? 0;
+  const pipeline = new Pipeline({
+    openGrant: (grant) => {
+      events.push(`open ${grant.address} ${grant.protocol}/${grant.port}`);
+      if (openFailures > 0) {
+        openFailures--;
+        return Promise.reject(new Error("nft failed"));
+      }
+      return Promise.resolve();
+    },
+    commit: (u) => {
+      events.push(`commit ${u.keys.sequence.state} ${u.keys.sequence.sequence}`);
+      return options.commitFails ? Promise.reject(new Error("disk full")) : Promise.resolve();
+    },
+    reply: (_route, trailer) => {
+      events.push("reply");
+      replies.push(trailer);
+    },
+    idleTimeoutMs: () => 300_000,
+    resyncGraceMs: () => 600_000,
+    log: new Logger("text", (line) => lines.push(line)),
+    counters,
+    now: () => clock,
+  });
+  const context: VerifyContext = {
+    users: new Map([[UID, user]]),
+    limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
+    counters,
+    maxAgeSeconds: 120,
+    underLoad: false,
+  };
+  const view = new PacketView();
+  async function deliver(trailer: Uint8Array, source = CLIENT): Promise<void> {
+    const frame = encodeUdpPacket({
+      source,
+      destination: SERVER,
+      sourcePort: 40000,
+      destinationPort: 22,
+      payload: trailer,
+    });
+    equal(decodeFrame(LINKTYPE_RAW, frame, frame.length, view), "ok");
+    const outcome = verifyPacket(context, frame, view, clock);
+    if (outcome !== undefined) await pipeline.handle(outcome, replyRouteOf(frame, view));
+  }
+  return {
+    user,
+    events,
+    replies,
+    lines,
+    counters,
+    context,
+    deliver,
+    now: () => clock,
+    advance: (ms: number) => (clock += ms),
+  };
+}
+
+function seal(kind: MessageBody["kind"], context: number, body: MessageBody): Uint8Array {
+  return sealTrailer(deriveMessageKey(SECRET, UID, kind, context), body);
+}
+
+function knock(sequence: number, next: number, now: number, port = 22): Uint8Array {
+  return seal("knock", sequence, {
+    kind: "knock",
+    protocol: "tcp",
+    port,
+    next,
+    timestamp: Math.floor(now / 1000),
+  });
+}
+
+function openAck(
+  answer: Uint8Array,
+  request: Uint8Array,
+  kind: "ack" | "resync-reply",
+  context: number,
+  now: number,
+) {
+  return openTrailer(answer, () => [deriveMessageKey(SECRET, UID, kind, context)], {
+    now: now / 1000,
+    maxAge: 120,
+    requestTag: tagOf(request),
+  });
+}
+
+Deno.test("pipeline: a knock commits, then opens, then answers with an ack under the new number", async () => {
+  const w = world();
+  const k = knock(100, 101, w.now());
+  await w.deliver(k);
+  deepStrictEqual(w.events, ["commit current 101", "open 10.77.0.2 tcp/22", "reply"]);
+  const ack = openAck(w.replies[0]!, k, "ack", 101, w.now());
+  ok(ack.ok && ack.message.kind === "ack" && ack.message.port === 22);
+  equal(w.counters.snapshot().accepted, 1);
+});
+
+Deno.test("pipeline: a retransmitted knock is answered again without rolling; from elsewhere it is a replay", async () => {
+  const w = world();
+  const k = knock(100, 101, w.now());
+  await w.deliver(k);
+  await w.deliver(k);
+  deepStrictEqual(w.events.slice(3), ["open 10.77.0.2 tcp/22", "reply"]);
+  deepStrictEqual(w.replies[1], w.replies[0]);
+  equal(w.user.keys.sequence.sequence, 101);
+  await w.deliver(k, ATTACKER);
+  equal(w.events.length, 5, "nothing for the attacker");
+  equal(w.counters.snapshot().replay, 1);
+  // Outside the age window the retransmission is no longer answered.
+  w.advance(121_000);
+  await w.deliver(k);
+  equal(w.events.length, 5);
+});
+
+Deno.test("pipeline: a failed state write opens nothing, answers nothing, and keeps the old number", async () => {
+  const w = world({ commitFails: true });
+  await w.deliver(knock(100, 101, w.now()));
+  deepStrictEqual(w.events, ["commit current 101"]);
+  equal(w.user.keys.sequence.sequence, 100);
+  equal(w.user.lastAccepted, undefined);
+  ok(w.lines.some((l) => l.includes("state-write-failed")));
+});
+
+Deno.test("pipeline: when the firewall fails, no ack; the retransmission retries the firewall", async () => {
+  const w = world({ openFails: 1 });
+  const k = knock(100, 101, w.now());
+  await w.deliver(k);
+  deepStrictEqual(w.events, ["commit current 101", "open 10.77.0.2 tcp/22"]);
+  await w.deliver(k);
+  deepStrictEqual(w.events.slice(2), ["open 10.77.0.2 tcp/22", "reply"]);
+});
+
+Deno.test("pipeline: policy refusals and a second knock under a spent number answer nothing", async () => {
+  const w = world();
+  await w.deliver(knock(100, 101, w.now(), 2222));
+  equal(w.events.length, 0);
+  equal(w.counters.snapshot().policy, 1);
+  // Two different knocks under the same number: the first wins, the second is refused.
+  const a = knock(101, 102, w.now());
+  w.user.keys.sequence = { state: "current", sequence: 101 };
+  const b = knock(101, 103, w.now());
+  const frameA = w.deliver(a);
+  const frameB = w.deliver(b);
+  await Promise.all([frameA, frameB]);
+  equal(w.user.keys.sequence.sequence, 102);
+  equal(w.replies.length, 1);
+});
+
+Deno.test("pipeline: resync gives a pending number; the old one stays valid; grace expiry drops the new one", async () => {
+  const w = world();
+  const minute = minuteOf(w.now() / 1000);
+  const resync = seal("resync", minute, { kind: "resync", timestamp: Math.floor(w.now() / 1000) });
+  await w.deliver(resync);
+  const state = w.user.keys.sequence;
+  equal(state.state, "pending");
+  const reply = openAck(w.replies[0]!, resync, "resync-reply", minute, w.now());
+  ok(reply.ok && reply.message.kind === "resync-reply" && reply.message.status === "ok");
+  const pending = reply.message.sequence;
+  equal(reply.message.graceSeconds, 600);
+  ok(state.state === "pending" && state.pending === pending);
+
+  // A replayed resync changes nothing and draws no answer.
+  await w.deliver(resync);
+  equal(w.replies.length, 1);
+  equal(w.counters.snapshot().replay, 1);
+
+  // The old number still works during the grace period...
+  const viaOld = knock(100, 555, w.now());
+  await w.deliver(viaOld);
+  equal(w.user.keys.sequence.state, "current");
+  equal(w.user.keys.sequence.sequence, 555);
+
+  // ...and a pending number unused past the grace period is dropped.
+  const second = seal("resync", minute, { kind: "resync", timestamp: Math.floor(w.now() / 1000) });
+  await w.deliver(second);
+  equal(w.user.keys.sequence.state, "pending");
+  w.advance(601_000);
+  w.user.keys.sequence = serverAfterGrace(w.user.keys.sequence, w.now());
+  deepStrictEqual(w.user.keys.sequence, { state: "current", sequence: 555 });
+});
+
+Deno.test("pipeline: a resync from a clock 5 minutes off gets a clock-skew answer, 30 s off is fine", async () => {
+  const w = world();
+  const skewed = Math.floor(w.now() / 1000) + 300;
+  const resync = seal("resync", minuteOf(skewed), { kind: "resync", timestamp: skewed });
+  await w.deliver(resync);
+  equal(w.user.keys.sequence.state, "current");
+  const reply = openAck(w.replies[0]!, resync, "resync-reply", minuteOf(skewed), w.now());
+  ok(reply.ok && reply.message.kind === "resync-reply" && reply.message.status === "clock-skew");
+  equal(reply.message.timestamp, Math.floor(w.now() / 1000));
+  // Its replay is not answered again.
+  await w.deliver(resync);
+  equal(w.replies.length, 1);
+
+  const near = Math.floor(w.now() / 1000) + 30;
+  const ok30 = seal("resync", minuteOf(near), { kind: "resync", timestamp: near });
+  await w.deliver(ok30);
+  equal(w.user.keys.sequence.state, "pending");
+});
+
+Deno.test("verifier: under load, a source that keeps failing is skipped before any cryptography", async () => {
+  const w = world();
+  w.context.underLoad = true;
+  const forged = crypto.getRandomValues(new Uint8Array(37));
+  forged.set([0, 0, 0, 3, 232]);
+  for (let i = 0; i < 10; i++) await w.deliver(forged, ATTACKER);
+  const counts = w.counters.snapshot();
+  equal(counts.tag, 3, "the burst");
+  equal(counts["rate-limited"], 7);
+  // Another source is not affected.
+  await w.deliver(knock(100, 101, w.now()));
+  equal(w.replies.length, 1);
+});
