@@ -8,8 +8,14 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "commander";
-import { type ClientConfig, expandExec, loadClientConfig } from "./lib/config/client.ts";
+import { Command, CommanderError } from "commander";
+import {
+  CLIENT_HOST_DEFAULTS,
+  type ClientConfig,
+  expandExec,
+  loadClientConfig,
+  MAX_PAD,
+} from "./lib/config/client.ts";
 import { ConfigError } from "./lib/config/config_error.ts";
 import { checkHost, type CheckStatus, resyncHost, type SyncReport } from "./lib/client/check.ts";
 import { ClientError, EXIT_CODES, usageError } from "./lib/client/errors.ts";
@@ -71,32 +77,40 @@ interface TargetFlags {
 }
 
 function addTargetOptions(command: Command, portHelp: string): Command {
+  const d = CLIENT_HOST_DEFAULTS;
   return command
     .option("--host <host>", "a host name from the config, or an IP address or DNS name")
     .option("--port <port>", portHelp)
     .option("--config <file>", "client config (default: $XDG_CONFIG_HOME/spa/client.toml)")
-    .addOption(
-      new Option(
-        "--transport <transport>",
-        "syn (raw SYN, needs root) or udp (default: the host's, else syn)",
-      ),
+    .option(
+      "--transport <transport>",
+      `syn (raw SYN, needs root) or udp (default: the host's, else ${d.transport})`,
     )
-    .option("--via-port <port>", "send to this port instead (to get past a firewall)")
+    .option(
+      "--via-port <port>",
+      "send to this port instead, to get past a firewall (default: the host's via_port)",
+    )
     .option(
       "--bind-source <source>",
-      "bind the knock to the source address: auto, none or an address (default: the host's, else auto)",
+      `bind the knock to its source address: auto, none or an address (default: the host's, else ${d.bind_source})`,
     )
     .option(
       "--pad <bytes>",
-      "random bytes before the trailer, 0-1024 (default: the host's, else 0)",
+      `random bytes before the trailer, 0-${MAX_PAD} (default: the host's, else ${d.pad})`,
     )
     .option(
       "--timeout <duration>",
-      "wait for each reply, e.g. 500ms, 2s (default: the host's, else 2s)",
+      `wait for each reply, e.g. 500ms, 2s (default: the host's, else ${d.timeout})`,
     )
-    .option("--retries <n>", "sends after the first, 0-100 (default: the host's, else 3)")
-    .option("--uid <uid>", "user id, for a host that is not in the config")
-    .option("--key-file <file>", "key file, for a host that is not in the config")
+    .option(
+      "--retries <n>",
+      `sends after the first, 0-${parse.MAX_RETRIES} (default: the host's, else ${d.retries})`,
+    )
+    .option("--uid <uid>", "user id, for a host that is not in the config (default: the host's)")
+    .option(
+      "--key-file <file>",
+      "key file, for a host that is not in the config (default: the host's)",
+    )
     .option("-v, --verbose", "describe each step on stderr")
     .option("--json", "print the outcome as one JSON object on stdout");
 }

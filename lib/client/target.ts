@@ -16,6 +16,7 @@ import {
   type Transport,
 } from "../config/client.ts";
 import { isIpv4Mapped } from "../config/address.ts";
+import { parseDuration } from "../config/duration.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
 import { addressFileStem, hostFileStem } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
@@ -154,8 +155,8 @@ export function hostArguments(target: Target): string {
   return `--host ${target.name} --uid ${target.uid} --key-file ${target.keyFile}`;
 }
 
-/** The timeout of a host without one in the config (the config's default, `2s`). */
-export const DEFAULT_TIMEOUT_MS = 2_000;
+/** The timeout of a host that is not in the config: the config's default. */
+const DEFAULT_TIMEOUT_MS = parseDuration(CLIENT_HOST_DEFAULTS.timeout);
 
 async function fromConfig(
   config: ClientConfig,
