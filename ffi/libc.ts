@@ -1,0 +1,218 @@
+/**
+ * The libc symbols spa binds, the errno reader and the one error class for failed system calls.
+ *
+ * Under the shipped (scoped) `--allow-ffi`, Deno refuses every `Deno.UnsafePointer` operation, so
+ * C pointers are declared `usize` (they arrive as `bigint` and are passed back as they are: a
+ * `number` would also be accepted but takes Deno's slow call path, ~90 ns instead of ~12 ns per
+ * call), our own memory goes in as `buffer`, and C memory
+ * is copied out with `memcpy`.
+ *
+ * @module
+ */
+
+import { dlopenFirst } from "./dlopen.ts";
+import { LIBC_CANDIDATES } from "./library_paths.ts";
+
+/** The libc symbol table. */
+export const LIBC_SYMBOLS = {
+  // int socket(int domain, int type, int protocol)
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int setsockopt(int fd, int level, int name, const void *value, socklen_t length)
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // ssize_t sendto(int fd, const void *data, size_t length, int flags,
+  //                const struct sockaddr *address, socklen_t addressLength)
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  // int connect(int fd, const struct sockaddr *address, socklen_t addressLength)
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int getsockname(int fd, struct sockaddr *address, socklen_t *addressLength)
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int close(int fd)
+  close: { parameters: ["i32"], result: "i32" },
+  // int eventfd(unsigned int initial, int flags)
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // ssize_t write(int fd, const void *data, size_t length)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t read(int fd, void *data, size_t length)
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int poll(struct pollfd *fds, nfds_t count, int timeoutMs): runs on a worker thread and
+  // returns a Promise, so a wait does not block the event loop.
+  poll: { parameters: ["buffer", "usize", "i32"], result: "i32", nonblocking: true },
+  // void *memcpy(void *destination, const void *source, size_t length); the result is unused.
+  memcpy: { parameters: ["buffer", "usize", "usize"], result: "void" },
+  // size_t strnlen(const char *text, size_t max)
+  strnlen: { parameters: ["usize", "usize"], result: "usize" },
+  // char *strerror(int errnum)
+  strerror: { parameters: ["i32"], result: "usize" },
+  // int *__errno_location(void): the calling thread's errno
+  __errno_location: { parameters: [], result: "usize" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded libc. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let libc: Libc | undefined;
+
+/**
+ * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}.
+ *
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for the libc path (unchanged).
+ * @throws {Error} When no candidate loads.
+ * @example
+ * ```ts ignore
+ * const fd = loadLibc().socket(2, 2, 0);
+ * ```
+ */
+export function loadLibc(): Libc {
+  libc ??= dlopenFirst("libc", LIBC_CANDIDATES, LIBC_SYMBOLS, "this is not a glibc system").symbols;
+  return libc;
+}
+
+const errnoBytes = new Int32Array(1);
+const errnoView = new Uint8Array(errnoBytes.buffer);
+
+/**
+ * The calling thread's `errno`, read right after a failed synchronous call.
+ *
+ * @example
+ * ```ts ignore
+ * if (loadLibc().close(-1) === -1 && readErrno() !== 9) throw new Error("expected EBADF");
+ * ```
+ */
+export function readErrno(): number {
+  const c = loadLibc();
+  c.memcpy(errnoView, c.__errno_location(), 4n);
+  return errnoBytes[0]!;
+}
+
+/**
+ * Copies the NUL-terminated C string at `pointer` (at most `max` bytes) into a JS string.
+ *
+ * @example
+ * ```ts ignore
+ * const text = readCString(loadLibc().strerror(1));
+ * ```
+ */
+export function readCString(pointer: bigint, max = 4096): string {
+  if (pointer === 0n) return "";
+  const c = loadLibc();
+  const length = c.strnlen(pointer, BigInt(max));
+  const bytes = new Uint8Array(Number(length));
+  if (length > 0n) c.memcpy(bytes, pointer, length);
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Encodes `text` as a NUL-terminated C string for a `buffer` parameter.
+ *
+ * @throws {TypeError} When `text` contains a NUL character.
+ * @example
+ * ```ts
+ * import { cString } from "./libc.ts";
+ * if (cString("eth0").length !== 5) throw new Error("expected a trailing NUL");
+ * ```
+ */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  if (text.includes("\0")) throw new TypeError("Cannot pass string to C: it contains a NUL");
+  return new TextEncoder().encode(`${text}\0`);
+}
+
+/** Address families and socket constants (Linux). */
+export const AF_INET = 2;
+/** IPv6 address family. */
+export const AF_INET6 = 10;
+/** `SOCK_CLOEXEC`: or-ed into a socket type so programs we run do not inherit the socket. */
+export const SOCK_CLOEXEC = 0o2000000;
+
+/**
+ * A `struct sockaddr_in` (4 address bytes) or `struct sockaddr_in6` (16 bytes) for `address`.
+ *
+ * @throws {TypeError} When `address` is not 4 or 16 bytes long.
+ * @example
+ * ```ts
+ * import { socketAddress } from "./libc.ts";
+ * if (socketAddress(new Uint8Array([10, 77, 0, 1]), 9).length !== 16) throw new Error("unexpected");
+ * ```
+ */
+export function socketAddress(address: Uint8Array, port = 0): Uint8Array<ArrayBuffer> {
+  if (address.length !== 4 && address.length !== 16) {
+    throw new TypeError(
+      `Cannot build socket address: expected 4 or 16 bytes, got ${address.length}`,
+    );
+  }
+  const v4 = address.length === 4;
+  const out = new Uint8Array(v4 ? 16 : 28);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, v4 ? AF_INET : AF_INET6, true); // sa_family_t, host order
+  view.setUint16(2, port, false); // in_port_t, network order
+  out.set(address, v4 ? 4 : 8); // sin_addr, or sin6_addr after sin6_flowinfo
+  return out;
+}
+
+/** Names of the errno values spa's calls can produce (Linux numbering). */
+const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  1: "EPERM",
+  4: "EINTR",
+  9: "EBADF",
+  11: "EAGAIN",
+  12: "ENOMEM",
+  13: "EACCES",
+  19: "ENODEV",
+  22: "EINVAL",
+  23: "ENFILE",
+  24: "EMFILE",
+  90: "EMSGSIZE",
+  93: "EPROTONOSUPPORT",
+  97: "EAFNOSUPPORT",
+  99: "EADDRNOTAVAIL",
+  100: "ENETDOWN",
+  101: "ENETUNREACH",
+  105: "ENOBUFS",
+  113: "EHOSTUNREACH",
+};
+
+/** A failed libc call, with its errno; the one error class of `ffi/` callers may catch. */
+export class SystemError extends Error {
+  /** The errno value, e.g. 1. */
+  readonly errno: number;
+  /** The errno name, e.g. `EPERM` (or `E<number>` for an unlisted one). */
+  readonly code: string;
+
+  /**
+   * @example
+   * ```ts
+   * import { SystemError } from "./libc.ts";
+   * const error = new SystemError("open a raw socket", 1, "needs root or CAP_NET_RAW");
+   * if (error.code !== "EPERM") throw new Error("unexpected");
+   * ```
+   */
+  constructor(operation: string, errno: number, reason: string) {
+    const code = ERRNO_NAMES[errno] ?? `E${errno}`;
+    super(`Cannot ${operation}: ${reason} (${code})`);
+    this.errno = errno;
+    this.code = code;
+  }
+
+  override get name(): string {
+    return "SystemError";
+  }
+}
+
+/**
+ * The one mapper from errno to a {@linkcode SystemError}: reads `errno` now (call it right after
+ * the failed call) unless given. `EPERM`/`EACCES` read "needs root or CAP_NET_RAW"; anything else
+ * carries libc's `strerror` text.
+ *
+ * @example
+ * ```ts ignore
+ * if (loadLibc().close(-1) === -1) throw systemError("close a socket");
+ * ```
+ */
+export function systemError(operation: string, errno: number = readErrno()): SystemError {
+  const reason = errno === 1 || errno === 13
+    ? "needs root or CAP_NET_RAW"
+    : readCString(loadLibc().strerror(errno), 256).toLowerCase();
+  return new SystemError(operation, errno, reason);
+}
