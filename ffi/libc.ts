@@ -2,10 +2,9 @@
  * The libc symbols spa binds, the errno reader and the one error class for failed system calls.
  *
  * Under the shipped (scoped) `--allow-ffi`, Deno refuses every `Deno.UnsafePointer` operation, so
- * C pointers are declared `usize` (they arrive as `bigint` and are passed back as they are: a
- * `number` would also be accepted but takes Deno's slow call path, ~90 ns instead of ~12 ns per
- * call), our own memory goes in as `buffer`, and C memory
- * is copied out with `memcpy`.
+ * C pointers are declared `usize`: they arrive as `bigint` and are passed back as they are (a
+ * `number` is accepted too, but takes Deno's slow call path: ~90 ns instead of ~12 ns a call).
+ * Our own memory goes in as `buffer`; C memory is copied out with `memcpy`.
  *
  * @module
  */
@@ -119,7 +118,7 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(`${text}\0`);
 }
 
-/** Address families and socket constants (Linux). */
+/** IPv4 address family (Linux numbering, as every constant here). */
 export const AF_INET = 2;
 /** IPv6 address family. */
 export const AF_INET6 = 10;
@@ -151,7 +150,11 @@ export function socketAddress(address: Uint8Array, port = 0): Uint8Array<ArrayBu
   return out;
 }
 
-/** Names of the errno values spa's calls can produce (Linux numbering). */
+/** `errno` of an operation not permitted. */
+export const EPERM = 1;
+const EACCES = 13;
+
+/** Names of the errno values spa's calls can produce. */
 const ERRNO_NAMES: Readonly<Record<number, string>> = {
   1: "EPERM",
   4: "EINTR",
@@ -173,7 +176,7 @@ const ERRNO_NAMES: Readonly<Record<number, string>> = {
   113: "EHOSTUNREACH",
 };
 
-/** A failed libc call, with its errno; the one error class of `ffi/` callers may catch. */
+/** A failed libc call, with its errno: the error callers catch to tell `EPERM` and the like. */
 export class SystemError extends Error {
   /** The errno value, e.g. 1. */
   readonly errno: number;
@@ -211,7 +214,7 @@ export class SystemError extends Error {
  * ```
  */
 export function systemError(operation: string, errno: number = readErrno()): SystemError {
-  const reason = errno === 1 || errno === 13
+  const reason = errno === EPERM || errno === EACCES
     ? "needs root or CAP_NET_RAW"
     : readCString(loadLibc().strerror(errno), 256).toLowerCase();
   return new SystemError(operation, errno, reason);

@@ -232,8 +232,9 @@ export class Capture implements Disposable {
 
   /**
    * Reads the packets available now, up to `max`, handing each to `onPacket`; returns how many.
-   * Synchronous; creates no objects per packet beyond the `bigint` arguments of its three FFI
-   * calls. Returns 0 when none is waiting (live) or at the end of a file. Stops early when `onPacket` closes the capture.
+   * Synchronous; creates no objects per packet beyond the `bigint` arguments of its FFI calls
+   * (two per packet live). Returns 0 when none is waiting (live) or at the end of a file. Stops
+   * early when `onPacket` closes the capture.
    *
    * @throws {PcapError} When libpcap reports a read error (e.g. the interface went away).
    * @example

@@ -7,6 +7,7 @@
 import {
   AF_INET,
   AF_INET6,
+  EPERM,
   type Libc,
   loadLibc,
   readErrno,
@@ -20,7 +21,6 @@ const SOCK_RAW = 3;
 const IPPROTO_IP = 0;
 const IPPROTO_RAW = 255;
 const IP_HDRINCL = 3;
-const EPERM = 1;
 
 /**
  * A raw IP socket for sending. IPv4: `SOCK_RAW`/`IPPROTO_RAW` with `IP_HDRINCL`. IPv6:
@@ -110,9 +110,6 @@ export class RawSocket implements Disposable {
       throw errno === EPERM
         ? new SystemError("send packet", errno, "a firewall rule refused it")
         : systemError("send packet", errno);
-    }
-    if (sent !== BigInt(packet.length)) {
-      throw new SystemError("send packet", 0, `only ${sent} of ${packet.length} bytes were sent`);
     }
   }
 

@@ -5,10 +5,11 @@
  */
 
 import { deepStrictEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
-import { inNamespace, openFds, processCpuSeconds } from "./_helpers.ts";
+import { catchError, inNamespace, openFds, processCpuSeconds } from "./_helpers.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { Capture } from "../../ffi/pcap.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
+import { SystemError } from "../../ffi/libc.ts";
 import { serverPermissionFlags } from "../../lib/permissions.ts";
 import { encodeTcpPacket, encodeUdpPacket, parseAddress, TCP_SYN } from "../../lib/packet/mod.ts";
 
@@ -206,4 +207,21 @@ netnsTest("Capture and RawSocket work under the shipped spa-server permission fl
     await Deno.remove(configDir, { recursive: true });
     await Deno.remove(stateDir, { recursive: true });
   }
+});
+
+netnsTest("RawSocket.send reports a packet a local firewall rule drops", async () => {
+  await using topo = await createTopology(["server", "client"]);
+  await topo.execOk("client", [
+    "nft",
+    "add table inet t; add chain inet t out { type filter hook output priority 0; }; " +
+    "add rule inet t out udp dport 9999 drop",
+  ]);
+  const v4 = addresses(topo, 4);
+  using raw = inNamespace(topo.host("client").ns, () => RawSocket.open(4));
+  const packet = (port: number) =>
+    encodeUdpPacket({ ...v4, sourcePort: 40006, destinationPort: port, payload: TRAILER });
+  raw.send(packet(9998), v4.destination);
+  const error = catchError(() => raw.send(packet(9999), v4.destination), SystemError);
+  equal(error.code, "EPERM");
+  equal(error.message, "Cannot send packet: a firewall rule refused it (EPERM)");
 });
