@@ -5,6 +5,8 @@
  *
  *   send     --src A --dst B --proto tcp|udp --sport N --dport N --payload HEX
  *            a raw SYN (tcp) or datagram (udp), any source address (spoofing included)
+ *   send-many  same options, but --payloads FILE: one hex payload per line, each sent as its own
+ *            packet (one process for a whole replay run)
  *   exchange same options plus --timeout MS: send, then print the payload of the first answer
  *            (a RST or datagram from B:dport to A:sport) as hex, or "timeout"
  *   replay   --pcap FILE --match HEX [--src A]
@@ -50,21 +52,15 @@ function address(name: string): Uint8Array {
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 const unhex = (t: string) => new Uint8Array((t.match(/../g) ?? []).map((h) => parseInt(h, 16)));
 
-function buildPacket(): {
-  packet: Uint8Array;
-  src: Uint8Array;
-  dst: Uint8Array;
-  sport: number;
-  dport: number;
-  proto: string;
-} {
-  const src = address("src");
-  const dst = address("dst");
-  const proto = need("proto");
-  const sport = Number(need("sport"));
-  const dport = Number(need("dport"));
-  const payload = unhex(arg("payload") ?? "");
-  const packet = proto === "tcp"
+function packetFor(
+  src: Uint8Array,
+  dst: Uint8Array,
+  proto: string,
+  sport: number,
+  dport: number,
+  payload: Uint8Array,
+): Uint8Array {
+  return proto === "tcp"
     ? encodeTcpPacket({
       source: src,
       destination: dst,
@@ -82,7 +78,22 @@ function buildPacket(): {
       destinationPort: dport,
       payload,
     });
-  return { packet, src, dst, sport, dport, proto };
+}
+
+function buildPacket(): {
+  packet: Uint8Array;
+  dst: Uint8Array;
+  sport: number;
+  dport: number;
+  proto: string;
+} {
+  const src = address("src");
+  const dst = address("dst");
+  const proto = need("proto");
+  const sport = Number(need("sport"));
+  const dport = Number(need("dport"));
+  const packet = packetFor(src, dst, proto, sport, dport, unhex(arg("payload") ?? ""));
+  return { packet, dst, sport, dport, proto };
 }
 
 function send(packet: Uint8Array, dst: Uint8Array): void {
@@ -243,6 +254,22 @@ switch (command) {
     const { packet, dst } = buildPacket();
     send(packet, dst);
     console.log("sent");
+    break;
+  }
+  case "send-many": {
+    const lines = (await Deno.readTextFile(need("payloads"))).split("\n").filter((l) =>
+      l.trim() !== ""
+    );
+    const src = address("src");
+    const dst = address("dst");
+    const proto = need("proto");
+    const sport = Number(need("sport"));
+    const dport = Number(need("dport"));
+    using socket = RawSocket.open(dst.length === 4 ? 4 : 6);
+    for (const line of lines) {
+      socket.send(packetFor(src, dst, proto, sport, dport, unhex(line.trim())), dst);
+    }
+    console.log(`sent ${lines.length}`);
     break;
   }
   case "exchange":

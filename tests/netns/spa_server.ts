@@ -163,9 +163,12 @@ export class ServerProcess {
     }
   }
 
-  /** Resolves with the first log line (already seen or future) matching `pattern`. */
-  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-    const seen = this.lines.find((l) => pattern.test(l));
+  /**
+   * Resolves with the first log line matching `pattern`: among the lines seen so far and the
+   * future ones, or, with `onlyNew`, among future lines only.
+   */
+  waitFor(pattern: RegExp, timeoutMs = 10_000, onlyNew = false): Promise<string> {
+    const seen = onlyNew ? undefined : this.lines.find((l) => pattern.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
