@@ -34,6 +34,20 @@ export interface ServerLocations {
   libpcapPath?: string;
 }
 
+/**
+ * Hosts Deno would otherwise let a program import code from at run time. Both binaries refuse
+ * them: spa never loads remote code (all of it is embedded or cached at build time).
+ */
+export const DENIED_IMPORT_HOSTS = [
+  "deno.land:443",
+  "jsr.io:443",
+  "esm.sh:443",
+  "raw.esm.sh:443",
+  "cdn.jsdelivr.net:443",
+  "raw.githubusercontent.com:443",
+  "gist.githubusercontent.com:443",
+] as const;
+
 /** Environment variables the client reads to find its config and state folders. */
 export const CLIENT_ENV = ["HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"] as const;
 
@@ -59,6 +73,7 @@ export function serverPermissionFlags(locations: ServerLocations): string[] {
     `--allow-write=${locations.stateDir}`,
     `--allow-run=${run.join(",")}`,
     `--allow-ffi=${ffi.join(",")}`,
+    `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
 }
 
@@ -83,6 +98,7 @@ export function clientPermissionFlags(): string[] {
     "--allow-run",
     `--allow-env=${CLIENT_ENV.join(",")}`,
     `--allow-ffi=${[...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES].join(",")}`,
+    `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
 }
 
@@ -134,7 +150,11 @@ export function permissionTable(): PermissionRow[] {
       server: "none",
       client: CLIENT_ENV.map((name) => `\`${name}\``).join(", "),
     },
-    { permission: "system information, imports, prompts", server: "none", client: "none" },
+    {
+      permission: "system information, remote imports, prompts",
+      server: "none",
+      client: "none",
+    },
   ];
 }
 
