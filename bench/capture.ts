@@ -300,9 +300,13 @@ async function drainRound(topo: Topology, flags: string[], count: number): Promi
   const tcpdumpHandled = (await tcpdumpCounts(tcpdump.stderr)).captured;
   const oursResumed = performance.now();
   ours.process.kill("SIGCONT");
-  const report = waitFor(ours.stdout, (line) => line.startsWith("{"), "report", 60_000);
-  const oursSeconds = await exitAfter(ours.process, oursResumed);
-  const { handled, drainSeconds, dropped }: ChildReport = JSON.parse(await report);
+  // Awaited together, so a failure of one never leaves the other's rejection unhandled (which
+  // would end this process before the topology is torn down).
+  const [oursSeconds, report] = await Promise.all([
+    exitAfter(ours.process, oursResumed),
+    waitFor(ours.stdout, (line) => line.startsWith("{"), "report", 60_000),
+  ]);
+  const { handled, drainSeconds, dropped }: ChildReport = JSON.parse(report);
   if (handled !== DRAIN_WARM + count) {
     throw new Error(`Cannot measure the drain: the ring overflowed (${dropped} dropped)`);
   }
