@@ -46,7 +46,12 @@ export interface LiveSettings {
   snaplen: number;
   promiscuous: boolean;
   bufferSize: number;
+  /** `in`: only packets the host receives (not the ones it sends); default both. */
+  direction?: "in" | "inout";
 }
+
+const PCAP_D_INOUT = 0;
+const PCAP_D_IN = 1;
 
 /**
  * Creates, configures and activates a non-blocking live handle. libpcap's warnings (the capture
@@ -82,6 +87,15 @@ export function openLive(
     throw new PcapError(`Cannot open capture on ${device}: ${message}`, status);
   } else if (status > 0) {
     warning = `${statusText(pcap, status)}: ${lastError(pcap, handle)}`;
+  }
+  const direction = settings.direction === "in" ? PCAP_D_IN : PCAP_D_INOUT;
+  if (pcap.pcap_setdirection(handle, direction) < 0) {
+    const message = lastError(pcap, handle);
+    pcap.pcap_close(handle);
+    throw new PcapError(
+      `Cannot open capture on ${device}: cannot set the direction: ${message}`,
+      PCAP_ERROR,
+    );
   }
   if (pcap.pcap_setnonblock(handle, 1, errbuf) < 0) {
     pcap.pcap_close(handle);

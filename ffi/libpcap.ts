@@ -29,6 +29,8 @@ export const LIBPCAP_SYMBOLS = {
   pcap_activate: { parameters: ["usize"], result: "i32" },
   // int pcap_setnonblock(pcap_t *p, int on, char *errbuf)
   pcap_setnonblock: { parameters: ["usize", "i32", "buffer"], result: "i32" },
+  // int pcap_setdirection(pcap_t *p, pcap_direction_t d)   (PCAP_D_INOUT 0, PCAP_D_IN 1, PCAP_D_OUT 2)
+  pcap_setdirection: { parameters: ["usize", "i32"], result: "i32" },
   // int pcap_get_selectable_fd(pcap_t *p)
   pcap_get_selectable_fd: { parameters: ["usize"], result: "i32" },
   // int pcap_datalink(pcap_t *p)

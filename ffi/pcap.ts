@@ -65,6 +65,8 @@ export interface CaptureOptions {
   filter?: string;
   /** A libpcap path instead of the standard ones. */
   libraryPath?: string;
+  /** `in` captures only what the host receives, not what it sends; default `inout`. */
+  direction?: "in" | "inout";
 }
 
 /** Counters of a live capture, since it was opened (32-bit, they wrap). */
@@ -178,7 +180,12 @@ export class Capture implements Disposable {
     }
     const pcap = loadLibpcap(options.libraryPath);
     const promiscuous = options.promiscuous ?? false;
-    const { handle, warning } = openLive(pcap, device, { snaplen, promiscuous, bufferSize });
+    const { handle, warning } = openLive(pcap, device, {
+      snaplen,
+      promiscuous,
+      bufferSize,
+      direction: options.direction ?? "inout",
+    });
     const capture = new Capture(device, pcap, handle, true, snaplen, warning);
     if (options.filter !== undefined) {
       try {

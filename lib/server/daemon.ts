@@ -223,6 +223,8 @@ export class Daemon {
   #openCaptures(interfaces: readonly string[]): void {
     for (const name of interfaces) {
       const capture = Capture.open(name, {
+        // Only what arrives: the daemon's own answers carry its users' UIDs too.
+        direction: "in",
         bufferSize: this.#config.captureBufferBytes,
         promiscuous: this.#config.promiscuous,
         ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
