@@ -128,8 +128,7 @@ export function deriveMessageKey(
   kind: MessageKind,
   context: number,
 ): MessageKey {
-  checkSecret(secret);
-  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
+  checkInputs(secret, uid);
   if (!Number.isSafeInteger(context) || context < 0) {
     throw new RangeError(`Cannot derive key: context ${context} is not a non-negative integer`);
   }
@@ -203,16 +202,24 @@ export class BindingKey {
  * ```
  */
 export function deriveBindingKey(secret: Uint8Array, uid: number): BindingKey {
-  checkSecret(secret);
-  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
-  const info = new Uint8Array(BINDING_LABEL.length + UID_LENGTH);
-  info.set(BINDING_LABEL);
-  writeUid(info, BINDING_LABEL.length, uid);
-  return new BindingKey(hkdf(secret, info));
+  checkInputs(secret, uid);
+  return new BindingKey(hkdf(secret, labelledInfo(BINDING_LABEL, uid)));
+}
+
+function labelledInfo(label: Uint8Array, uid: number): Uint8Array {
+  const info = new Uint8Array(label.length + UID_LENGTH);
+  info.set(label);
+  writeUid(info, label.length, uid);
+  return info;
 }
 
 function hkdf(secret: Uint8Array, info: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", secret, HKDF_SALT, info, 64));
+}
+
+function checkInputs(secret: Uint8Array, uid: number): void {
+  checkSecret(secret);
+  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
 }
 
 function checkSecret(secret: Uint8Array): void {
@@ -233,11 +240,7 @@ function checkSecret(secret: Uint8Array): void {
  * ```
  */
 export function keyFingerprint(secret: Uint8Array, uid: number): string {
-  checkSecret(secret);
-  if (!isValidUid(uid)) throw new RangeError(`Cannot derive key: uid ${uid} is out of range`);
-  const info = new Uint8Array(FINGERPRINT_LABEL.length + UID_LENGTH);
-  info.set(FINGERPRINT_LABEL);
-  writeUid(info, FINGERPRINT_LABEL.length, uid);
-  const okm = hkdf(secret, info);
+  checkInputs(secret, uid);
+  const okm = hkdf(secret, labelledInfo(FINGERPRINT_LABEL, uid));
   return [...okm.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

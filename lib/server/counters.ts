@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RejectReason } from "../protocol/open.ts";
+import { REJECT_REASONS, type RejectReason } from "../protocol/open.ts";
 
 /** Every counter the daemon keeps. */
 export type CounterName =
@@ -24,20 +24,12 @@ export type CounterName =
   | "accepted"
   | RejectReason;
 
-/** The counters in display order. */
+/** The counters in display order: before verification, the verdicts, then what was done. */
 export const COUNTER_NAMES: readonly CounterName[] = [
   "undecodable",
-  "length",
   "no-trailer",
-  "unknown-uid",
   "rate-limited",
-  "tag",
-  "fields",
-  "stale",
-  "future",
-  "binding",
-  "replay",
-  "replay-cache-full",
+  ...REJECT_REASONS,
   "clock-skew",
   "policy",
   "retransmit",

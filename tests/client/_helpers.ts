@@ -26,7 +26,7 @@ export interface Run {
 let denoDir: string | undefined;
 
 /** Deno's cache folder, so a client run with another HOME still finds the npm packages. */
-async function cacheDir(): Promise<string> {
+export async function cacheDir(): Promise<string> {
   if (denoDir !== undefined) return denoDir;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json"],

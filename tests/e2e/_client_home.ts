@@ -11,7 +11,7 @@ import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import type { ServerSetup } from "../netns/spa_server.ts";
 import type { ExecResult, Topology } from "../netns/topology.ts";
-import { clientArgv } from "../client/_helpers.ts";
+import { cacheDir, clientArgv } from "../client/_helpers.ts";
 
 /** A host entry of the client config. */
 export interface ClientHostEntry {
@@ -37,20 +37,6 @@ export interface ClientHome extends AsyncDisposable {
   spawn(topo: Topology, args: readonly string[], host?: string): Deno.ChildProcess;
   /** The client's stored sequence state of a host, or undefined. */
   state(host: string): Promise<Record<string, unknown> | undefined>;
-}
-
-let denoDir: string | undefined;
-
-/** Deno's cache folder (a client run with another HOME must still find its npm packages). */
-async function cacheDir(): Promise<string> {
-  if (denoDir !== undefined) return denoDir;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  denoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
-  return denoDir;
 }
 
 /**

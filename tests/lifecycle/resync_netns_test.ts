@@ -10,7 +10,7 @@ import { capturedTrailers } from "../netns/pcap_file.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
-import { clientArgv } from "../client/_helpers.ts";
+import { cacheDir, clientArgv } from "../client/_helpers.ts";
 
 const SERVER = "10.77.0.1";
 const FAST = ["--timeout", "300ms", "--retries", "2", "--no-exec"];
@@ -277,12 +277,7 @@ netnsTest(
 );
 
 async function runSkewed(topo: Topology, home: string, offset: string, args: string[]) {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
+  const denoDir = await cacheDir();
   return await topo.exec(
     "client",
     ["faketime", "-f", offset, Deno.execPath(), ...clientArgv(args)],

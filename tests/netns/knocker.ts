@@ -136,76 +136,56 @@ export class Knocker {
   }
 }
 
-/**
- * Sends `payload` from `from` to `to` (raw SYN or UDP) and waits for the answer.
- *
- * @param src Source address to put in the packet (spoofing allowed).
- */
+/** Where and how a test packet goes. */
+export interface PacketSpec {
+  /** Source address to put in the packet (spoofing allowed). */
+  src: string;
+  dst: string;
+  proto?: "tcp" | "udp";
+  /** Destination port (default 22). */
+  port?: number;
+  /** Source port (default random). */
+  sport?: number;
+  payload: Uint8Array;
+}
+
+function packetArgs(spec: PacketSpec): string[] {
+  return [
+    "--src",
+    spec.src,
+    "--dst",
+    spec.dst,
+    "--proto",
+    spec.proto ?? "tcp",
+    "--sport",
+    String(spec.sport ?? 40000 + Math.floor(Math.random() * 20000)),
+    "--dport",
+    String(spec.port ?? 22),
+    "--payload",
+    hex(spec.payload),
+  ];
+}
+
+/** Sends a raw SYN or UDP datagram from a host and waits for the answer's payload. */
 export async function exchange(
   topo: Topology,
   from: string,
-  options: {
-    src: string;
-    dst: string;
-    proto?: "tcp" | "udp";
-    port?: number;
-    sport?: number;
-    payload: Uint8Array;
-    timeoutMs?: number;
-  },
+  spec: PacketSpec & { timeoutMs?: number },
 ): Promise<Uint8Array | undefined> {
   const out = await tool(
     topo,
     from,
     "exchange",
-    "--src",
-    options.src,
-    "--dst",
-    options.dst,
-    "--proto",
-    options.proto ?? "tcp",
-    "--sport",
-    String(options.sport ?? 40000 + Math.floor(Math.random() * 20000)),
-    "--dport",
-    String(options.port ?? 22),
-    "--payload",
-    hex(options.payload),
+    ...packetArgs(spec),
     "--timeout",
-    String(options.timeoutMs ?? 2000),
+    String(spec.timeoutMs ?? 2000),
   );
   return out === "timeout" ? undefined : unhex(out);
 }
 
-/** Sends `payload` without waiting for an answer. */
-export async function send(
-  topo: Topology,
-  from: string,
-  options: {
-    src: string;
-    dst: string;
-    proto?: "tcp" | "udp";
-    port?: number;
-    sport?: number;
-    payload: Uint8Array;
-  },
-): Promise<void> {
-  await tool(
-    topo,
-    from,
-    "send",
-    "--src",
-    options.src,
-    "--dst",
-    options.dst,
-    "--proto",
-    options.proto ?? "tcp",
-    "--sport",
-    String(options.sport ?? 40000 + Math.floor(Math.random() * 20000)),
-    "--dport",
-    String(options.port ?? 22),
-    "--payload",
-    hex(options.payload),
-  );
+/** Sends a raw SYN or UDP datagram from a host without waiting for an answer. */
+export async function send(topo: Topology, from: string, spec: PacketSpec): Promise<void> {
+  await tool(topo, from, "send", ...packetArgs(spec));
 }
 
 /** Resolves after `ms` milliseconds. */
