@@ -44,6 +44,11 @@ function program(): Command {
         "libpcap, and opens a port to one address for one authenticated knock; the kernel closes it\n" +
         "again when it sees no traffic for the idle timeout.",
     )
+    .usage(
+      "[run] [--config FILE] [--log-format text|json]\n" +
+        "       spa-server check-config [--config FILE]\n" +
+        "       spa-server status [--config FILE] [--json]",
+    )
     .version(
       versionLine("spa-server"),
       "-V, --version",
@@ -89,6 +94,14 @@ ${EXIT_CODES}`,
       new Option("--log-format <format>", "log line format (default: the config's log_format)")
         .choices(["text", "json"]),
     )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  spa-server run --config /etc/spa/server.toml
+  spa-server run --log-format json 2>>/var/log/spa.jsonl
+${EXIT_CODES}`,
+    )
     .action(async (options: { config: string; logFormat?: "text" | "json" }) => {
       const daemon = await Daemon.start(
         options.config,
@@ -100,6 +113,18 @@ ${EXIT_CODES}`,
   root.command("check-config")
     .description("validate the configuration and every key file as run would; open nothing")
     .addOption(configOption())
+    .addHelpText(
+      "after",
+      `
+Examples:
+  spa-server check-config --config /etc/spa/server.toml && systemctl reload spa-server
+
+Exit codes:
+  0  the configuration and every key file are usable
+  1  a file cannot be read (e.g. outside spa-server's permission set)
+  2  one line per problem: key path and reason (unknown keys, bad values, key files readable by
+     group or others, a key file holding another uid)`,
+    )
     .action(async (options: { config: string }) => {
       const { config } = await loadServerConfig(options.config);
       out(
@@ -112,7 +137,19 @@ ${EXIT_CODES}`,
   root.command("status")
     .description("show the live grants (user, address, port, time left) and the packet counters")
     .addOption(configOption())
-    .option("--json", "print the status file as JSON, for scripts")
+    .option("--json", 'print the status file as JSON, for scripts (adds "running")')
+    .addHelpText(
+      "after",
+      `
+Examples:
+  spa-server status
+  spa-server status --json | jq '.grants[] | .address'
+
+Exit codes:
+  0  the daemon is running (its status was written in the last 15 s)
+  1  no running daemon (no status file, or a stale one)
+  2  usage error or invalid configuration`,
+    )
     .action(async (options: { config: string; json?: boolean }) => {
       const { config } = await loadServerConfig(options.config);
       const status = await readStatus(config.stateDir);

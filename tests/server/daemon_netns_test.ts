@@ -4,10 +4,10 @@
  * Knocks are sealed by the test with the protocol core and sent raw, so each byte is controlled.
  */
 
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { connect, exchange, hex, Knocker, send, sleep, startEcho, tool } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
@@ -55,6 +55,7 @@ netnsTest(
     await startEcho(topo, "server", 2222);
     const server = await startServer(topo, setup);
     const alice = new Knocker(setup.users[0]!);
+    const sent: Uint8Array[] = [];
     try {
       await t.step("before a knock the port is closed and silent (timeout, no RST)", async () => {
         equal(await connect(topo, "client", SERVER, 22), "timeout");
@@ -92,6 +93,7 @@ netnsTest(
       await t.step("a valid knock is acked and opens tcp/22 for the client only", async () => {
         const { trailer, next } = alice.knock(22);
         sniffedKnock = trailer;
+        sent.push(trailer);
         const answer = await exchange(topo, "client", {
           src: CLIENT,
           dst: SERVER,
@@ -193,6 +195,41 @@ netnsTest(
         ok(status.counters.replay + status.counters.retransmit >= 1, "the replays were counted");
       });
 
+      await t.step(
+        "spa-server status (run beside the daemon) lists the grant and the counters",
+        async () => {
+          const { trailer, next } = alice.knock(22);
+          sent.push(trailer);
+          const answer = await exchange(topo, "client", {
+            src: CLIENT,
+            dst: SERVER,
+            payload: trailer,
+          });
+          ok(answer !== undefined);
+          alice.verifyAck(answer, trailer, next);
+          alice.sequence = next;
+          await sleep(1200); // the daemon rewrites its status file at least every second while a grant is open
+          const json = await topo.exec(
+            "server",
+            serverArgv(setup, "status", "--config", setup.configPath, "--json"),
+          );
+          equal(json.code, 0, json.stderr);
+          const status = JSON.parse(json.stdout);
+          equal(status.running, true);
+          equal(status.grants.length, 1);
+          equal(status.grants[0].address, CLIENT);
+          equal(status.grants[0].user, "alice");
+          ok(status.grants[0].expiresInMs > 0);
+          const text = await topo.exec(
+            "server",
+            serverArgv(setup, "status", "--config", setup.configPath),
+          );
+          equal(text.code, 0);
+          match(text.stdout, /alice\s+10\.77\.0\.2\s+tcp\/22/);
+          match(text.stdout, /tag\s+1/);
+        },
+      );
+
       await t.step("SIGHUP reloads the config and keeps live grants", async () => {
         const { trailer, next } = alice.knock(22);
         const answer = await exchange(topo, "client", {
@@ -238,6 +275,21 @@ netnsTest(
           ok(await exists(`${marks}/closed`), "on_close ran at shutdown");
         },
       );
+
+      await t.step("no log line holds the secret or a trailer", () => {
+        const secret = setup.users[0]!.secret;
+        const forbidden = [
+          hex(secret),
+          btoa(String.fromCharCode(...secret)),
+          ...sent.map((t) => hex(t)),
+          ...sent.map((t) => hex(t.subarray(5))),
+        ];
+        const log = server.lines.join("\n").toLowerCase();
+        ok(server.lines.length > 10);
+        for (const needle of forbidden) {
+          ok(!log.includes(needle.toLowerCase()), `the log shows ${needle}`);
+        }
+      });
     } finally {
       await Deno.remove(marks, { recursive: true });
       await Deno.remove(setup.dir, { recursive: true });
