@@ -94,14 +94,13 @@ r = bench("known UID, forged tag, + 3 resync minutes", forged, (d, o) => {
   ) sink++;
 });
 rows.push([r[0], r[1], undefined]);
-let replay = new ReplayCache(1 << 20);
+let replay = new ReplayCache(POOL);
 r = bench("valid knock (tag, decrypt, fields, age, replay cache)", valid, (d, o) => {
-  if (replay.size > 500_000) replay = new ReplayCache(1 << 20);
+  // Each trailer is valid once: a fresh cache per pass over the pool keeps every verdict an accept.
+  if (o === 0) replay = new ReplayCache(POOL);
   const keys = users.get(readUid(d, o))!;
   const key = findKey(d, o, keys)!;
-  // Each trailer is valid once; later rounds are counted as the replays they are.
-  const verdict = openWithKey(d, o, key, { now, maxAge: 120, replay });
-  if (verdict.ok || verdict.reason === "replay") sink++;
+  if (openWithKey(d, o, key, { now, maxAge: 120, replay }).ok) sink++;
 });
 rows.push([r[0], r[1], undefined]);
 
