@@ -11,8 +11,6 @@ import type { ServerConfig } from "../config/server.ts";
 import { type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
 import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
-import { keyFingerprint } from "../protocol/key_schedule.ts";
-import { ReplayCache } from "../protocol/replay_cache.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
 import { ServerStore } from "../state/server_store.ts";
 import type { FirewallBackend } from "../firewall/backend.ts";
@@ -25,8 +23,7 @@ import { Pipeline } from "./pipeline.ts";
 import { SourceRateLimit } from "./rate_limit.ts";
 import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
-import { UserKeys } from "./user_keys.ts";
-import type { ServerUser } from "./users.ts";
+import { loadUsers, type ServerUser } from "./users.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
 
 /** Packets read per synchronous batch; a full batch means the capture is backlogged. */
@@ -63,7 +60,6 @@ export class Daemon {
   readonly #configPath: string;
   #config: ServerConfig;
   #users = new Map<number, ServerUser>();
-  #fingerprints = new Map<number, string>();
   readonly #store: ServerStore;
   readonly #firewall: FirewallBackend;
   readonly #grants: GrantBook;
@@ -177,47 +173,8 @@ export class Daemon {
   }
 
   async #loadUsers(loaded: LoadedServerConfig): Promise<void> {
-    const users = new Map<number, ServerUser>();
-    const fingerprints = new Map<number, string>();
-    for (const config of loaded.config.users) {
-      const key = loaded.keys.get(config.uid)!;
-      const secret = key.secret.bytes();
-      const fingerprint = keyFingerprint(secret, config.uid);
-      const policy = {
-        name: config.name,
-        ports: config.ports,
-        sources: config.sources,
-        requireSourceBinding: config.requireSourceBinding,
-      };
-      const existing = this.#users.get(config.uid);
-      if (existing !== undefined && this.#fingerprints.get(config.uid) === fingerprint) {
-        // A reload keeps live state: sequence numbers, replay cache, last accepted request.
-        users.set(config.uid, { ...existing, policy });
-      } else {
-        const record = await this.#store.load(
-          config.uid,
-          fingerprint,
-          key.sequence,
-          loaded.config.replayCapacity,
-        );
-        users.set(config.uid, {
-          uid: config.uid,
-          policy,
-          keys: new UserKeys(config.uid, secret, record.sequence, Date.now()),
-          replay: record.replay ?? new ReplayCache(loaded.config.replayCapacity),
-          lastAccepted: record.lastAccepted,
-        });
-        if (record.fresh) {
-          this.log.info("user-state-new", { user: config.name, uid: config.uid });
-        }
-      }
-      secret.fill(0);
-      fingerprints.set(config.uid, fingerprint);
-    }
-    for (const [uid, user] of this.#users) if (!users.has(uid)) user.keys.destroy();
-    this.#users = users;
-    this.#fingerprints = fingerprints;
-    this.#context.users = users;
+    this.#users = await loadUsers(loaded, this.#users, this.#store, this.log);
+    this.#context.users = this.#users;
   }
 
   #openCaptures(interfaces: readonly string[]): void {
@@ -276,8 +233,7 @@ export class Daemon {
   }
 
   async #commit(user: ServerUser): Promise<void> {
-    const fingerprint = this.#fingerprints.get(user.uid)!;
-    await this.#store.save(user.uid, fingerprint, {
+    await this.#store.save(user.uid, user.fingerprint, {
       sequence: user.keys.sequence,
       replay: user.replay,
       ...(user.lastAccepted ? { lastAccepted: user.lastAccepted } : {}),

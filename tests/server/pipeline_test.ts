@@ -39,6 +39,7 @@ function world(options: { commitFails?: boolean; openFails?: number } = {}) {
   const counters = new Counters();
   const user: ServerUser = {
     uid: UID,
+    fingerprint: "0000000000000000",
     policy: {
       name: "alice",
       ports: [{ protocol: "tcp", port: 22 }],
