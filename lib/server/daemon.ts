@@ -71,6 +71,7 @@ export class Daemon {
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastStatus = 0;
+  #ticking = false;
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
   #resolveFinished!: () => void;
@@ -162,7 +163,12 @@ export class Daemon {
     this.#sockets.set(6, RawSocket.open(6));
     this.#openCaptures(this.#config.interfaces);
     this.#installSignals();
-    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#timer = setInterval(() => {
+      // A slow nft call must not stack ticks up.
+      if (this.#ticking) return;
+      this.#ticking = true;
+      this.#tick().finally(() => (this.#ticking = false));
+    }, TICK_MS);
     this.log.info("start", {
       interfaces: this.#config.interfaces.join(","),
       firewall: this.#config.firewall,
