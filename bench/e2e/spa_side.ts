@@ -1,0 +1,240 @@
+/**
+ * spa in the bench: `spa-server run` with the shipped permission flags in the server namespace
+ * (nft firewall, one user allowed tcp/22, a 2 s idle timeout), and `spa-client` with the shipped
+ * flags in the client namespace.
+ *
+ * Between knocks the grant is closed by flushing the table's IPv4 set (`nft flush set inet spa
+ * grants4`), and the bench waits for the daemon's own `close` line (its once-a-second poll of the
+ * set), so every knock finds the port closed and the daemon's book empty, as a first knock would.
+ *
+ * @module
+ */
+
+import { writeKeyFile } from "../../lib/config/key_file.ts";
+import { Secret } from "../../lib/config/secret.ts";
+import { readStatus } from "../../lib/server/status.ts";
+import { clientPermissionFlags } from "../../lib/permissions.ts";
+import {
+  ROOT,
+  serverArgv,
+  ServerProcess,
+  type ServerSetup,
+  writeServerSetup,
+} from "../../tests/netns/spa_server.ts";
+import type { Topology } from "../../tests/netns/topology.ts";
+import type { Contender, DropStats } from "./contender.ts";
+import type { ProbeRequest } from "./prober.ts";
+
+/** The UID of the bench's spa user (forged-trailer floods carry it). */
+export const SPA_UID = 1000;
+const USER = "alice";
+const HOST = "bench";
+
+/** Options of {@linkcode startSpa}. */
+export interface SpaOptions {
+  /** Write a V8 CPU profile of the daemon into this folder (`deno run --cpu-prof`). */
+  cpuProfileDir?: string;
+  /** More top-level lines of `server.toml` (e.g. `capture_buffer = "8MiB"`), for experiments. */
+  extraConfig?: string[];
+  /** More `deno run` flags for the daemon (e.g. `--v8-flags=...`), for experiments. */
+  runtimeFlags?: string[];
+}
+
+/**
+ * Starts spa-server in the `server` host and prepares a client home for the `client` host.
+ *
+ * @example
+ * ```ts ignore
+ * await using spa = await startSpa(topo, "10.77.0.1");
+ * ```
+ */
+export async function startSpa(
+  topo: Topology,
+  serverAddress: string,
+  options: SpaOptions = {},
+): Promise<SpaContender> {
+  const setup = await writeServerSetup({
+    users: [{ uid: SPA_UID, name: USER, ports: ["tcp/22"] }],
+    idleTimeout: "2s",
+    extra: options.extraConfig ?? [],
+  });
+  const argv = serverArgv(setup, "run", "--config", setup.configPath);
+  const flags = [...(options.runtimeFlags ?? [])];
+  if (options.cpuProfileDir !== undefined) {
+    flags.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
+  }
+  argv.splice(2, 0, ...flags);
+  const child = topo.spawn("server", argv, { stdout: "null" });
+  const server = new ServerProcess(child);
+  try {
+    await Promise.race([
+      server.waitFor(/ start /, 20_000),
+      server.exited.then((s) => {
+        throw new Error(`spa-server exited with ${s.code} at start:\n${server.lines.join("\n")}`);
+      }),
+    ]);
+    const home = await writeClientHome(setup, serverAddress);
+    return new SpaContender(topo, setup, server, home);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await Deno.remove(setup.dir, { recursive: true });
+    throw error;
+  }
+}
+
+interface ClientHome {
+  dir: string;
+  env: Record<string, string>;
+}
+
+/** A client home holding the user's key and a `[hosts.bench]` entry. */
+async function writeClientHome(setup: ServerSetup, serverAddress: string): Promise<ClientHome> {
+  const dir = `${setup.dir}/client-home`;
+  const keyDir = `${dir}/.config/spa/keys`;
+  await Deno.mkdir(keyDir, { recursive: true, mode: 0o700 });
+  const user = setup.users[0]!;
+  const keyFile = `${keyDir}/${USER}.key`;
+  await writeKeyFile(keyFile, {
+    uid: user.uid,
+    secret: new Secret(user.secret),
+    sequence: user.sequence,
+  });
+  await Deno.writeTextFile(
+    `${dir}/.config/spa/client.toml`,
+    [
+      `[hosts.${HOST}]`,
+      `address = "${serverAddress}"`,
+      `uid = ${user.uid}`,
+      `key_file = "${keyFile}"`,
+      "port = 22",
+      "",
+    ].join("\n"),
+  );
+  return { dir, env: { HOME: dir, DENO_DIR: await denoDir() } };
+}
+
+let cachedDenoDir: string | undefined;
+/** Deno's cache folder, so a client run with another HOME finds the npm packages. */
+async function denoDir(): Promise<string> {
+  if (cachedDenoDir !== undefined) return cachedDenoDir;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  cachedDenoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
+  return cachedDenoDir;
+}
+
+/**
+ * The `deno run` argv of spa-client as shipped.
+ *
+ * @example
+ * ```ts
+ * import { spaClientArgv } from "./spa_side.ts";
+ * if (!spaClientArgv(["--version"]).includes("--version")) throw new Error("unexpected");
+ * ```
+ */
+export function spaClientArgv(args: readonly string[]): string[] {
+  return [Deno.execPath(), "run", ...clientPermissionFlags(), `${ROOT}/client.ts`, ...args];
+}
+
+/** spa under test. */
+export class SpaContender implements Contender {
+  readonly name = "spa" as const;
+  readonly variants = ["syn", "udp"] as const;
+  readonly #topo: Topology;
+  readonly #setup: ServerSetup;
+  readonly #server: ServerProcess;
+  readonly #home: ClientHome;
+
+  constructor(topo: Topology, setup: ServerSetup, server: ServerProcess, home: ClientHome) {
+    this.#topo = topo;
+    this.#setup = setup;
+    this.#server = server;
+    this.#home = home;
+  }
+
+  get pid(): number {
+    return this.#server.child.pid;
+  }
+
+  /** The daemon's log lines so far. */
+  get lines(): readonly string[] {
+    return this.#server.lines;
+  }
+
+  source(_n: number): string | undefined {
+    // spa opens the port to the knock's own source address: the client's.
+    return undefined;
+  }
+
+  knock(variant: string, openTimeoutMs: number, _source: string | undefined): ProbeRequest {
+    return {
+      op: "knock",
+      argv: spaClientArgv(["--host", HOST, "--transport", variant, "--json"]),
+      env: this.#home.env,
+      openTimeoutMs,
+      clientTimeoutMs: 15_000,
+    };
+  }
+
+  async closeGrant(opened: boolean): Promise<void> {
+    // The daemon polls its set once a second (TICK_MS) and logs `close` for a grant gone.
+    const closed = this.#server.waitFor(/ close /, opened ? 5_000 : 1_500, true);
+    await this.#topo.execOk("server", ["nft", "flush", "set", "inet", "spa", "grants4"]);
+    try {
+      await closed;
+    } catch (error) {
+      if (opened) throw error;
+      // No grant was open: nothing for the daemon to notice.
+    }
+  }
+
+  async drops(): Promise<DropStats | undefined> {
+    // SIGHUP makes the daemon reload (keeping all state) and rewrite its status file at once.
+    const reloaded = this.#server.waitFor(/ reload /, 10_000, true);
+    this.#server.kill("SIGHUP");
+    await reloaded;
+    const status = await readStatus(this.#setup.stateDir);
+    const capture = status?.capture[0];
+    return capture === undefined
+      ? undefined
+      : { received: capture.received, dropped: capture.dropped };
+  }
+
+  clientFailure(code: number | null, stdout: string, stderr: string): string | undefined {
+    if (code !== 0) return `spa-client exit ${code}: ${stderr.trim().split("\n").at(-1)}`;
+    try {
+      if (JSON.parse(stdout).ok !== true) return `spa-client said ${stdout.trim()}`;
+    } catch {
+      return `spa-client printed ${JSON.stringify(stdout)}`;
+    }
+    return undefined;
+  }
+
+  attempts(stdout: string): number | undefined {
+    try {
+      return JSON.parse(stdout).attempts as number;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stops the daemon (SIGTERM) and removes its files. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#server.kill("SIGTERM");
+    } catch { /* gone */ }
+    const timer = setTimeout(() => {
+      try {
+        this.#server.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 10_000);
+    await this.#server.exited;
+    clearTimeout(timer);
+    // The daemon leaves its drop rules in place at exit; the next contender brings its own.
+    await this.#topo.exec("server", ["nft", "delete", "table", "inet", "spa"]);
+    await Deno.remove(this.#setup.dir, { recursive: true });
+  }
+}
