@@ -15,6 +15,7 @@ import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
+import { parseByteSize } from "./byte_size.ts";
 import type { PortSpec } from "./port_spec.ts";
 import { readPorts, readUsers } from "./_server_sections.ts";
 
@@ -106,7 +107,7 @@ export const SERVER_DEFAULTS = Object.freeze(
     resync_grace: "10m",
     log_format: "text",
     command_timeout: "10s",
-    capture_buffer: "32MiB",
+    capture_buffer: "8MiB",
     promiscuous: false,
     replay_capacity: DEFAULT_REPLAY_CAPACITY,
     rate_limit: { failed_per_second: 10, failed_burst: 20, tracked_sources: 4096 },
@@ -215,7 +216,7 @@ export function checkServerConfig(
     10 * SECOND;
   const captureBufferBytes =
     top.byteSize("capture_buffer", 64 * 1024, 1024 * MIB, "64KiB", "1GiB") ??
-      32 * MIB;
+      parseByteSize(SERVER_DEFAULTS.capture_buffer);
   const promiscuous = top.boolean("promiscuous") ?? SERVER_DEFAULTS.promiscuous;
   const bpfFilter = top.string("bpf_filter");
   if (bpfFilter !== undefined && bpfFilter.length > 4096) {

@@ -1,11 +1,13 @@
 /**
  * The `nft` backend: owns one nftables table (default `inet spa`) and changes it by executing
- * `nft -f -` with a script on stdin, reading it back with `nft -j list table`. The scripts, the
- * rules and how the table composes with an existing ruleset are described in `nft_script.ts`.
+ * `nft` with a script as one argument (one transaction, as `nft -f`), reading it back with
+ * `nft -j list table`. The scripts, the rules and how the table composes with an existing ruleset
+ * are described in `nft_script.ts`.
  *
  * Kernel-side expiry does the closing: a grant is a set element with a timeout, refreshed by the
  * traffic it lets through, so a killed daemon leaves nothing open past the idle timeout. `start`
- * recreates the table (dropping stale grants), `stop` deletes it.
+ * recreates the table (dropping stale grants); `stop` deletes it, or with `keepTableOnStop` (what
+ * spa-server uses) empties its sets and keeps its drop rules, so the ports stay closed.
  *
  * @module
  */
@@ -38,8 +40,11 @@ export interface NftResult {
   stderr: string;
 }
 
-/** Runs `nft` with `args` and optional stdin text; replaceable for tests. */
-export type NftRunner = (args: readonly string[], stdin?: string) => Promise<NftResult>;
+/**
+ * Runs `nft` with `args` and, optionally, a script that nft applies as one transaction;
+ * replaceable for tests.
+ */
+export type NftRunner = (args: readonly string[], script?: string) => Promise<NftResult>;
 
 /** Options of {@linkcode NftBackend}. */
 export interface NftBackendOptions {
@@ -171,7 +176,7 @@ export class NftBackend implements FirewallBackend {
       const script = this.#keepTableOnStop
         ? `flush set inet ${this.table} grants4\nflush set inet ${this.table} grants6\n`
         : `delete table inet ${this.table}\n`;
-      const result = await this.#exec(["-f", "-"], script);
+      const result = await this.#exec([], script);
       if (result.code !== 0 && !isMissingTable(result.stderr)) {
         throw nftError("stop the firewall", result);
       }
@@ -179,7 +184,7 @@ export class NftBackend implements FirewallBackend {
   }
 
   async #apply(what: string, script: string, flags: readonly string[] = []): Promise<void> {
-    const result = await this.#exec([...flags, "-f", "-"], script);
+    const result = await this.#exec([...flags], script);
     if (result.code !== 0) throw nftError(what, result);
   }
 
@@ -206,7 +211,7 @@ export class NftBackend implements FirewallBackend {
 }
 
 /**
- * A runner that executes `command` (e.g. `["nft"]`) with the arguments, feeding `stdin`.
+ * A runner that executes `command` (e.g. `["nft"]`) with the arguments and the script.
  *
  * @example
  * ```ts ignore
@@ -218,23 +223,17 @@ export class NftBackend implements FirewallBackend {
 export function commandRunner(command: readonly string[]): NftRunner {
   const [program, ...prefix] = command;
   if (program === undefined) throw new TypeError("Cannot run nft: the command is empty");
-  return async (args, stdin) => {
-    const child = new Deno.Command(program, {
-      args: [...prefix, ...args],
-      stdin: stdin === undefined ? "null" : "piped",
+  // The script goes to nft as one argument, not on stdin: nft applies a multi-line argument as one
+  // transaction, just like `nft -f`, and `Deno.Command.output()` without a stdin pipe avoids
+  // Deno 2.9's native-memory leak in spawn() + piped stdin (about 100 kB per call,
+  // denoland/deno#24674), which a long-running daemon calling nft would accumulate.
+  return async (args, script) => {
+    const out = await new Deno.Command(program, {
+      args: [...prefix, ...args, ...(script === undefined ? [] : [script])],
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      try {
-        await writer.write(new TextEncoder().encode(stdin));
-        await writer.close();
-      } catch {
-        // nft exited before reading its input; its exit code and stderr tell why.
-      }
-    }
-    const out = await child.output();
+    }).output();
     const decoder = new TextDecoder();
     return {
       code: out.code,

@@ -42,9 +42,12 @@ export async function runCommand(
     port: `${event.protocol}/${event.port}`,
   };
   if (program === undefined) return 0;
-  let child: Deno.ChildProcess;
+  // `output()` with an abort signal rather than spawn(): in Deno 2.9, spawn() with piped output
+  // leaks native memory per call (denoland/deno#24674), and the daemon runs for months.
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  let out: Deno.CommandOutput;
   try {
-    child = new Deno.Command(program, {
+    out = await new Deno.Command(program, {
       args,
       env: {
         SPA_USER: event.user,
@@ -55,56 +58,27 @@ export async function runCommand(
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+      signal: timeout,
+    }).output();
   } catch (error) {
     options.log.error("command-failed", { ...fields, reason: (error as Error).message });
     return -1;
   }
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
-  }, options.timeoutMs);
-  try {
-    const [status, stdout, stderr] = await Promise.all([
-      child.status,
-      readCapped(child.stdout),
-      readCapped(child.stderr),
-    ]);
-    for (const [stream, text] of [["stdout", stdout], ["stderr", stderr]] as const) {
-      for (const line of text.split("\n")) {
-        if (line.trim() !== "") options.log.info("command-output", { ...fields, stream, line });
-      }
+  for (const [stream, bytes] of [["stdout", out.stdout], ["stderr", out.stderr]] as const) {
+    const text = new TextDecoder().decode(bytes.subarray(0, MAX_COMMAND_OUTPUT)) +
+      (bytes.length > MAX_COMMAND_OUTPUT ? "\n[output truncated]" : "");
+    for (const line of text.split("\n")) {
+      if (line.trim() !== "") options.log.info("command-output", { ...fields, stream, line });
     }
-    if (timedOut) {
-      options.log.error("command-failed", {
-        ...fields,
-        reason: `killed after ${options.timeoutMs} ms`,
-      });
-      return -1;
-    }
-    const level = status.code === 0 ? "info" : "error";
-    options.log[level]("command-done", { ...fields, exit: status.code });
-    return status.code;
-  } finally {
-    clearTimeout(timer);
   }
-}
-
-async function readCapped(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    if (size < MAX_COMMAND_OUTPUT) chunks.push(chunk.subarray(0, MAX_COMMAND_OUTPUT - size));
-    size += chunk.length;
+  if (timeout.aborted) {
+    options.log.error("command-failed", {
+      ...fields,
+      reason: `killed after ${options.timeoutMs} ms`,
+    });
+    return -1;
   }
-  const all = new Uint8Array(Math.min(size, MAX_COMMAND_OUTPUT));
-  let o = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, o);
-    o += chunk.length;
-  }
-  return new TextDecoder().decode(all) + (size > MAX_COMMAND_OUTPUT ? "\n[output truncated]" : "");
+  const level = out.code === 0 ? "info" : "error";
+  options.log[level]("command-done", { ...fields, exit: out.code });
+  return out.code;
 }

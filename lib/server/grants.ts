@@ -48,7 +48,8 @@ export interface GrantStatus {
   protocol: "tcp" | "udp";
   port: number;
   openedAt: string;
-  expiresInMs: number | undefined;
+  /** At least this long before it can close (as of the last look at the kernel). */
+  expiresInMs: number;
 }
 
 interface Entry {
@@ -57,8 +58,12 @@ interface Entry {
   protocol: "tcp" | "udp";
   port: number;
   openedAt: number;
-  expiresInMs: number | undefined;
+  /** The earliest the kernel can expire it (traffic may push the real expiry later). */
+  expiresAt: number;
 }
+
+/** Slack after a grant's earliest expiry before the kernel is asked about it. */
+export const POLL_SLACK_MS = 250;
 
 /** Settings of {@linkcode GrantBook}. */
 export interface GrantBookOptions {
@@ -112,18 +117,27 @@ export class GrantBook {
       protocol: request.protocol,
       port: request.port,
       openedAt: existing?.openedAt ?? this.#options.now(),
-      expiresInMs: request.idleTimeoutMs,
+      expiresAt: this.#options.now() + request.idleTimeoutMs,
     });
   }
 
-  /** Asks the kernel which grants are still open; closes (and runs `on_close` for) the rest. */
+  /**
+   * Once a grant's earliest possible expiry has passed, asks the kernel which grants are still
+   * open, and closes (and runs `on_close` for) the rest. A grant in use is refreshed by its
+   * traffic, so the kernel is asked about once per idle timeout, not on every call.
+   */
   async poll(): Promise<void> {
     if (this.#entries.size === 0) return;
+    const now = this.#options.now();
+    let due = false;
+    for (const entry of this.#entries.values()) due ||= now >= entry.expiresAt + POLL_SLACK_MS;
+    if (!due) return;
     const live = new Map((await this.#options.firewall.list()).map((g) => [grantKey(g), g]));
+    const listedAt = this.#options.now();
     for (const [key, entry] of [...this.#entries]) {
       const kernel = live.get(key);
       if (kernel !== undefined) {
-        entry.expiresInMs = kernel.expiresInMs;
+        entry.expiresAt = listedAt + kernel.expiresInMs;
         continue;
       }
       await this.#closed(key, entry, "idle");
@@ -143,7 +157,7 @@ export class GrantBook {
       protocol: e.protocol,
       port: e.port,
       openedAt: new Date(e.openedAt).toISOString(),
-      expiresInMs: e.expiresInMs,
+      expiresInMs: Math.max(0, e.expiresAt - this.#options.now()),
     }));
   }
 

@@ -67,7 +67,7 @@ function fakeNft(
   return { fw, calls };
 }
 
-Deno.test("NftBackend runs nft -f - with its scripts, one call at a time, in order", async () => {
+Deno.test("NftBackend runs nft with its scripts (one transaction each), one call at a time, in order", async () => {
   const { fw, calls } = fakeNft((args) =>
     args.includes("-j") ? { stdout: JSON.stringify({ nftables: [] }) } : {}
   );
@@ -81,12 +81,12 @@ Deno.test("NftBackend runs nft -f - with its scripts, one call at a time, in ord
     fw.stop(),
   ]);
   deepEqual(calls.map((c) => c.args.join(" ")), [
-    "-f -",
-    "-f -",
-    "-f -",
-    "-f -",
+    "",
+    "",
+    "",
+    "",
     "-j list table inet spa_test",
-    "-f -",
+    "",
   ]);
   equal(calls[0]!.stdin!.startsWith("add table inet spa_test\ndelete table inet spa_test\n"), true);
   equal(calls[1]!.stdin!.includes("10.77.0.2 . tcp . 22 timeout 2000ms"), true);

@@ -25,6 +25,7 @@ class FakeFirewall implements GrantFirewall {
 
 Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands run once per port", async () => {
   const firewall = new FakeFirewall();
+  let clock = 0;
   const lines: string[] = [];
   const marks = await Deno.makeTempDir();
   const book = new GrantBook({
@@ -32,7 +33,7 @@ Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands 
     commands: () => ({ onOpen: ["touch", `${marks}/open`], onClose: ["rm", `${marks}/open`] }),
     commandTimeoutMs: 5000,
     log: new Logger("text", (line) => lines.push(line)),
-    now: () => 0,
+    now: () => clock,
   });
   const grant = (address: string) => ({
     user: "alice",
@@ -48,13 +49,17 @@ Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands 
   equal(lines.filter((l) => l.includes("command=on_open")).length, 1, "on_open once for the port");
   await Deno.stat(`${marks}/open`);
 
-  // The kernel expires one grant: it is closed, but the port still has the other.
+  // The kernel expires one grant. Before the earliest expiry the kernel is not even asked.
   firewall.live.delete("10.77.0.2");
+  await book.poll();
+  equal(book.size, 2, "not asked before the grants could expire");
+  clock = 2_000;
   await book.poll();
   equal(book.size, 1);
   equal(lines.filter((l) => l.includes("command=on_close")).length, 0);
-  // The last one goes: on_close runs.
+  // The last one goes: on_close runs (once the kernel's last reported time for it has passed).
   firewall.live.delete("10.77.0.3");
+  clock = 4_000;
   await book.poll();
   equal(book.size, 0);
   equal(lines.filter((l) => / close .*reason=idle/.test(l)).length, 2);
