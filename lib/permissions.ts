@@ -48,6 +48,12 @@ export const DENIED_IMPORT_HOSTS = [
   "gist.githubusercontent.com:443",
 ] as const;
 
+/**
+ * V8 settings of the daemon: a small young generation (its hot path allocates nothing per packet,
+ * so large semi-spaces only add resident memory under a flood).
+ */
+export const SERVER_V8_FLAGS = ["--max-semi-space-size=2"] as const;
+
 /** Environment variables the client reads to find its config and state folders. */
 export const CLIENT_ENV = ["HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"] as const;
 
@@ -75,6 +81,21 @@ export function serverPermissionFlags(locations: ServerLocations): string[] {
     `--allow-ffi=${ffi.join(",")}`,
     `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
+}
+
+/**
+ * Every flag `spa-server` is built and run with: {@linkcode serverPermissionFlags} and the
+ * daemon's V8 settings. `deno task compile`, the tests, the demo and the benchmarks use this.
+ *
+ * @example
+ * ```ts
+ * import { serverFlags } from "./permissions.ts";
+ * const flags = serverFlags({ configDir: "/etc/spa", stateDir: "/var/lib/spa", commands: [] });
+ * if (!flags.some((f) => f.startsWith("--v8-flags="))) throw new Error("V8 settings expected");
+ * ```
+ */
+export function serverFlags(locations: ServerLocations): string[] {
+  return [...serverPermissionFlags(locations), `--v8-flags=${SERVER_V8_FLAGS.join(",")}`];
 }
 
 /**

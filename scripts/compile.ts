@@ -36,7 +36,7 @@ import {
   clientPermissionFlags,
   DEFAULT_SERVER_LOCATIONS,
   type ServerLocations,
-  serverPermissionFlags,
+  serverFlags,
 } from "../lib/permissions.ts";
 
 /** The Linux targets every release is built for. */
@@ -94,7 +94,7 @@ export function compileJobs(
     for (const binary of ["spa-server", "spa-client"] as const) {
       const output = `${outDir}/${binary}-${target}`;
       const permissions = binary === "spa-server"
-        ? serverPermissionFlags(locations)
+        ? serverFlags(locations)
         : clientPermissionFlags();
       const args = [
         "compile",

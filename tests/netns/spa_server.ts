@@ -6,7 +6,7 @@
 
 import { Secret } from "../../lib/config/secret.ts";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
-import { serverPermissionFlags } from "../../lib/permissions.ts";
+import { serverFlags } from "../../lib/permissions.ts";
 import type { Topology } from "./topology.ts";
 
 /** The repository's root folder. */
@@ -119,7 +119,7 @@ export function serverArgv(setup: ServerSetup, ...args: string[]): string[] {
   return [
     Deno.execPath(),
     "run",
-    ...serverPermissionFlags({
+    ...serverFlags({
       configDir: setup.configDir,
       stateDir: setup.stateDir,
       commands: setup.commands,
