@@ -5,7 +5,7 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { hex, Knocker, sleep, tool } from "../netns/knocker.ts";
+import { Knocker, send, sleep, unhex } from "../netns/knocker.ts";
 import { capturedTrailers } from "../netns/pcap_file.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
@@ -138,23 +138,13 @@ netnsTest(
           ok(packets.length >= 2, "the resync and its confirming check were captured");
           for (const tail of packets) {
             for (const src of ["10.77.0.3", "10.77.0.2"]) {
-              await tool(
-                topo,
-                "attacker",
-                "send",
-                "--src",
+              await send(topo, "attacker", {
                 src,
-                "--dst",
-                SERVER,
-                "--proto",
-                "udp",
-                "--sport",
-                "41000",
-                "--dport",
-                "22",
-                "--payload",
-                tail,
-              );
+                dst: SERVER,
+                proto: "udp",
+                sport: 41000,
+                payload: unhex(tail),
+              });
             }
           }
           await sleep(300);
@@ -175,23 +165,12 @@ netnsTest(
             timestamp: Math.floor(Date.now() / 1000),
           });
           const accepted = server.waitFor(/ resync user=alice/, 10_000, true);
-          await tool(
-            topo,
-            "attacker",
-            "send",
-            "--src",
-            "10.77.0.3",
-            "--dst",
-            SERVER,
-            "--proto",
-            "udp",
-            "--sport",
-            "41001",
-            "--dport",
-            "22",
-            "--payload",
-            hex(resync),
-          );
+          await send(topo, "attacker", {
+            src: "10.77.0.3",
+            dst: SERVER,
+            proto: "udp",
+            payload: resync,
+          });
           await accepted;
           equal((await serverState(setup.stateDir, 1000)).state, "pending");
           await server.waitFor(/ resync-expired user=alice/, 8000);
