@@ -35,8 +35,8 @@ import {
   type Binary,
   clientPermissionFlags,
   DEFAULT_SERVER_LOCATIONS,
-  type ServerLocations,
   serverFlags,
+  type ServerLocations,
 } from "../lib/permissions.ts";
 
 /** The Linux targets every release is built for. */
