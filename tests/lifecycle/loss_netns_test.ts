@@ -100,6 +100,10 @@ netnsTest(
           attempts.a + attempts.b > 2 * KNOCKS_PER_USER * 1.2,
           `packets sent: ${JSON.stringify(attempts)}`,
         );
+        console.error(
+          `loss test: packets sent per user ${JSON.stringify(attempts)}, ` +
+            `resyncs ${JSON.stringify(resyncs)}`,
+        );
       });
 
       await sleep(300);
