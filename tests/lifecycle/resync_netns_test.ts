@@ -14,6 +14,7 @@ import { cacheDir, clientArgv } from "../client/_helpers.ts";
 
 const SERVER = "10.77.0.1";
 const FAST = ["--timeout", "300ms", "--retries", "2", "--no-exec"];
+const RESYNC = ["--timeout", "500ms", "--retries", "3"];
 
 async function serverState(
   stateDir: string,
@@ -48,6 +49,7 @@ netnsTest(
     const server = await startServer(topo, setup);
     const stateFile = `${home.dir}/.local/state/spa/hosts/web.json`;
     const knock = () => home.run(topo, ["--host", "web", ...FAST]);
+    const resync = () => home.run(topo, ["resync", "--host", "web", ...RESYNC]);
     try {
       await t.step("a first knock works and both sides agree", async () => {
         const run = await knock();
@@ -63,16 +65,8 @@ netnsTest(
         const failed = await knock();
         equal(failed.code, 1);
         match(failed.stderr, /resync/);
-        const resync = await home.run(topo, [
-          "resync",
-          "--host",
-          "web",
-          "--timeout",
-          "500ms",
-          "--retries",
-          "3",
-        ]);
-        equal(resync.code, 0, resync.stderr);
+        const resynced = await resync();
+        equal(resynced.code, 0, resynced.stderr);
         const again = await knock();
         equal(again.code, 0, again.stderr);
       });
@@ -85,15 +79,7 @@ netnsTest(
           await Deno.writeTextFile(stateFile, old);
           equal((await knock()).code, 1);
           equal(
-            (await home.run(topo, [
-              "resync",
-              "--host",
-              "web",
-              "--timeout",
-              "500ms",
-              "--retries",
-              "3",
-            ])).code,
+            (await resync()).code,
             0,
           );
           equal((await knock()).code, 0);
@@ -119,15 +105,7 @@ netnsTest(
           });
           await sleep(700);
           equal(
-            (await home.run(topo, [
-              "resync",
-              "--host",
-              "web",
-              "--timeout",
-              "500ms",
-              "--retries",
-              "3",
-            ])).code,
+            (await resync()).code,
             0,
           );
           await sleep(300);
@@ -210,29 +188,13 @@ netnsTest(
     const skewed = (offset: string, args: string[]) => runSkewed(topo, home.dir, offset, args);
     try {
       await t.step("30 s ahead: resync and knock work", async () => {
-        const resync = await skewed("+30s", [
-          "resync",
-          "--host",
-          "web",
-          "--timeout",
-          "500ms",
-          "--retries",
-          "3",
-        ]);
+        const resync = await skewed("+30s", ["resync", "--host", "web", ...RESYNC]);
         equal(resync.code, 0, resync.stderr);
         const knock = await skewed("+30s", ["--host", "web", ...FAST]);
         equal(knock.code, 0, knock.stderr);
       });
       await t.step("5 minutes behind: resync fails and says the clock is off", async () => {
-        const resync = await skewed("-300s", [
-          "resync",
-          "--host",
-          "web",
-          "--timeout",
-          "500ms",
-          "--retries",
-          "3",
-        ]);
+        const resync = await skewed("-300s", ["resync", "--host", "web", ...RESYNC]);
         equal(resync.code, 1);
         match(resync.stderr, /clock/i);
         match(resync.stderr, /(4m|5m|300|29\d) ?s?/);

@@ -188,6 +188,32 @@ export async function send(topo: Topology, from: string, spec: PacketSpec): Prom
   await tool(topo, from, "send", ...packetArgs(spec));
 }
 
+/**
+ * Knocks from a host as `knocker` for tcp/22 (or `port`), verifies the ack and moves the knocker
+ * to its new number; returns the trailer sent. Throws when no verified ack comes.
+ */
+export async function knockIn(
+  topo: Topology,
+  from: string,
+  knocker: Knocker,
+  spec: Omit<PacketSpec, "payload"> & { bindTo?: Uint8Array; padding?: number },
+): Promise<Uint8Array> {
+  const { trailer, next } = knocker.knock(
+    spec.port ?? 22,
+    spec.proto ?? "tcp",
+    spec.bindTo ? { bindTo: spec.bindTo } : {},
+  );
+  const padding = crypto.getRandomValues(new Uint8Array(spec.padding ?? 0));
+  const answer = await exchange(topo, from, {
+    ...spec,
+    payload: new Uint8Array([...padding, ...trailer]),
+  });
+  if (answer === undefined) throw new Error(`Cannot knock from ${from} to ${spec.dst}: no ack`);
+  knocker.verifyAck(answer, trailer, next);
+  knocker.sequence = next;
+  return trailer;
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,7 +6,17 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
-import { connect, exchange, hex, Knocker, send, sleep, startEcho, tool } from "../netns/knocker.ts";
+import {
+  connect,
+  exchange,
+  hex,
+  Knocker,
+  knockIn,
+  send,
+  sleep,
+  startEcho,
+  tool,
+} from "../netns/knocker.ts";
 import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 
@@ -148,15 +158,7 @@ netnsTest(
       });
 
       await t.step("a connection that keeps sending stays open past the idle timeout", async () => {
-        const { trailer, next } = alice.knock(22);
-        const answer = await exchange(topo, "client", {
-          src: CLIENT,
-          dst: SERVER,
-          payload: trailer,
-        });
-        ok(answer !== undefined, "no ack");
-        alice.verifyAck(answer, trailer, next);
-        alice.sequence = next;
+        await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
         // 7 s of traffic every 500 ms, against a 3 s idle timeout.
         equal(
           await tool(
@@ -231,15 +233,7 @@ netnsTest(
       );
 
       await t.step("SIGHUP reloads the config and keeps live grants", async () => {
-        const { trailer, next } = alice.knock(22);
-        const answer = await exchange(topo, "client", {
-          src: CLIENT,
-          dst: SERVER,
-          payload: trailer,
-        });
-        ok(answer !== undefined);
-        alice.verifyAck(answer, trailer, next);
-        alice.sequence = next;
+        await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
         await Deno.writeTextFile(
           setup.configPath,
           (await Deno.readTextFile(setup.configPath)).replace(
@@ -313,15 +307,7 @@ netnsTest(
       await t.step(
         "knock, then kill -9: the grant lives on, then expires in the kernel",
         async () => {
-          const { trailer, next } = bob.knock(22);
-          const answer = await exchange(topo, "client", {
-            src: CLIENT,
-            dst: SERVER,
-            payload: trailer,
-          });
-          ok(answer !== undefined);
-          bob.verifyAck(answer, trailer, next);
-          bob.sequence = next;
+          await knockIn(topo, "client", bob, { src: CLIENT, dst: SERVER });
           first.kill("SIGKILL");
           await first.exited;
           equal(await connect(topo, "client", SERVER, 22), "connected");
@@ -370,15 +356,7 @@ netnsTest("spa-server: IPv6 and UDP knocks, source binding, stale knocks", async
   const carol = new Knocker(setup.users[1]!);
   try {
     await t.step("a knock over IPv6 opens the port for the IPv6 address", async () => {
-      const { trailer, next } = alice.knock(22);
-      const answer = await exchange(topo, "client", {
-        src: "fd77::2",
-        dst: "fd77::1",
-        payload: trailer,
-      });
-      ok(answer !== undefined, "no ack over IPv6");
-      alice.verifyAck(answer, trailer, next);
-      alice.sequence = next;
+      await knockIn(topo, "client", alice, { src: "fd77::2", dst: "fd77::1" });
       equal(await connect(topo, "client", "fd77::1", 22), "connected");
       equal(
         await connect(topo, "client", SERVER, 22),
