@@ -12,6 +12,7 @@ import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
 import { connect, exchange, hex, sleep, tool } from "../netns/knocker.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { startSniffer } from "../netns/pcap_file.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { makeClientHome } from "./_client_home.ts";
 import { startSshd } from "./_sshd.ts";
@@ -75,19 +76,7 @@ netnsTest(
       const sshd = await startSshd(topo, setup.dir);
       await startServer(topo, setup);
       const pcap = `${setup.dir}/sniffed.pcap`;
-      const sniffer = topo.spawn("attacker", [
-        "tcpdump",
-        "-i",
-        "eth0",
-        "-U",
-        "-w",
-        pcap,
-        "dst port 22",
-      ], {
-        stdout: "null",
-        stderr: "null",
-      });
-      await sleep(700);
+      const sniffer = await startSniffer(topo, "attacker", pcap, "dst port 22");
 
       // Each client host knocks with one transport, so every step starts with the port closed.
       const cases = [
@@ -119,8 +108,7 @@ netnsTest(
       const kinds = async () =>
         (await capturedKnocks(pcap)).map((k) => `${k.udp ? "udp" : "tcp"}${k.v6 ? 6 : 4}`).sort();
       for (let i = 0; i < 50 && (await kinds()).length < cases.length; i++) await sleep(100);
-      sniffer.kill("SIGINT");
-      await sniffer.status;
+      await sniffer.stop();
 
       await t.step("the attacker replaying every captured knock gets nothing", async () => {
         const knocks = await capturedKnocks(pcap);

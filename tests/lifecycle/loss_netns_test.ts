@@ -7,7 +7,7 @@
 
 import { equal, ok } from "node:assert/strict";
 import { connect, sleep, tool } from "../netns/knocker.ts";
-import { capturedTrailers } from "../netns/pcap_file.ts";
+import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
@@ -36,20 +36,12 @@ netnsTest(
     try {
       // Loss on the wire: the hub drops knocks to the server and answers to the client.
       await nft(topo.hubNs, lossTable());
-      const sniffer = topo.spawn("attacker", [
-        "tcpdump",
-        "-i",
-        "eth0",
-        "-U",
-        "--immediate-mode",
-        "-w",
+      const sniffer = await startSniffer(
+        topo,
+        "attacker",
         pcap,
         `udp and dst host ${SERVER} and dst port 22`,
-      ], {
-        stdout: "null",
-        stderr: "null",
-      });
-      await sleep(700);
+      );
 
       const resyncs = { a: 0, b: 0 };
       const attempts = { a: 0, b: 0 };
@@ -107,8 +99,7 @@ netnsTest(
       });
 
       await sleep(300);
-      sniffer.kill("SIGINT");
-      await sniffer.status;
+      await sniffer.stop();
       await nft(topo.hubNs, "delete table bridge loss");
 
       await t.step(

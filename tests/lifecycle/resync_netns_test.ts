@@ -6,7 +6,7 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { Knocker, send, sleep, unhex } from "../netns/knocker.ts";
-import { capturedTrailers } from "../netns/pcap_file.ts";
+import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
@@ -90,27 +90,13 @@ netnsTest(
         "replayed resync packets (from the attacker, and spoofing the client) change nothing",
         async () => {
           const pcap = `${setup.dir}/resync.pcap`;
-          const sniffer = topo.spawn("attacker", [
-            "tcpdump",
-            "-i",
-            "eth0",
-            "-U",
-            "--immediate-mode",
-            "-w",
-            pcap,
-            "udp and dst port 22",
-          ], {
-            stdout: "null",
-            stderr: "null",
-          });
-          await sleep(700);
+          const sniffer = await startSniffer(topo, "attacker", pcap, "udp and dst port 22");
           equal(
             (await resync()).code,
             0,
           );
           await sleep(300);
-          sniffer.kill("SIGINT");
-          await sniffer.status;
+          await sniffer.stop();
           const before = await serverState(setup.stateDir, 1000);
           const packets = (await capturedTrailers(pcap)).map((c) => c.tail);
           ok(packets.length >= 2, "the resync and its confirming check were captured");

@@ -35,3 +35,66 @@ export async function capturedTrailers(path: string): Promise<CapturedTrailer[]>
   }
   return out;
 }
+
+/** A tcpdump recording in a host, from {@linkcode startSniffer}. */
+export interface Sniffer {
+  /** The pcap file being written. */
+  readonly path: string;
+  /** Stops tcpdump (SIGINT, so it flushes) and waits for it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `tcpdump -i eth0 -U --immediate-mode -w path filter` in a host of a topology (the
+ * attacker recording what crosses the hub) and resolves once it is listening.
+ */
+export async function startSniffer(
+  topo: {
+    spawn(
+      host: string,
+      argv: readonly string[],
+      options: { stdout: "null"; stderr: "piped" },
+    ): Deno.ChildProcess;
+  },
+  host: string,
+  path: string,
+  filter: string,
+): Promise<Sniffer> {
+  const child = topo.spawn(host, [
+    "tcpdump",
+    "-i",
+    "eth0",
+    "-U",
+    "--immediate-mode",
+    "-w",
+    path,
+    filter,
+  ], {
+    stdout: "null",
+    stderr: "piped",
+  });
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = Date.now() + 5_000;
+  while (!seen.includes("listening on") && Date.now() < deadline) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    seen += value;
+  }
+  if (!seen.includes("listening on")) {
+    child.kill("SIGKILL");
+    throw new Error(`Cannot start tcpdump in ${host}: ${seen.trim()}`);
+  }
+  // Keep draining stderr so tcpdump never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })();
+  return {
+    path,
+    async stop() {
+      child.kill("SIGINT");
+      await child.status;
+      await drained;
+    },
+  };
+}

@@ -18,6 +18,7 @@ import {
   tool,
 } from "../netns/knocker.ts";
 import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { startSniffer } from "../netns/pcap_file.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
@@ -74,19 +75,12 @@ netnsTest(
 
       // The attacker records everything the client sends to port 22.
       const pcap = `${setup.dir}/sniffed.pcap`;
-      const sniffer = topo.spawn("attacker", [
-        "tcpdump",
-        "-i",
-        "eth0",
-        "-U",
-        "-w",
+      const sniffer = await startSniffer(
+        topo,
+        "attacker",
         pcap,
         `tcp dst port 22 and src host ${CLIENT}`,
-      ], {
-        stdout: "null",
-        stderr: "null",
-      });
-      await sleep(700);
+      );
 
       await t.step("a tampered knock opens nothing and gets no answer", async () => {
         const { trailer } = alice.knock(22);
@@ -128,8 +122,7 @@ netnsTest(
         await server.waitFor(/ accept user=alice address=10\.77\.0\.2 port=tcp\/22/);
       });
 
-      sniffer.kill("SIGINT");
-      await sniffer.status;
+      await sniffer.stop();
 
       await t.step("the attacker replaying the captured knock opens nothing", async () => {
         // From its own address: refused (the knock was used); no answer; port stays closed to it.
