@@ -18,7 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { Capture } from "../ffi/pcap.ts";
-import { serverPermissionFlags } from "../lib/permissions.ts";
+import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
 import { createTopology, type Topology } from "../tests/netns/topology.ts";
 
 const TRAILER_LENGTH = 37;
@@ -147,6 +147,7 @@ async function floodFrom(topo: Topology, count: number, rate: number) {
   const out = await topo.execOk("client", [
     Deno.execPath(),
     "run",
+    ...MODULE_FLAGS,
     "-A",
     new URL("./flood.ts", import.meta.url).pathname,
     "--via=packet",
@@ -334,7 +335,7 @@ async function main(): Promise<void> {
   await using topo = await createTopology(["server", "client"]);
   const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
   try {
-    const flags = serverPermissionFlags({ configDir: dirs[0]!, stateDir: dirs[1]!, commands: [] });
+    const flags = serverFlags({ configDir: dirs[0]!, stateDir: dirs[1]!, commands: [] });
 
     // Live: both capture the same flood; then Capture alone, so the sender can go faster.
     const both = await liveRound(topo, flags, count, Number(values.rate), true);

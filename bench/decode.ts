@@ -20,6 +20,7 @@ import {
 import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 import { loadCaptures } from "../tests/packet/_captures.ts";
 import { ethernet, type Framed, sll2 } from "../tests/packet/_frames.ts";
+import { MODULE_FLAGS } from "../lib/permissions.ts";
 
 const v4 = { source: parseAddress("10.77.0.2")!, destination: parseAddress("10.77.0.1")! };
 const v6 = { source: parseAddress("fd77::2")!, destination: parseAddress("fd77::1")! };
@@ -86,6 +87,7 @@ for (const [name, perSecond] of rows) {
 const probe = await new Deno.Command(Deno.execPath(), {
   args: [
     "run",
+    ...MODULE_FLAGS,
     "--allow-read",
     "--v8-flags=--trace-gc",
     new URL("../tests/packet/_gc_probe.ts", import.meta.url).pathname,

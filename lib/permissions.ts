@@ -54,6 +54,16 @@ export const DENIED_IMPORT_HOSTS = [
  */
 export const SERVER_V8_FLAGS = ["--max-semi-space-size=2"] as const;
 
+/**
+ * How every `deno run`, `deno test`, `deno check` and `deno compile` of this project resolves its
+ * npm modules: only from Deno's cache, which `deno task setup` (`deno install --frozen`) fills from
+ * `deno.lock` once, and never against a lockfile that would change. Without `--cached-only`, Deno
+ * 2.9 asks the registry again for a package whose cached metadata (`registry.json`) is missing, even
+ * when the package itself is in the cache: a start-up delay, a failure on an offline host and a
+ * supply-chain surprise. With it, a missing module is an error, never a download.
+ */
+export const MODULE_FLAGS = ["--cached-only", "--frozen"] as const;
+
 /** Environment variables the client reads to find its config and state folders. */
 export const CLIENT_ENV = ["HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"] as const;
 
@@ -84,8 +94,9 @@ export function serverPermissionFlags(locations: ServerLocations): string[] {
 }
 
 /**
- * Every flag `spa-server` is built and run with: {@linkcode serverPermissionFlags} and the
- * daemon's V8 settings. `deno task compile`, the tests, the demo and the benchmarks use this.
+ * Every flag `spa-server` is built and run with: {@linkcode MODULE_FLAGS},
+ * {@linkcode serverPermissionFlags} and the daemon's V8 settings. `deno task compile`, the tests,
+ * the demo and the benchmarks use this.
  *
  * @example
  * ```ts
@@ -95,7 +106,11 @@ export function serverPermissionFlags(locations: ServerLocations): string[] {
  * ```
  */
 export function serverFlags(locations: ServerLocations): string[] {
-  return [...serverPermissionFlags(locations), `--v8-flags=${SERVER_V8_FLAGS.join(",")}`];
+  return [
+    ...MODULE_FLAGS,
+    ...serverPermissionFlags(locations),
+    `--v8-flags=${SERVER_V8_FLAGS.join(",")}`,
+  ];
 }
 
 /**
@@ -121,6 +136,21 @@ export function clientPermissionFlags(): string[] {
     `--allow-ffi=${[...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES].join(",")}`,
     `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
+}
+
+/**
+ * Every flag `spa-client` is built and run with: {@linkcode MODULE_FLAGS} and
+ * {@linkcode clientPermissionFlags}. `deno task compile`, the tests, the demo and the benchmarks
+ * use this.
+ *
+ * @example
+ * ```ts
+ * import { clientFlags } from "./permissions.ts";
+ * if (!clientFlags().includes("--cached-only")) throw new Error("modules come from the cache only");
+ * ```
+ */
+export function clientFlags(): string[] {
+  return [...MODULE_FLAGS, ...clientPermissionFlags()];
 }
 
 /** One row of the README's permission table. */

@@ -17,9 +17,9 @@
 import { fileURLToPath } from "node:url";
 import {
   type Binary,
-  clientPermissionFlags,
+  clientFlags,
   DEFAULT_SERVER_LOCATIONS,
-  serverPermissionFlags,
+  serverFlags,
 } from "../lib/permissions.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -70,9 +70,7 @@ export function parseHelp(text: string): HelpCommand {
 }
 
 async function help(binary: Binary, args: string[]): Promise<string> {
-  const flags = binary === "spa-server"
-    ? serverPermissionFlags(DEFAULT_SERVER_LOCATIONS)
-    : clientPermissionFlags();
+  const flags = binary === "spa-server" ? serverFlags(DEFAULT_SERVER_LOCATIONS) : clientFlags();
   const entry = binary === "spa-server" ? "server.ts" : "client.ts";
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${ROOT}/${entry}`, ...args, "--help"],

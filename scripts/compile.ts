@@ -33,7 +33,7 @@ import { ConfigError } from "../lib/config/config_error.ts";
 import { parseServerConfig, serverCommands } from "../lib/config/server.ts";
 import {
   type Binary,
-  clientPermissionFlags,
+  clientFlags,
   DEFAULT_SERVER_LOCATIONS,
   serverFlags,
   type ServerLocations,
@@ -56,9 +56,15 @@ export const DEFAULT_OUT_DIR = "dist";
 
 /**
  * `deno compile` options besides the permissions: embed only the npm packages the entry point
- * reaches (so `fast-check`, a test dependency, stays out).
+ * reaches (so `fast-check`, a test dependency, and `@types/node` stay out). The project resolves
+ * npm packages from `./node_modules` (`nodeModulesDir: "manual"`), and `deno compile` would embed
+ * that whole folder; `--node-modules-dir=none` makes it take the same packages, frozen to
+ * `deno.lock`, from Deno's cache instead, which `deno task setup` fills in the same step.
  */
-export const COMPILE_OPTIONS: readonly string[] = ["--exclude-unused-npm"];
+export const COMPILE_OPTIONS: readonly string[] = [
+  "--node-modules-dir=none",
+  "--exclude-unused-npm",
+];
 
 /** One `deno compile` run. */
 export interface CompileJob {
@@ -93,9 +99,7 @@ export function compileJobs(
   for (const target of targets) {
     for (const binary of ["spa-server", "spa-client"] as const) {
       const output = `${outDir}/${binary}-${target}`;
-      const permissions = binary === "spa-server"
-        ? serverFlags(locations)
-        : clientPermissionFlags();
+      const permissions = binary === "spa-server" ? serverFlags(locations) : clientFlags();
       const args = [
         "compile",
         "--target",

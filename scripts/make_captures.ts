@@ -28,6 +28,7 @@
 import { createTopology, type Topology } from "../tests/netns/topology.ts";
 import { hex, unhex } from "../tests/packet/_captures.ts";
 import { clientFrames, tunPackets } from "./_capture_traffic.ts";
+import { MODULE_FLAGS } from "../lib/permissions.ts";
 
 const OUT = new URL("../tests/testdata/captures/", import.meta.url);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -159,6 +160,7 @@ async function traffic(topo: Topology, work: string): Promise<void> {
   const echo = topo.spawn("server", [
     deno,
     "eval",
+    ...MODULE_FLAGS,
     `
     for (const hostname of ["10.77.0.1", "fd77::1"]) {
       const listener = Deno.listen({ hostname, port: 8080 });
@@ -187,6 +189,7 @@ async function traffic(topo: Topology, work: string): Promise<void> {
   await topo.execOk("client", [
     deno,
     "run",
+    ...MODULE_FLAGS,
     "--allow-all",
     self,
     "inject",
@@ -197,6 +200,7 @@ async function traffic(topo: Topology, work: string): Promise<void> {
   await topo.execOk("server", [
     deno,
     "run",
+    ...MODULE_FLAGS,
     "--allow-all",
     self,
     "tun",

@@ -8,6 +8,7 @@
 
 import { ROOT } from "../../tests/netns/spa_server.ts";
 import type { Host, Topology } from "../../tests/netns/topology.ts";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** What the flood carries. */
 export type FloodKind =
@@ -66,6 +67,7 @@ export function startFlood(topo: Topology, flooder: Host, server: Host, run: Flo
   const child = topo.spawn(flooder, [
     Deno.execPath(),
     "run",
+    ...MODULE_FLAGS,
     "--allow-all",
     `${ROOT}/bench/flood.ts`,
     "--to",

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { serverPermissionFlags } from "../../lib/permissions.ts";
+import { serverFlags } from "../../lib/permissions.ts";
 import type { Host, Topology } from "../../tests/netns/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import { type FloodKind, startFlood } from "./flooder.ts";
@@ -278,7 +278,7 @@ export async function denoRuntimeRssMB(): Promise<number> {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...serverPermissionFlags({ configDir: dir, stateDir: dir, commands: [] }),
+        ...serverFlags({ configDir: dir, stateDir: dir, commands: [] }),
         script,
       ],
       stdout: "null",

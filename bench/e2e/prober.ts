@@ -18,6 +18,7 @@ import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
 import type { Topology } from "../../tests/netns/topology.ts";
 import { ConnectPoller } from "./connect_poller.ts";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** One request to the prober. */
 export type ProbeRequest =
@@ -92,6 +93,7 @@ export class Prober implements AsyncDisposable {
     const child = topo.spawn(host, [
       Deno.execPath(),
       "run",
+      ...MODULE_FLAGS,
       "--allow-all",
       new URL(import.meta.url).pathname,
       server,

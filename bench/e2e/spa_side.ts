@@ -13,7 +13,7 @@
 import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { readStatus } from "../../lib/server/status.ts";
-import { clientPermissionFlags } from "../../lib/permissions.ts";
+import { clientFlags } from "../../lib/permissions.ts";
 import {
   ROOT,
   serverArgv,
@@ -136,7 +136,7 @@ async function denoDir(): Promise<string> {
  * ```
  */
 export function spaClientArgv(args: readonly string[]): string[] {
-  return [Deno.execPath(), "run", ...clientPermissionFlags(), `${ROOT}/client.ts`, ...args];
+  return [Deno.execPath(), "run", ...clientFlags(), `${ROOT}/client.ts`, ...args];
 }
 
 /** spa under test. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import { clientPermissionFlags } from "../../lib/permissions.ts";
+import { clientFlags } from "../../lib/permissions.ts";
 import { FakeServer, type FakeServerOptions } from "./_fake_server.ts";
 
 /** The repository root (where `deno.json` is). */
@@ -37,9 +37,9 @@ export async function cacheDir(): Promise<string> {
   return denoDir;
 }
 
-/** The argv that starts the client as shipped: `deno run <clientPermissionFlags()> client.ts`. */
+/** The argv that starts the client as shipped: `deno run <clientFlags()> client.ts`. */
 export function clientArgv(args: readonly string[]): string[] {
-  return ["run", ...clientPermissionFlags(), CLIENT, ...args];
+  return ["run", ...clientFlags(), CLIENT, ...args];
 }
 
 /**

@@ -10,7 +10,7 @@ import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { Capture } from "../../ffi/pcap.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import { SystemError } from "../../ffi/libc.ts";
-import { serverPermissionFlags } from "../../lib/permissions.ts";
+import { serverFlags } from "../../lib/permissions.ts";
 import { encodeTcpPacket, encodeUdpPacket, parseAddress, TCP_SYN } from "../../lib/packet/mod.ts";
 
 const ETHERNET = 1;
@@ -181,7 +181,7 @@ netnsTest("Capture and RawSocket work under the shipped spa-server permission fl
   const configDir = await Deno.makeTempDir();
   const stateDir = await Deno.makeTempDir();
   try {
-    const flags = serverPermissionFlags({ configDir, stateDir, commands: [] });
+    const flags = serverFlags({ configDir, stateDir, commands: [] });
     const child = new URL("./scoped_child.ts", import.meta.url).pathname;
     const client = topo.host("client");
     const result = await topo.exec("server", [

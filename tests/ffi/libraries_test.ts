@@ -18,6 +18,7 @@ import {
 } from "../../ffi/libc.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 const EBADF = 9;
 
@@ -46,7 +47,13 @@ Deno.test("loaders pass a permission error through unchanged", async () => {
       try { loadLibpcap(); console.log("loaded"); } catch (e) { console.log(e.name); }`,
     );
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", `--allow-ffi=${LIBC_CANDIDATES.join(",")}`, script],
+      args: [
+        "run",
+        ...MODULE_FLAGS,
+        "--no-prompt",
+        `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+        script,
+      ],
       stdout: "piped",
     }).output();
     equal(new TextDecoder().decode(out.stdout).trim(), "NotCapable");
@@ -104,7 +111,7 @@ Deno.test("RawSocket checks its arguments", () => {
 
 /** Runs `script` with CAP_NET_RAW removed (when root) and returns its stdout lines. */
 async function withoutNetRaw(script: string): Promise<string[]> {
-  const deno = [Deno.execPath(), "eval", "--allow-ffi", script];
+  const deno = [Deno.execPath(), "eval", ...MODULE_FLAGS, "--allow-ffi", script];
   const argv = Deno.uid() === 0
     ? ["setpriv", "--bounding-set=-net_raw,-net_admin", "--inh-caps=-net_raw,-net_admin", ...deno]
     : deno;

@@ -5,6 +5,7 @@
  */
 
 import { deepEqual, equal } from "node:assert/strict";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import { NftBackend } from "../../lib/firewall/nft.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 
@@ -117,7 +118,14 @@ async function spawnScript(
 ): Promise<{ child: Deno.ChildProcess; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "spa-fw-" });
   await Deno.writeTextFile(`${dir}/script.ts`, source);
-  const child = topo.spawn(role, [Deno.execPath(), "run", "-A", `${dir}/script.ts`, ...args]);
+  const child = topo.spawn(role, [
+    Deno.execPath(),
+    "run",
+    ...MODULE_FLAGS,
+    "-A",
+    `${dir}/script.ts`,
+    ...args,
+  ]);
   return { child, dir };
 }
 

@@ -11,6 +11,7 @@ import { minuteOf, randomSequence } from "../../lib/protocol/random.ts";
 import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
 import { ROOT } from "./spa_server.ts";
 import type { Host, Topology } from "./topology.ts";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 export const hex = (b: Uint8Array): string =>
   [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -26,6 +27,7 @@ export async function tool(
   const out = await topo.execOk(host, [
     Deno.execPath(),
     "run",
+    ...MODULE_FLAGS,
     "-A",
     `${ROOT}/tests/netns/packet_tool.ts`,
     ...args,
@@ -59,6 +61,7 @@ export async function startEcho(topo: Topology, host: string, port: number): Pro
   const child = topo.spawn(host, [
     Deno.execPath(),
     "run",
+    ...MODULE_FLAGS,
     "-A",
     `${ROOT}/tests/netns/packet_tool.ts`,
     "echo",

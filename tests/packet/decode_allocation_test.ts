@@ -1,9 +1,17 @@
 import { equal, ok } from "node:assert/strict";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 Deno.test("decodeFrame() allocates nothing per frame (no GC during 5 million decodes)", async () => {
   const probe = new URL("./_gc_probe.ts", import.meta.url);
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--v8-flags=--trace-gc", probe.pathname, "5000000"],
+    args: [
+      "run",
+      ...MODULE_FLAGS,
+      "--allow-read",
+      "--v8-flags=--trace-gc",
+      probe.pathname,
+      "5000000",
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();

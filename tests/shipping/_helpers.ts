@@ -9,6 +9,7 @@
 import { fileURLToPath } from "node:url";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** The repository root, without a final slash. */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
@@ -59,7 +60,7 @@ export async function probe(
   op: string,
   ...args: string[]
 ): Promise<string> {
-  const result = await deno(["run", ...flags, PROBE, op, ...args]);
+  const result = await deno(["run", ...MODULE_FLAGS, ...flags, PROBE, op, ...args]);
   const verdict = result.stdout.trim();
   if (result.code !== 0 || !/^[A-Za-z]+$/.test(verdict)) {
     throw new Error(`Cannot probe ${op}: exit ${result.code}\n${result.stdout}\n${result.stderr}`);

@@ -24,9 +24,9 @@ import { deno, ROOT, serverDirs } from "./_helpers.ts";
 /** The task's own flags, from deno.json. */
 async function taskArgv(): Promise<string[]> {
   const meta = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)) as {
-    tasks: Record<string, string>;
+    tasks: Record<string, { command: string }>;
   };
-  const task = meta.tasks.compile!;
+  const task = meta.tasks.compile!.command;
   ok(task.startsWith("deno run "), task);
   return task.split(" ").slice(1);
 }

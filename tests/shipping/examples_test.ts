@@ -9,7 +9,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { parse } from "smol-toml";
 import { CLIENT_HOST_DEFAULTS, parseClientConfig } from "../../lib/config/client.ts";
 import { parseServerConfig, SERVER_DEFAULTS, serverCommands } from "../../lib/config/server.ts";
-import { DEFAULT_SERVER_LOCATIONS, serverPermissionFlags } from "../../lib/permissions.ts";
+import { DEFAULT_SERVER_LOCATIONS, serverFlags } from "../../lib/permissions.ts";
 import { runClient } from "../client/_helpers.ts";
 import { deno, ROOT } from "./_helpers.ts";
 
@@ -73,7 +73,7 @@ Deno.test("examples/server.toml passes spa-server check-config with a keygen key
     await Deno.chmod(key, 0o600);
     const example = await Deno.readTextFile(SERVER_EXAMPLE);
     ok(example.includes(`state_dir = "/var/lib/spa"`));
-    const flags = serverPermissionFlags({ ...DEFAULT_SERVER_LOCATIONS, configDir, stateDir });
+    const flags = serverFlags({ ...DEFAULT_SERVER_LOCATIONS, configDir, stateDir });
     for (
       const [name, text] of [["as shipped", example], [
         "with on_open",

@@ -10,7 +10,11 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { LIBC_CANDIDATES, LIBPCAP_CANDIDATES } from "../../ffi/library_paths.ts";
-import { clientPermissionFlags, serverPermissionFlags } from "../../lib/permissions.ts";
+import {
+  clientPermissionFlags,
+  MODULE_FLAGS,
+  serverPermissionFlags,
+} from "../../lib/permissions.ts";
 import { runClient } from "../client/_helpers.ts";
 import { exchange, Knocker, startEcho } from "../netns/knocker.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
@@ -109,6 +113,7 @@ Deno.test("spa-server under its permission set: files outside its folders are re
   const dirs = await serverDirs();
   const serverArgv = (...args: string[]) => [
     "run",
+    ...MODULE_FLAGS,
     ...serverPermissionFlags({
       configDir: dirs.configDir,
       stateDir: dirs.stateDir,

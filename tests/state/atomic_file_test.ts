@@ -1,4 +1,5 @@
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import {
   cleanTempFiles,
   cleanTempFilesSync,
@@ -132,7 +133,15 @@ Deno.test("SIGKILL at random moments never leaves a torn or empty file", async (
     let kills = 0;
     for (let round = 0; round < 16 && Date.now() < deadline; round++) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-read", "--allow-write", script, path, round % 2 ? "sync" : "async"],
+        args: [
+          "run",
+          ...MODULE_FLAGS,
+          "--allow-read",
+          "--allow-write",
+          script,
+          path,
+          round % 2 ? "sync" : "async",
+        ],
         stdout: "null",
         stderr: "piped",
       }).spawn();
