@@ -29,7 +29,7 @@ function command(task: string | { command: string }): string {
 }
 
 Deno.test("deno.json: every task that resolves modules uses MODULE_FLAGS after `setup`", () => {
-  equal(command(DENO_JSON.tasks.setup!), "deno install --frozen");
+  ok(command(DENO_JSON.tasks.setup!).includes("deno install --frozen"));
   let resolving = 0;
   for (const [name, task] of Object.entries(DENO_JSON.tasks)) {
     for (const match of command(task).matchAll(/\bdeno (run|test|check|compile|eval)\b[^&|;]*/g)) {
