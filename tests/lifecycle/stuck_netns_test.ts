@@ -27,7 +27,7 @@ const AFTER = ["--timeout", "600ms", "--retries", "3", "--no-exec"];
 const ONCE = ["--timeout", "300ms", "--retries", "0", "--no-exec"];
 const RESYNC_NOTICE = /resync/i;
 
-const ROUNDS = 28;
+const ROUNDS = 24;
 const MAX_FAULT_STEPS = 12;
 /** Bound on the whole random run, whatever the machine's load. */
 const TIME_LIMIT_MS = 150_000;
