@@ -8,7 +8,7 @@
  * knock gets in, and the one after it gets in without a resync. SPA_STUCK_SEED=n replays a seed.
  */
 
-import { equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { sleep } from "../netns/knocker.ts";
 import { writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
@@ -214,6 +214,13 @@ netnsTest(
         const again = await home.run(topo, knockArgv(AFTER));
         equal(again.code, 0, `the second knock ${where}: ${again.stderr} (${context()})`);
         equal(again.stderr, "", `the second knock ${where} needs no resync (${context()})`);
+        // Both sides hold the same number, and the client no longer carries unconfirmed ones.
+        const server = JSON.parse(
+          await Deno.readTextFile(`${setup.stateDir}/users/1000.json`),
+        ).sequence;
+        const client = await home.state("web");
+        deepStrictEqual(client, { state: "current", sequence: server.sequence }, where);
+        equal(server.state, "current", where);
       }
       // The faults bit: knocks failed, and the client had to resync to get back.
       ok(tally.failedDuring! > 0, `some knock failed during the faults: ${context()}`);
