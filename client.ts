@@ -195,6 +195,9 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const report = await knock(target, open, logOf(flags));
+    if (report.resynced) {
+      err(`spa-client: ${target.name} was out of sync: resynced by itself, then knocked again`);
+    }
     const argv = after ?? (flags.exec ? target.exec : undefined);
     if (json) out(JSON.stringify({ ok: true, ...report }));
     else if (argv === undefined || flags.verbose) {

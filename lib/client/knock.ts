@@ -2,14 +2,23 @@
  * `spa-client --host HOST --port PORT`: the everyday knock. Sends the knock, waits for the ack,
  * verifies it and commits the new sequence number; the caller then runs the program, if any.
  *
+ * When no candidate number is acked, the client cannot tell a silent host from one that holds a
+ * number it no longer knows (lost acks, crashes, knocks into a dead daemon), so it resyncs once by
+ * itself (minute-keyed, authenticated both ways, PROTOCOL.md §7) and knocks again under the new
+ * number. Whatever still fails is reported by what the server's answers prove: no answer at all
+ * (unreachable, not this key, clock far off), a clock-skew reply (how far off), or a resync
+ * answered but no knock acked (refused by policy or not opened).
+ *
  * @module
  */
 
+import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
 import { ClientError, count } from "./errors.ts";
 import type { OpenRequest } from "./messages.ts";
-import { rollSequence } from "./roll.ts";
-import { bindingAddress, type Log, openSession } from "./session.ts";
-import { hostArguments, type Target } from "./target.ts";
+import { describeSkew, requestResync } from "./resync.ts";
+import { type Rolled, rollSequence } from "./roll.ts";
+import { bindingAddress, type Log, openSession, type Session } from "./session.ts";
+import type { Target } from "./target.ts";
 
 /** What a successful knock reports (`--json` prints it; it never holds a secret or trailer). */
 export interface KnockReport {
@@ -31,16 +40,19 @@ export interface KnockReport {
   sent: number;
   /** From the first send to the verified ack, in milliseconds. */
   elapsedMs: number;
+  /** Whether the client was out of sync and resynced by itself before this ack. */
+  resynced: boolean;
 }
 
 /**
- * Knocks on `target` to open `open`.
+ * Knocks on `target` to open `open`; when no ack comes, resyncs once and knocks again.
  *
- * @throws {ClientError} When no ack came (with the hint to resync), and for every input or
- * transport problem.
+ * @throws {ClientError} When no ack came even after a resync, worded by what the host answered
+ * (nothing, a clock-skew reply, a resync but no ack), and for every input or transport problem.
  * @example
  * ```ts ignore
  * const report = await knock(target, { protocol: "tcp", port: 22 }, () => {});
+ * if (report.resynced) console.error("was out of sync; resynced");
  * ```
  */
 export async function knock(target: Target, open: OpenRequest, log: Log): Promise<KnockReport> {
@@ -48,19 +60,17 @@ export async function knock(target: Target, open: OpenRequest, log: Log): Promis
   const sendPort = target.viaPort ?? open.port;
   await using session = await openSession(target, sendPort, log);
   const started = performance.now();
-  const rolled = await rollSequence(session, {
-    open,
-    ...(binding === undefined ? {} : { binding }),
-  });
+  const roll = () => rollSequence(session, { open, ...(binding === undefined ? {} : { binding }) });
+  let rolled = await roll();
+  let sent = rolled.sent;
+  let resynced = false;
   if (rolled.ack === undefined) {
-    const numbers = rolled.candidates > 1 ? ` (${rolled.candidates} sequence numbers tried)` : "";
-    const nat = target.bindSource.mode === "auto" ? " (behind a NAT: --bind-source none)" : "";
-    const packets = count(rolled.sent, "packet");
-    throw new ClientError(
-      `Cannot knock on ${target.name}: no ack from ${target.addressText} after ${packets}` +
-        `${numbers}; the host is unreachable${nat} or out of sync: run ` +
-        `spa-client resync ${hostArguments(target)}`,
-    );
+    log(`knock: no ack after ${count(rolled.sent, "packet")}; resyncing`);
+    await resyncOrExplain(session, rolled, open);
+    resynced = true;
+    rolled = await roll();
+    sent += rolled.sent;
+    if (rolled.ack === undefined) throw refusedAfterResync(target, open, sent);
   }
   return {
     host: target.name,
@@ -71,7 +81,49 @@ export async function knock(target: Target, open: OpenRequest, log: Log): Promis
     viaPort: target.viaPort,
     bound: binding !== undefined,
     attempts: rolled.attempts,
-    sent: rolled.sent,
+    sent,
     elapsedMs: Math.round(performance.now() - started),
+    resynced,
   };
+}
+
+/** Resyncs after an unacked knock; throws the error that says why when the resync fails. */
+async function resyncOrExplain(session: Session, rolled: Rolled, open: OpenRequest) {
+  const { target } = session;
+  const outcome = await requestResync(session);
+  const knocked = `${count(rolled.sent, "packet")}` +
+    (rolled.candidates > 1 ? ` under ${rolled.candidates} sequence numbers` : "");
+  switch (outcome.status) {
+    case "ok":
+      return;
+    case "clock-skew":
+      throw new ClientError(
+        `Cannot knock on ${target.name}: no ack to the knock, and the server refused a resync: ` +
+          describeSkew(outcome.serverClock),
+      );
+    case "silent":
+      throw new ClientError(
+        `Cannot knock on ${target.name}: no answer from ${target.addressText} to the knock for ` +
+          `${open.protocol}/${open.port} (${knocked}) nor to a resync (${
+            count(outcome.attempts, "try", "tries")
+          }): the host is unreachable or spa-server is not running there, it does not hold ` +
+          `this key for uid ${target.uid}, or this machine's clock is more than ` +
+          `${RESYNC_SKEW_PROBE_MINUTES} minutes off`,
+      );
+    default: {
+      const unreachable: never = outcome;
+      throw new TypeError(`Cannot handle resync outcome: ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/** The host answered a resync (key, clock and route are right) but acked no knock. */
+function refusedAfterResync(target: Target, open: OpenRequest, sent: number): ClientError {
+  const nat = target.bindSource.mode === "auto" ? "; behind a NAT use --bind-source none" : "";
+  return new ClientError(
+    `Cannot knock on ${target.name}: ${target.addressText} answered a resync (so the key, the ` +
+      `clock and the route are right) but acked none of ${count(sent, "knock packet")} for ` +
+      `${open.protocol}/${open.port}: it refuses this knock (the port or this source address is ` +
+      `not allowed for uid ${target.uid}${nat}) or could not open the port (see its log)`,
+  );
 }

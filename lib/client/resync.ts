@@ -21,17 +21,27 @@ export interface Resynced {
   attempts: number;
 }
 
+/** How a resync ended: granted (and saved), refused for the clock, or unanswered. */
+export type ResyncOutcome =
+  | ({ status: "ok" } & Resynced)
+  /** The server's authentic reply: this machine's clock is too far off (`serverClock`, unix s). */
+  | { status: "clock-skew"; serverClock: number; attempts: number }
+  /** No reply that verified, after `attempts` requests. */
+  | { status: "silent"; attempts: number };
+
 /**
- * Resyncs and saves the new number as pending (durably). Confirm it with a check afterwards.
+ * Resyncs and, when the server grants it, saves the new number as pending (durably); never throws
+ * for what the server said or did not say, so a caller can word its own error.
  *
- * @throws {ClientError} When the server says the clock is off (the message says by how much), or
- * when no reply came (the message names the clock as a possible cause).
+ * @throws {ClientError} When the transport cannot send; {@linkcode StateFileError} for an
+ * unusable state file.
  * @example
  * ```ts ignore
- * const { graceSeconds } = await resyncSequence(session);
+ * const outcome = await requestResync(session);
+ * if (outcome.status === "silent") console.error("no reply");
  * ```
  */
-export async function resyncSequence(session: Session): Promise<Resynced> {
+export async function requestResync(session: Session): Promise<ResyncOutcome> {
   const { target, log } = session;
   const tries = target.retries + 1;
   const done = await exchange(
@@ -44,30 +54,57 @@ export async function resyncSequence(session: Session): Promise<Resynced> {
       onIgnored: (reason) => log(`resync: ignored a reply (${reason})`),
     },
   );
-  if (done === undefined) {
-    throw new ClientError(
-      `Cannot resync with ${target.name}: no reply after ${
-        count(tries, "try", "tries")
-      }; check that ` +
-        `${target.addressText} is reachable and that this machine's clock is right (the server ` +
-        `ignores resyncs from a clock more than ${RESYNC_SKEW_PROBE_MINUTES} minutes off)`,
-    );
-  }
+  if (done === undefined) return { status: "silent", attempts: tries };
   const reply = done.reply;
   switch (reply.status) {
     case "clock-skew":
-      throw new ClientError(`Cannot resync with ${target.name}: ${describeSkew(reply.timestamp)}`);
+      return { status: "clock-skew", serverClock: reply.timestamp, attempts: done.attempts };
     case "ok": {
       const now = unixNow();
       const loaded = await session.state.load(session.identity);
       const state = clientResynced(loaded.sequence, reply.sequence, now + reply.graceSeconds);
       await session.state.save(session.identity, state);
       log(`resync: new sequence number received, pending for ${reply.graceSeconds}s`);
-      return { graceSeconds: reply.graceSeconds, attempts: done.attempts };
+      return { status: "ok", graceSeconds: reply.graceSeconds, attempts: done.attempts };
     }
     default: {
       const unreachable: never = reply;
       throw new TypeError(`Cannot handle resync reply: ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * Resyncs and saves the new number as pending (durably). Confirm it with a check afterwards.
+ *
+ * @throws {ClientError} When the server says the clock is off (the message says by how much), or
+ * when no reply came (the message names the clock as a possible cause).
+ * @example
+ * ```ts ignore
+ * const { graceSeconds } = await resyncSequence(session);
+ * ```
+ */
+export async function resyncSequence(session: Session): Promise<Resynced> {
+  const { target } = session;
+  const outcome = await requestResync(session);
+  switch (outcome.status) {
+    case "ok":
+      return { graceSeconds: outcome.graceSeconds, attempts: outcome.attempts };
+    case "clock-skew":
+      throw new ClientError(
+        `Cannot resync with ${target.name}: ${describeSkew(outcome.serverClock)}`,
+      );
+    case "silent":
+      throw new ClientError(
+        `Cannot resync with ${target.name}: no reply after ${
+          count(outcome.attempts, "try", "tries")
+        }; check that ${target.addressText} is reachable and that this machine's clock is right ` +
+          `(the server ignores resyncs from a clock more than ${RESYNC_SKEW_PROBE_MINUTES} ` +
+          `minutes off)`,
+      );
+    default: {
+      const unreachable: never = outcome;
+      throw new TypeError(`Cannot handle resync outcome: ${JSON.stringify(unreachable)}`);
     }
   }
 }

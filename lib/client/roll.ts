@@ -3,12 +3,15 @@
  * server to roll to a fresh number, committed only after a verified ack.
  *
  * One request is made per candidate of `clientCandidates` (the client's own number first, then
- * numbers the server may have moved to), each asking for its own fresh number. All of them are
- * saved as unconfirmed before anything is sent (so a crash or a lost ack leaves the client knowing
- * where the server may be), and all are sent together, the very same packets on every retry. The
- * server accepts at most one: whichever it takes, it moves to a number none of the others is keyed
- * by. Sending them together bounds a knock to `(retries + 1) × timeout` however many candidates
- * there are; with no unconfirmed number (the usual case) there is exactly one request.
+ * numbers the server may have moved to), all asking for the same fresh number. It is saved as
+ * unconfirmed before anything is sent (so a crash or a lost ack leaves the client knowing where the
+ * server may be), and all requests are sent together, the very same packets on every retry. The
+ * server accepts at most one: whichever it takes, it moves to the fresh number, which none of the
+ * others is keyed by. One shared number means an unanswered knock adds one number to what the
+ * server may hold, not one per candidate (which doubled the list with each unanswered knock and
+ * pushed the server's number out of it). Sending them together bounds a knock to
+ * `(retries + 1) × timeout` however many candidates there are; with no unconfirmed number (the
+ * usual case) there is exactly one request.
  *
  * @module
  */
@@ -67,15 +70,10 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
   }
   let state = loaded.sequence;
   const candidates = clientCandidates(state, unixNow());
-  const avoid = [...candidates, ...(state.unconfirmed ?? [])];
-  const plans = candidates.map((current) => {
-    const next = randomSequence(avoid);
-    avoid.push(next);
-    return { current, next };
-  });
-  // Newest last, and only the newest are kept: the own number's request is the likeliest to be
-  // accepted, so its new number goes in last.
-  for (const plan of [...plans].reverse()) state = clientSending(state, plan.next);
+  // One fresh number for every candidate: whichever request the server accepts, it moves there.
+  const next = randomSequence([...candidates, ...(state.unconfirmed ?? [])]);
+  const plans = candidates.map((current) => ({ current, next }));
+  state = clientSending(state, next);
   await store.save(identity, state);
   const requests = plans.map((plan) =>
     rollRequest(session.key, {

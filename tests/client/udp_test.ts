@@ -67,6 +67,7 @@ Deno.test("knock over udp: lost requests are retried with the same packet", asyn
     "ok",
     "port",
     "protocol",
+    "resynced",
     "sent",
     "transport",
     "viaPort",
@@ -86,14 +87,15 @@ Deno.test("knock over udp: a lost ack is answered again on retry, and the server
   assertEquals((await home.state())?.sequence.sequence, server.state.sequence);
 });
 
-Deno.test("knock over udp: every ack lost, then the next knock finds the server's number", async () => {
+Deno.test("knock over udp: every answer lost, then the next knock finds the server's number", async () => {
   await using home = await makeHome();
   await using server = await startFakeServer(home, {
-    dropReplies: 3,
+    // The knock's three acks, then the three replies to the automatic resync.
+    dropReplies: 6,
   });
   const failed = await runClient(home.dir, ["--host", "fake"]);
   assertEquals(failed.code, 1);
-  assertMatch(failed.stderr, /no ack .* run spa-client resync --host fake/);
+  assertMatch(failed.stderr, /no answer from 127\.0\.0\.1 to the knock .* nor to a resync/);
   assertEquals(failed.stderr.trim().split("\n").length, 1);
   // The server rolled on the first packet; the client remembers the number it asked for.
   assertEquals(server.accepted.length, 1);
@@ -103,6 +105,7 @@ Deno.test("knock over udp: every ack lost, then the next knock finds the server'
 
   const again = await runClient(home.dir, ["--host", "fake", "--json", "--timeout", "200ms"]);
   assertEquals(again.code, 0, again.stderr);
+  assertEquals(again.stderr, "", "no resync was needed");
   // Both candidate numbers went out together: the first try was acked.
   assertEquals(JSON.parse(again.stdout).attempts, 1);
   assertEquals(server.accepted.length, 2);
@@ -122,8 +125,12 @@ Deno.test("knock over udp: an ICMP port-unreachable does not abort the wait", as
   const run = await runClient(home.dir, ["--host", "fake", "--retries", "1", "--timeout", "400ms"]);
   const elapsed = performance.now() - started;
   assertEquals(run.code, 1, run.stderr);
-  assertMatch(run.stderr, /no ack from 127\.0\.0\.1 after 2 packets/);
-  assert(elapsed >= 800, `waited only ${elapsed} ms`);
+  assertMatch(
+    run.stderr,
+    /no answer from 127\.0\.0\.1 to the knock for tcp\/22 \(2 packets\) nor to a resync \(2 tries\)/,
+  );
+  // The knock's two tries, then the automatic resync's two.
+  assert(elapsed >= 1600, `waited only ${elapsed} ms`);
 });
 
 Deno.test("knock over udp: source binding, auto and a wrong address", async () => {
@@ -143,7 +150,10 @@ Deno.test("knock over udp: source binding, auto and a wrong address", async () =
     "0",
   ]);
   assertEquals(wrong.code, 1);
-  assertEquals(server.refused, ["binding"]);
+  // Refused, resynced by itself, refused again under the new number and the one before it: the
+  // message says what the answered resync proves.
+  assertMatch(wrong.stderr, /answered a resync .* not allowed for uid 1000/);
+  assertEquals(server.refused, ["binding", "binding", "binding"]);
   assertEquals(server.accepted.length, 1);
 });
 

@@ -60,29 +60,33 @@ netnsTest(
         );
       });
 
-      await t.step("client state deleted: the knock fails, resync, the knock works", async () => {
-        await Deno.remove(stateFile);
-        const failed = await knock();
-        equal(failed.code, 1);
-        match(failed.stderr, /resync/);
-        const resynced = await resync();
-        equal(resynced.code, 0, resynced.stderr);
-        const again = await knock();
-        equal(again.code, 0, again.stderr);
-      });
+      await t.step(
+        "client state deleted: the plain knock resyncs by itself, says so, and gets in",
+        async () => {
+          await Deno.remove(stateFile);
+          const run = await knock();
+          equal(run.code, 0, run.stderr);
+          match(run.stderr.trim(), /^spa-client: web was out of sync: resynced by itself/);
+          equal(run.stderr.trim().split("\n").length, 1);
+          const again = await knock();
+          equal(again.code, 0, again.stderr);
+          equal(again.stderr, "", "in sync: no resync");
+          // The manual resync still works.
+          equal((await resync()).code, 0);
+          equal((await knock()).code, 0);
+        },
+      );
 
       await t.step(
-        "client state rolled back to an older copy: the knock fails, resync, the knock works",
+        "client state rolled back to an older copy: the plain knock resyncs by itself and gets in",
         async () => {
           const old = await Deno.readTextFile(stateFile);
           equal((await knock()).code, 0);
           await Deno.writeTextFile(stateFile, old);
-          equal((await knock()).code, 1);
-          equal(
-            (await resync()).code,
-            0,
-          );
-          equal((await knock()).code, 0);
+          const run = await knock();
+          equal(run.code, 0, run.stderr);
+          match(run.stderr, /resynced by itself/);
+          equal((await knock()).stderr, "");
         },
       );
 
@@ -194,6 +198,8 @@ netnsTest(
         const knock = await skewed("+300s", ["--host", "web", ...FAST]);
         equal(knock.code, 1);
         await refused;
+        // Its automatic resync got the server's clock-skew answer: the message says how far off.
+        match(knock.stderr, /clock is (29\d|30\d) seconds ahead of the server's/);
       });
     } finally {
       server.kill("SIGTERM");
