@@ -29,8 +29,10 @@ import {
   closeScript,
   openScript,
   parseListing,
+  type ProtectedResponse,
   reconfigureScript,
   startScript,
+  tableProblem,
 } from "./nft_script.ts";
 
 /** Output of one `nft` run. */
@@ -40,11 +42,42 @@ export interface NftResult {
   stderr: string;
 }
 
+/** Limits of one `nft` run. */
+export interface NftRunLimits {
+  /** Kill nft (SIGKILL) when it has not exited after this long. */
+  timeoutMs: number;
+  /** Kill nft at once when this aborts (the daemon is stopping). */
+  signal?: AbortSignal;
+}
+
 /**
  * Runs `nft` with `args` and, optionally, a script that nft applies as one transaction;
- * replaceable for tests.
+ * replaceable for tests. Rejects with {@linkcode NftTimeoutError} when nft was killed.
  */
-export type NftRunner = (args: readonly string[], script?: string) => Promise<NftResult>;
+export type NftRunner = (
+  args: readonly string[],
+  script?: string,
+  limits?: NftRunLimits,
+) => Promise<NftResult>;
+
+/** Default time limit of one `nft` run. */
+export const NFT_TIMEOUT_MS = 5_000;
+
+/**
+ * An `nft` run was killed: it did not finish within its time limit, or the daemon stopped while
+ * it ran. The change it carried may or may not be in the kernel (nft applies a script as one
+ * transaction: all of it or none).
+ *
+ * @example
+ * ```ts
+ * import { NftTimeoutError } from "./nft.ts";
+ * import { FirewallError } from "./backend.ts";
+ * if (!(new NftTimeoutError("Cannot run nft: x") instanceof FirewallError)) throw new Error();
+ * ```
+ */
+export class NftTimeoutError extends FirewallError {
+  override name = "NftTimeoutError";
+}
 
 /** Options of {@linkcode NftBackend}. */
 export interface NftBackendOptions {
@@ -59,6 +92,10 @@ export interface NftBackendOptions {
   run?: NftRunner;
   /** Leave the table (its drop rules, no grants) in place at `stop`, so ports stay closed. */
   keepTableOnStop?: boolean;
+  /** Time limit of each nft run (default {@linkcode NFT_TIMEOUT_MS}); nft is killed past it. */
+  timeoutMs?: number;
+  /** How protected ports answer packets without a grant (default `"drop"`). */
+  response?: ProtectedResponse;
 }
 
 /**
@@ -80,21 +117,101 @@ export class NftBackend implements FirewallBackend {
   readonly table: string;
   readonly #run: NftRunner;
   readonly #keepTableOnStop: boolean;
+  readonly #command: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #response: ProtectedResponse;
   #ports: readonly ProtectedPort[] | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Bumped by {@linkcode cancelPending}: tasks queued under an older epoch are refused. */
+  #epoch = 0;
+  #abort = new AbortController();
 
   constructor(options: NftBackendOptions = {}) {
     this.table = options.table ?? "spa";
     checkTableName(this.table);
-    this.#run = options.run ?? commandRunner(options.command ?? ["nft"]);
+    this.#command = options.command ?? ["nft"];
+    this.#run = options.run ?? commandRunner(this.#command);
     this.#keepTableOnStop = options.keepTableOnStop ?? false;
+    this.#timeoutMs = options.timeoutMs ?? NFT_TIMEOUT_MS;
+    checkTimeout(this.#timeoutMs);
+    this.#response = options.response ?? "drop";
+  }
+
+  /** The protected ports of the running table, or `undefined` before `start`/after `stop`. */
+  get ports(): readonly ProtectedPort[] | undefined {
+    return this.#ports;
+  }
+
+  /**
+   * Kills the nft run in progress and refuses every call queued so far (they reject with
+   * {@linkcode NftTimeoutError}); calls made afterwards run normally. For a stopping daemon, so
+   * that its last `stop` waits for no hung nft but its own (bounded) run.
+   */
+  cancelPending(): void {
+    this.#epoch++;
+    this.#abort.abort();
+    this.#abort = new AbortController();
+  }
+
+  /**
+   * Starts `nft monitor` (with the backend's command prefix): one line per change of any table,
+   * for {@linkcode TableWatch}-like callers that react to changes made from outside.
+   */
+  spawnMonitor(): Deno.ChildProcess {
+    const [program, ...prefix] = this.#command;
+    return new Deno.Command(program!, {
+      args: [...prefix, "monitor"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  }
+
+  /**
+   * What is wrong with the table in the kernel, compared with what {@linkcode start} made, or
+   * `undefined` when nothing is ("missing", or a description of the difference).
+   *
+   * @throws {FirewallError} When nft cannot list it (fails, hangs).
+   */
+  verify(): Promise<string | undefined> {
+    return this.#serial(async () => {
+      const ports = this.#ports;
+      if (ports === undefined) return undefined;
+      const result = await this.#exec(["-j", "list", "table", "inet", this.table]);
+      if (result.code !== 0) {
+        if (isMissingTable(result.stderr)) return "the table is missing";
+        throw nftError("check the firewall table", result);
+      }
+      return tableProblem(result.stdout, this.table, ports, this.#response);
+    });
+  }
+
+  /**
+   * Recreates the table for the current ports with `grants` in it, in one transaction (after the
+   * table was deleted or changed from outside).
+   */
+  restore(grants: readonly Grant[]): Promise<void> {
+    return this.#serial(async () => {
+      const ports = this.#ports;
+      if (ports === undefined) {
+        throw new FirewallError("Cannot restore the firewall: it was not started");
+      }
+      const elements = grants.filter((g) => findPort(ports, g) !== undefined).map((g) => {
+        checkTimeout(g.timeoutMs);
+        return openScript(this.table, checkTarget(g), g.timeoutMs, true);
+      });
+      await this.#apply(
+        "restore the firewall",
+        startScript(this.table, ports, this.#response) + elements.join(""),
+      );
+    });
   }
 
   /** Recreates the table for `ports`; every stale grant is gone afterwards. */
   start(ports: readonly ProtectedPort[]): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
-      await this.#apply("start the firewall", startScript(this.table, ports));
+      await this.#apply("start the firewall", startScript(this.table, ports, this.#response));
       this.#ports = [...ports];
     });
   }
@@ -106,7 +223,10 @@ export class NftBackend implements FirewallBackend {
       if (this.#ports === undefined) {
         throw new FirewallError("Cannot reconfigure the firewall: it was not started");
       }
-      await this.#apply("reconfigure the firewall", reconfigureScript(this.table, ports));
+      await this.#apply(
+        "reconfigure the firewall",
+        reconfigureScript(this.table, ports, this.#response),
+      );
       this.#ports = [...ports];
     });
   }
@@ -118,7 +238,11 @@ export class NftBackend implements FirewallBackend {
   check(ports: readonly ProtectedPort[]): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
-      await this.#apply("check the firewall rules", startScript(this.table, ports), ["-c"]);
+      await this.#apply(
+        "check the firewall rules",
+        startScript(this.table, ports, this.#response),
+        ["-c"],
+      );
     });
   }
 
@@ -158,7 +282,9 @@ export class NftBackend implements FirewallBackend {
     return this.#serial(async () => {
       const result = await this.#exec(["-j", "list", "table", "inet", this.table]);
       if (result.code !== 0) {
-        if (isMissingTable(result.stderr)) return [];
+        // A started table that is gone was removed from outside: that is not "no grants" (the
+        // daemon must not close its grants for it, but restore them).
+        if (isMissingTable(result.stderr) && this.#ports === undefined) return [];
         throw nftError("list grants", result);
       }
       try {
@@ -190,8 +316,12 @@ export class NftBackend implements FirewallBackend {
 
   async #exec(args: readonly string[], stdin?: string): Promise<NftResult> {
     try {
-      return await this.#run(args, stdin);
+      return await this.#run(args, stdin, {
+        timeoutMs: this.#timeoutMs,
+        signal: this.#abort.signal,
+      });
     } catch (error) {
+      if (error instanceof FirewallError) throw error;
       if (error instanceof Deno.errors.NotFound) {
         throw new FirewallError(
           "Cannot run nft: it is not installed (Debian package nftables)",
@@ -204,7 +334,16 @@ export class NftBackend implements FirewallBackend {
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(task, task);
+    const epoch = this.#epoch;
+    const guarded = () => {
+      if (epoch !== this.#epoch) {
+        return Promise.reject(
+          new NftTimeoutError("Cannot run nft: the firewall is stopping"),
+        );
+      }
+      return task();
+    };
+    const next = this.#queue.then(guarded, guarded);
     this.#queue = next.catch(() => {});
     return next;
   }
@@ -227,13 +366,40 @@ export function commandRunner(command: readonly string[]): NftRunner {
   // transaction, just like `nft -f`, and `Deno.Command.output()` without a stdin pipe avoids
   // Deno 2.9's native-memory leak in spawn() + piped stdin (about 100 kB per call,
   // denoland/deno#24674), which a long-running daemon calling nft would accumulate.
-  return async (args, script) => {
-    const out = await new Deno.Command(program, {
+  // spawn() with stdin "null" (no pipe, so no leak) rather than output(), so that a hung nft can be
+  // killed and left behind at once: output() would wait for its pipes, which a child of a hung nft
+  // (a wrapper script's, say) may hold open for ever.
+  return async (args, script, limits) => {
+    const timeoutMs = limits?.timeoutMs ?? NFT_TIMEOUT_MS;
+    const child = new Deno.Command(program, {
       args: [...prefix, ...args, ...(script === undefined ? [] : [script])],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    const output = child.output();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const killed = new Promise<never>((_, reject) => {
+      const kill = (why: string) => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already exited */ }
+        reject(new NftTimeoutError(`Cannot run nft: ${why} (killed)`));
+      };
+      timer = setTimeout(() => kill(`it did not finish within ${timeoutMs} ms`), timeoutMs);
+      onAbort = () => kill("the firewall is stopping");
+      if (limits?.signal?.aborted) onAbort();
+      limits?.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    let out: Deno.CommandOutput;
+    try {
+      out = await Promise.race([output, killed]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort !== undefined) limits?.signal?.removeEventListener("abort", onAbort);
+      output.catch(() => {});
+    }
     const decoder = new TextDecoder();
     return {
       code: out.code,
