@@ -76,7 +76,8 @@ export class Daemon {
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #lastStatus = 0;
+  /** Monotonic time of the last status write (a wall-clock step must not stop the writes). */
+  #lastStatus = -Infinity;
   #ticking = false;
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
@@ -268,7 +269,7 @@ export class Daemon {
       replay: user.replay,
       ...(user.lastAccepted ? { lastAccepted: user.lastAccepted } : {}),
     });
-    this.#lastStatus = 0;
+    this.#lastStatus = -Infinity;
   }
 
   async #tick(): Promise<void> {
@@ -290,18 +291,22 @@ export class Daemon {
     }
     // The table first: a table deleted from outside must be rebuilt, not read as "no grants".
     await this.#watch?.tick();
+    const grantsBefore = this.#grants.size;
     try {
       await this.#grants.poll();
     } catch (error) {
       this.log.error("firewall-list-failed", { reason: (error as Error).message });
     }
-    if (now - this.#lastStatus >= STATUS_INTERVAL_MS || this.#grants.size > 0) {
+    if (
+      performance.now() - this.#lastStatus >= STATUS_INTERVAL_MS || this.#grants.size > 0 ||
+      this.#grants.size !== grantsBefore
+    ) {
       await this.#writeStatus();
     }
   }
 
   async #writeStatus(): Promise<void> {
-    this.#lastStatus = Date.now();
+    this.#lastStatus = performance.now();
     const status: StatusFile = {
       version: 1,
       pid: Deno.pid,
