@@ -72,11 +72,21 @@ export const NFT_TIMEOUT_MS = 5_000;
  * ```ts
  * import { NftTimeoutError } from "./nft.ts";
  * import { FirewallError } from "./backend.ts";
- * if (!(new NftTimeoutError("Cannot run nft: x") instanceof FirewallError)) throw new Error();
+ * const error = new NftTimeoutError("nft did not finish within 5000 ms (killed)");
+ * if (!(error instanceof FirewallError)) throw new Error();
+ * if (error.message !== "Cannot run nft: nft did not finish within 5000 ms (killed)") throw new Error();
  * ```
  */
 export class NftTimeoutError extends FirewallError {
   override name = "NftTimeoutError";
+  /** Why nft was killed, e.g. `nft did not finish within 5000 ms (killed)`. */
+  readonly reason: string;
+
+  /** `what` completes "Cannot …", e.g. `open grant` (default `run nft`). */
+  constructor(reason: string, what = "run nft", options?: ErrorOptions) {
+    super(`Cannot ${what}: ${reason}`, options);
+    this.reason = reason;
+  }
 }
 
 /** Options of {@linkcode NftBackend}. */
@@ -177,7 +187,13 @@ export class NftBackend implements FirewallBackend {
     return this.#serial(async () => {
       const ports = this.#ports;
       if (ports === undefined) return undefined;
-      const result = await this.#exec(["-j", "list", "table", "inet", this.table]);
+      const result = await this.#exec("check the firewall table", [
+        "-j",
+        "list",
+        "table",
+        "inet",
+        this.table,
+      ]);
       if (result.code !== 0) {
         if (isMissingTable(result.stderr)) return "the table is missing";
         throw nftError("check the firewall table", result);
@@ -280,7 +296,7 @@ export class NftBackend implements FirewallBackend {
    */
   list(): Promise<LiveGrant[]> {
     return this.#serial(async () => {
-      const result = await this.#exec(["-j", "list", "table", "inet", this.table]);
+      const result = await this.#exec("list grants", ["-j", "list", "table", "inet", this.table]);
       if (result.code !== 0) {
         // A started table that is gone was removed from outside: that is not "no grants" (the
         // daemon must not close its grants for it, but restore them).
@@ -302,7 +318,7 @@ export class NftBackend implements FirewallBackend {
       const script = this.#keepTableOnStop
         ? `flush set inet ${this.table} grants4\nflush set inet ${this.table} grants6\n`
         : `delete table inet ${this.table}\n`;
-      const result = await this.#exec([], script);
+      const result = await this.#exec("stop the firewall", [], script);
       if (result.code !== 0 && !isMissingTable(result.stderr)) {
         throw nftError("stop the firewall", result);
       }
@@ -310,17 +326,20 @@ export class NftBackend implements FirewallBackend {
   }
 
   async #apply(what: string, script: string, flags: readonly string[] = []): Promise<void> {
-    const result = await this.#exec([...flags], script);
+    const result = await this.#exec(what, [...flags], script);
     if (result.code !== 0) throw nftError(what, result);
   }
 
-  async #exec(args: readonly string[], stdin?: string): Promise<NftResult> {
+  async #exec(what: string, args: readonly string[], stdin?: string): Promise<NftResult> {
     try {
       return await this.#run(args, stdin, {
         timeoutMs: this.#timeoutMs,
         signal: this.#abort.signal,
       });
     } catch (error) {
+      if (error instanceof NftTimeoutError) {
+        throw new NftTimeoutError(error.reason, what, { cause: error });
+      }
       if (error instanceof FirewallError) throw error;
       if (error instanceof Deno.errors.NotFound) {
         throw new FirewallError(
@@ -338,7 +357,7 @@ export class NftBackend implements FirewallBackend {
     const guarded = () => {
       if (epoch !== this.#epoch) {
         return Promise.reject(
-          new NftTimeoutError("Cannot run nft: the firewall is stopping"),
+          new NftTimeoutError("nft was not run: the firewall is stopping"),
         );
       }
       return task();
@@ -385,10 +404,10 @@ export function commandRunner(command: readonly string[]): NftRunner {
         try {
           child.kill("SIGKILL");
         } catch { /* already exited */ }
-        reject(new NftTimeoutError(`Cannot run nft: ${why} (killed)`));
+        reject(new NftTimeoutError(`nft ${why} (killed)`));
       };
-      timer = setTimeout(() => kill(`it did not finish within ${timeoutMs} ms`), timeoutMs);
-      onAbort = () => kill("the firewall is stopping");
+      timer = setTimeout(() => kill(`did not finish within ${timeoutMs} ms`), timeoutMs);
+      onAbort = () => kill("was stopped: the firewall is stopping");
       if (limits?.signal?.aborted) onAbort();
       limits?.signal?.addEventListener("abort", onAbort, { once: true });
     });
