@@ -25,9 +25,17 @@
  *
  * A packet of a granted (address, protocol, port) refreshes its element's timeout to the port's
  * idle timeout and leaves this table accepted; any other packet to a protected port number is
- * dropped before the TCP or UDP stack sees it, so it draws neither a RST nor an ICMP
- * port-unreachable. UDP to the number of every protected TCP port is dropped as well: the udp
- * transport knocks there, and must not draw an ICMP error. Elements expire in the kernel, with or
+ * turned away before the TCP or UDP stack sees it, and so is UDP to the number of every protected
+ * TCP port (the udp transport knocks there). How it is turned away is the
+ * {@linkcode ProtectedResponse}: `drop` (above) answers nothing, so it draws neither a RST nor an
+ * ICMP error; `reject` replaces the drop rule with
+ *
+ * ```
+ *     meta l4proto tcp th dport { 22 } counter reject with tcp reset
+ *     meta l4proto udp th dport { 22 } counter reject with icmpx port-unreachable
+ * ```
+ *
+ * which answers what the kernel answers on a closed port. Elements expire in the kernel, with or
  * without a daemon. Nothing else is matched: other ports and loopback traffic pass untouched.
  *
  * How this composes with the host's own ruleset: nftables runs every base chain hooked at input, in
