@@ -128,8 +128,8 @@ export class NftBackend implements FirewallBackend {
   readonly #run: NftRunner;
   readonly #keepTableOnStop: boolean;
   readonly #command: readonly string[];
-  readonly #timeoutMs: number;
-  readonly #response: ProtectedResponse;
+  #timeoutMs: number;
+  #response: ProtectedResponse;
   #ports: readonly ProtectedPort[] | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   /** Bumped by {@linkcode cancelPending}: tasks queued under an older epoch are refused. */
@@ -232,18 +232,28 @@ export class NftBackend implements FirewallBackend {
     });
   }
 
-  /** Replaces the rules for a new list of ports; live grants stay. */
-  reconfigure(ports: readonly ProtectedPort[]): Promise<void> {
+  /**
+   * Replaces the rules for a new list of ports (and, optionally, a new response and time limit);
+   * live grants stay.
+   */
+  reconfigure(
+    ports: readonly ProtectedPort[],
+    options: { response?: ProtectedResponse; timeoutMs?: number } = {},
+  ): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
+      if (options.timeoutMs !== undefined) checkTimeout(options.timeoutMs);
       if (this.#ports === undefined) {
         throw new FirewallError("Cannot reconfigure the firewall: it was not started");
       }
+      const response = options.response ?? this.#response;
       await this.#apply(
         "reconfigure the firewall",
-        reconfigureScript(this.table, ports, this.#response),
+        reconfigureScript(this.table, ports, response),
       );
       this.#ports = [...ports];
+      this.#response = response;
+      this.#timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     });
   }
 

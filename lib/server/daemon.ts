@@ -356,11 +356,15 @@ export class Daemon {
     this.#config = loaded.config;
     await this.#loadUsers(loaded);
     this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
-    await this.#firewall.reconfigure(loaded.config.ports.map((p) => ({
+    const ports = loaded.config.ports.map((p) => ({
       protocol: p.protocol,
       port: p.port,
       idleTimeoutMs: p.idleTimeoutMs,
-    })));
+    }));
+    await (this.#nft?.reconfigure(ports, {
+      response: loaded.config.protectedResponse,
+      timeoutMs: loaded.config.nftTimeoutMs,
+    }) ?? this.#firewall.reconfigure(ports));
     const wanted = new Set(loaded.config.interfaces);
     for (const c of this.#captures.filter((c) => !wanted.has(c.name))) c.capture.close();
     const have = new Set(this.#captures.filter((c) => !c.capture.closed).map((c) => c.name));

@@ -166,11 +166,6 @@ export class GrantBook {
     });
   }
 
-  /** Makes the next retransmission of every grant write it to the kernel again. */
-  forgetRefreshes(): void {
-    for (const e of this.#entries.values()) e.refreshedAt = -Infinity;
-  }
-
   /**
    * Once a grant's earliest possible expiry has passed, asks the kernel which grants are still
    * open, and closes (and runs `on_close` for) the rest. A grant in use is refreshed by its

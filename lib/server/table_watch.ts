@@ -40,8 +40,6 @@ export interface TableWatchOptions {
   firewall: WatchedTable;
   /** The grants to write back (each with its full timeout). */
   grants: () => Grant[];
-  /** Called after a rebuild (e.g. to make the next retransmission refresh its grant). */
-  restored?: () => void;
   log: Logger;
   counters: Counters;
   /** Monotonic clock, milliseconds. */
@@ -160,7 +158,6 @@ export class TableWatch {
       return;
     }
     counters.count("table-restored");
-    this.#options.restored?.();
     log.info("table-restored", { table: `inet ${firewall.table}`, grants: grants.length });
   }
 
