@@ -75,6 +75,13 @@ export interface ServerConfig {
   readonly logFormat: LogFormat;
   /** Time limit of each `on_open`/`on_close` command. */
   readonly commandTimeoutMs: number;
+  /** Time limit of each `nft` run; nft is killed past it and the knock is not answered. */
+  readonly nftTimeoutMs: number;
+  /**
+   * How a protected port answers a packet without a grant: `"drop"` (nothing: the port shows as
+   * filtered) or `"reject"` (like the host's closed ports: TCP RST, ICMP port unreachable).
+   */
+  readonly protectedResponse: "drop" | "reject";
   /** Kernel capture buffer per interface, in bytes. */
   readonly captureBufferBytes: number;
   readonly promiscuous: boolean;
@@ -107,6 +114,8 @@ export const SERVER_DEFAULTS = Object.freeze(
     resync_grace: "10m",
     log_format: "text",
     command_timeout: "10s",
+    nft_timeout: "5s",
+    protected_response: "drop",
     capture_buffer: "8MiB",
     promiscuous: false,
     replay_capacity: DEFAULT_REPLAY_CAPACITY,
@@ -214,6 +223,10 @@ export function checkServerConfig(
     SERVER_DEFAULTS.log_format;
   const commandTimeoutMs = top.duration("command_timeout", 100, HOUR, "100ms", "1h") ??
     10 * SECOND;
+  const nftTimeoutMs = top.duration("nft_timeout", 100, 10 * MINUTE, "100ms", "10m") ??
+    5 * SECOND;
+  const protectedResponse = top.choice("protected_response", ["drop", "reject"] as const) ??
+    SERVER_DEFAULTS.protected_response;
   const captureBufferBytes =
     top.byteSize("capture_buffer", 64 * 1024, 1024 * MIB, "64KiB", "1GiB") ??
       parseByteSize(SERVER_DEFAULTS.capture_buffer);
@@ -244,6 +257,8 @@ export function checkServerConfig(
     resyncGraceMs,
     logFormat,
     commandTimeoutMs,
+    nftTimeoutMs,
+    protectedResponse,
     captureBufferBytes,
     promiscuous,
     bpfFilter,

@@ -25,26 +25,31 @@ import {
   type ProtectedPort,
 } from "./backend.ts";
 import {
+  commandRunner,
+  NFT_TIMEOUT_MS,
+  type NftResult,
+  type NftRunner,
+  NftTimeoutError,
+} from "./nft_runner.ts";
+import {
   checkTableName,
   closeScript,
   openScript,
   parseListing,
+  type ProtectedResponse,
   reconfigureScript,
   startScript,
+  tableProblem,
 } from "./nft_script.ts";
 
-/** Output of one `nft` run. */
-export interface NftResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `nft` with `args` and, optionally, a script that nft applies as one transaction;
- * replaceable for tests.
- */
-export type NftRunner = (args: readonly string[], script?: string) => Promise<NftResult>;
+export {
+  commandRunner,
+  NFT_TIMEOUT_MS,
+  type NftResult,
+  type NftRunLimits,
+  type NftRunner,
+  NftTimeoutError,
+} from "./nft_runner.ts";
 
 /** Options of {@linkcode NftBackend}. */
 export interface NftBackendOptions {
@@ -59,6 +64,10 @@ export interface NftBackendOptions {
   run?: NftRunner;
   /** Leave the table (its drop rules, no grants) in place at `stop`, so ports stay closed. */
   keepTableOnStop?: boolean;
+  /** Time limit of each nft run (default {@linkcode NFT_TIMEOUT_MS}); nft is killed past it. */
+  timeoutMs?: number;
+  /** How protected ports answer packets without a grant (default `"drop"`). */
+  response?: ProtectedResponse;
 }
 
 /**
@@ -80,34 +89,133 @@ export class NftBackend implements FirewallBackend {
   readonly table: string;
   readonly #run: NftRunner;
   readonly #keepTableOnStop: boolean;
+  readonly #command: readonly string[];
+  #timeoutMs: number;
+  #response: ProtectedResponse;
   #ports: readonly ProtectedPort[] | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Bumped by {@linkcode cancelPending}: tasks queued under an older epoch are refused. */
+  #epoch = 0;
+  #abort = new AbortController();
 
   constructor(options: NftBackendOptions = {}) {
     this.table = options.table ?? "spa";
     checkTableName(this.table);
-    this.#run = options.run ?? commandRunner(options.command ?? ["nft"]);
+    this.#command = options.command ?? ["nft"];
+    this.#run = options.run ?? commandRunner(this.#command);
     this.#keepTableOnStop = options.keepTableOnStop ?? false;
+    this.#timeoutMs = options.timeoutMs ?? NFT_TIMEOUT_MS;
+    checkTimeout(this.#timeoutMs);
+    this.#response = options.response ?? "drop";
+  }
+
+  /** The protected ports of the running table, or `undefined` before `start`/after `stop`. */
+  get ports(): readonly ProtectedPort[] | undefined {
+    return this.#ports;
+  }
+
+  /**
+   * Kills the nft run in progress and refuses every call queued so far (they reject with
+   * {@linkcode NftTimeoutError}); calls made afterwards run normally. For a stopping daemon, so
+   * that its last `stop` waits for no hung nft but its own (bounded) run.
+   */
+  cancelPending(): void {
+    this.#epoch++;
+    this.#abort.abort();
+    this.#abort = new AbortController();
+  }
+
+  /**
+   * Starts `nft monitor` (with the backend's command prefix): one line per change of any table,
+   * for {@linkcode TableWatch}-like callers that react to changes made from outside.
+   */
+  spawnMonitor(): Deno.ChildProcess {
+    const [program, ...prefix] = this.#command;
+    return new Deno.Command(program!, {
+      args: [...prefix, "monitor"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  }
+
+  /**
+   * What is wrong with the table in the kernel, compared with what {@linkcode start} made, or
+   * `undefined` when nothing is ("missing", or a description of the difference).
+   *
+   * @throws {FirewallError} When nft cannot list it (fails, hangs).
+   */
+  verify(): Promise<string | undefined> {
+    return this.#serial(async () => {
+      const ports = this.#ports;
+      if (ports === undefined) return undefined;
+      const result = await this.#exec("check the firewall table", [
+        "-j",
+        "list",
+        "table",
+        "inet",
+        this.table,
+      ]);
+      if (result.code !== 0) {
+        if (isMissingTable(result.stderr)) return "the table is missing";
+        throw nftError("check the firewall table", result);
+      }
+      return tableProblem(result.stdout, this.table, ports, this.#response);
+    });
+  }
+
+  /**
+   * Recreates the table for the current ports with `grants` in it, in one transaction (after the
+   * table was deleted or changed from outside).
+   */
+  restore(grants: readonly Grant[]): Promise<void> {
+    return this.#serial(async () => {
+      const ports = this.#ports;
+      if (ports === undefined) {
+        throw new FirewallError("Cannot restore the firewall: it was not started");
+      }
+      const elements = grants.filter((g) => findPort(ports, g) !== undefined).map((g) => {
+        checkTimeout(g.timeoutMs);
+        return openScript(this.table, checkTarget(g), g.timeoutMs, true);
+      });
+      await this.#apply(
+        "restore the firewall",
+        startScript(this.table, ports, this.#response) + elements.join(""),
+      );
+    });
   }
 
   /** Recreates the table for `ports`; every stale grant is gone afterwards. */
   start(ports: readonly ProtectedPort[]): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
-      await this.#apply("start the firewall", startScript(this.table, ports));
+      await this.#apply("start the firewall", startScript(this.table, ports, this.#response));
       this.#ports = [...ports];
     });
   }
 
-  /** Replaces the rules for a new list of ports; live grants stay. */
-  reconfigure(ports: readonly ProtectedPort[]): Promise<void> {
+  /**
+   * Replaces the rules for a new list of ports (and, optionally, a new response and time limit);
+   * live grants stay.
+   */
+  reconfigure(
+    ports: readonly ProtectedPort[],
+    options: { response?: ProtectedResponse; timeoutMs?: number } = {},
+  ): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
+      if (options.timeoutMs !== undefined) checkTimeout(options.timeoutMs);
       if (this.#ports === undefined) {
         throw new FirewallError("Cannot reconfigure the firewall: it was not started");
       }
-      await this.#apply("reconfigure the firewall", reconfigureScript(this.table, ports));
+      const response = options.response ?? this.#response;
+      await this.#apply(
+        "reconfigure the firewall",
+        reconfigureScript(this.table, ports, response),
+      );
       this.#ports = [...ports];
+      this.#response = response;
+      this.#timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     });
   }
 
@@ -118,7 +226,11 @@ export class NftBackend implements FirewallBackend {
   check(ports: readonly ProtectedPort[]): Promise<void> {
     return this.#serial(async () => {
       checkPorts(ports);
-      await this.#apply("check the firewall rules", startScript(this.table, ports), ["-c"]);
+      await this.#apply(
+        "check the firewall rules",
+        startScript(this.table, ports, this.#response),
+        ["-c"],
+      );
     });
   }
 
@@ -156,9 +268,11 @@ export class NftBackend implements FirewallBackend {
    */
   list(): Promise<LiveGrant[]> {
     return this.#serial(async () => {
-      const result = await this.#exec(["-j", "list", "table", "inet", this.table]);
+      const result = await this.#exec("list grants", ["-j", "list", "table", "inet", this.table]);
       if (result.code !== 0) {
-        if (isMissingTable(result.stderr)) return [];
+        // A started table that is gone was removed from outside: that is not "no grants" (the
+        // daemon must not close its grants for it, but restore them).
+        if (isMissingTable(result.stderr) && this.#ports === undefined) return [];
         throw nftError("list grants", result);
       }
       try {
@@ -176,7 +290,7 @@ export class NftBackend implements FirewallBackend {
       const script = this.#keepTableOnStop
         ? `flush set inet ${this.table} grants4\nflush set inet ${this.table} grants6\n`
         : `delete table inet ${this.table}\n`;
-      const result = await this.#exec([], script);
+      const result = await this.#exec("stop the firewall", [], script);
       if (result.code !== 0 && !isMissingTable(result.stderr)) {
         throw nftError("stop the firewall", result);
       }
@@ -184,14 +298,21 @@ export class NftBackend implements FirewallBackend {
   }
 
   async #apply(what: string, script: string, flags: readonly string[] = []): Promise<void> {
-    const result = await this.#exec([...flags], script);
+    const result = await this.#exec(what, [...flags], script);
     if (result.code !== 0) throw nftError(what, result);
   }
 
-  async #exec(args: readonly string[], stdin?: string): Promise<NftResult> {
+  async #exec(what: string, args: readonly string[], stdin?: string): Promise<NftResult> {
     try {
-      return await this.#run(args, stdin);
+      return await this.#run(args, stdin, {
+        timeoutMs: this.#timeoutMs,
+        signal: this.#abort.signal,
+      });
     } catch (error) {
+      if (error instanceof NftTimeoutError) {
+        throw new NftTimeoutError(error.reason, what, { cause: error });
+      }
+      if (error instanceof FirewallError) throw error;
       if (error instanceof Deno.errors.NotFound) {
         throw new FirewallError(
           "Cannot run nft: it is not installed (Debian package nftables)",
@@ -204,43 +325,19 @@ export class NftBackend implements FirewallBackend {
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(task, task);
+    const epoch = this.#epoch;
+    const guarded = () => {
+      if (epoch !== this.#epoch) {
+        return Promise.reject(
+          new NftTimeoutError("nft was not run: the firewall is stopping"),
+        );
+      }
+      return task();
+    };
+    const next = this.#queue.then(guarded, guarded);
     this.#queue = next.catch(() => {});
     return next;
   }
-}
-
-/**
- * A runner that executes `command` (e.g. `["nft"]`) with the arguments and the script.
- *
- * @example
- * ```ts ignore
- * import { commandRunner } from "./nft.ts";
- * const result = await commandRunner(["nft"])(["--version"]);
- * console.log(result.stdout);
- * ```
- */
-export function commandRunner(command: readonly string[]): NftRunner {
-  const [program, ...prefix] = command;
-  if (program === undefined) throw new TypeError("Cannot run nft: the command is empty");
-  // The script goes to nft as one argument, not on stdin: nft applies a multi-line argument as one
-  // transaction, just like `nft -f`, and `Deno.Command.output()` without a stdin pipe avoids
-  // Deno 2.9's native-memory leak in spawn() + piped stdin (about 100 kB per call,
-  // denoland/deno#24674), which a long-running daemon calling nft would accumulate.
-  return async (args, script) => {
-    const out = await new Deno.Command(program, {
-      args: [...prefix, ...args, ...(script === undefined ? [] : [script])],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
 }
 
 function isMissingTable(stderr: string): boolean {

@@ -25,9 +25,17 @@
  *
  * A packet of a granted (address, protocol, port) refreshes its element's timeout to the port's
  * idle timeout and leaves this table accepted; any other packet to a protected port number is
- * dropped before the TCP or UDP stack sees it, so it draws neither a RST nor an ICMP
- * port-unreachable. UDP to the number of every protected TCP port is dropped as well: the udp
- * transport knocks there, and must not draw an ICMP error. Elements expire in the kernel, with or
+ * turned away before the TCP or UDP stack sees it, and so is UDP to the number of every protected
+ * TCP port (the udp transport knocks there). How it is turned away is the
+ * {@linkcode ProtectedResponse}: `drop` (above) answers nothing, so it draws neither a RST nor an
+ * ICMP error; `reject` replaces the drop rule with
+ *
+ * ```
+ *     meta l4proto tcp th dport { 22 } counter reject with tcp reset
+ *     meta l4proto udp th dport { 22 } counter reject with icmpx port-unreachable
+ * ```
+ *
+ * which answers what the kernel answers on a closed port. Elements expire in the kernel, with or
  * without a daemon. Nothing else is matched: other ports and loopback traffic pass untouched.
  *
  * How this composes with the host's own ruleset: nftables runs every base chain hooked at input, in
@@ -48,6 +56,14 @@ import type { CheckedTarget, LiveGrant, ProtectedPort } from "./backend.ts";
 export const TABLE_NAME: RegExp = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 /** Names of the two sets and the chain inside the table. */
 export const NFT_NAMES = Object.freeze({ set4: "grants4", set6: "grants6", chain: "input" });
+/**
+ * How a protected port answers a packet without a grant: `"drop"` answers nothing (the port shows
+ * as filtered), `"reject"` answers like a closed port of the host (TCP RST, ICMP port
+ * unreachable), so a scanner cannot tell it from its closed neighbours.
+ */
+export type ProtectedResponse = "drop" | "reject";
+/** Every {@linkcode ProtectedResponse}, the default first. */
+export const PROTECTED_RESPONSES: readonly ProtectedResponse[] = ["drop", "reject"];
 /** Most elements per set. */
 export const SET_SIZE = 65535;
 /** Priority of the input chain: just before the usual `filter` chains. */
@@ -80,7 +96,11 @@ export function checkTableName(table: string): void {
  * if (!script.includes("meta l4proto . th dport { tcp . 22, udp . 22 } counter drop")) throw new Error();
  * ```
  */
-export function startScript(table: string, ports: readonly ProtectedPort[]): string {
+export function startScript(
+  table: string,
+  ports: readonly ProtectedPort[],
+  response: ProtectedResponse = "drop",
+): string {
   checkTableName(table);
   const sets = [NFT_NAMES.set4, NFT_NAMES.set6].map((name, i) =>
     [
@@ -96,7 +116,7 @@ export function startScript(table: string, ports: readonly ProtectedPort[]): str
     `add table inet ${table}`,
     ...sets,
     `add chain inet ${table} ${NFT_NAMES.chain} { type filter hook input priority ${CHAIN_PRIORITY}; policy accept; }`,
-    ...ruleLines(table, ports),
+    ...ruleLines(table, ports, response),
     "",
   ].join("\n");
 }
@@ -112,11 +132,68 @@ export function startScript(table: string, ports: readonly ProtectedPort[]): str
  * if (!reconfigureScript("spa", []).startsWith("flush chain inet spa input")) throw new Error();
  * ```
  */
-export function reconfigureScript(table: string, ports: readonly ProtectedPort[]): string {
+export function reconfigureScript(
+  table: string,
+  ports: readonly ProtectedPort[],
+  response: ProtectedResponse = "drop",
+): string {
   checkTableName(table);
-  return [`flush chain inet ${table} ${NFT_NAMES.chain}`, ...ruleLines(table, ports), ""].join(
-    "\n",
-  );
+  return [
+    `flush chain inet ${table} ${NFT_NAMES.chain}`,
+    ...ruleLines(table, ports, response),
+    "",
+  ].join("\n");
+}
+
+/**
+ * What differs between the table in `json` (the output of `nft -j list table inet TABLE`) and the
+ * one {@linkcode startScript} makes for `ports`, or `undefined` when nothing does. It checks what
+ * guards the ports: both sets, the input chain and its hook, and the number of its rules (a rule
+ * deleted or added from outside changes it); not the elements (the kernel expires those).
+ *
+ * @throws {SyntaxError} When `json` is not JSON.
+ * @example
+ * ```ts
+ * import { tableProblem } from "./nft_script.ts";
+ * const json = JSON.stringify({ nftables: [{ table: { family: "inet", name: "spa" } }] });
+ * if (tableProblem(json, "spa", []) !== "set grants4 is missing") throw new Error();
+ * ```
+ */
+export function tableProblem(
+  json: string,
+  table: string,
+  ports: readonly ProtectedPort[],
+  response: ProtectedResponse = "drop",
+): string | undefined {
+  const document = JSON.parse(json) as { nftables?: unknown };
+  const items = Array.isArray(document.nftables)
+    ? document.nftables as Record<string, unknown>[]
+    : [];
+  const ours = (o: unknown) =>
+    (o as { family?: unknown; table?: unknown; name?: unknown }).family === "inet" &&
+    ((o as { table?: unknown }).table ?? (o as { name?: unknown }).name) === table;
+  if (!items.some((i) => i.table !== undefined && ours(i.table))) return "the table is missing";
+  for (const name of [NFT_NAMES.set4, NFT_NAMES.set6]) {
+    const found = items.some((i) =>
+      i.set !== undefined && ours(i.set) && (i.set as { name?: unknown }).name === name
+    );
+    if (!found) return `set ${name} is missing`;
+  }
+  const chain = items.find((i) =>
+    i.chain !== undefined && ours(i.chain) &&
+    (i.chain as { name?: unknown }).name === NFT_NAMES.chain
+  )?.chain as { hook?: unknown; type?: unknown; policy?: unknown } | undefined;
+  if (chain === undefined) return `chain ${NFT_NAMES.chain} is missing`;
+  if (chain.hook !== "input" || chain.type !== "filter" || chain.policy !== "accept") {
+    return `chain ${NFT_NAMES.chain} is not the filter chain at the input hook`;
+  }
+  const rules = items.filter((i) =>
+    i.rule !== undefined && ours(i.rule) &&
+    (i.rule as { chain?: unknown }).chain === NFT_NAMES.chain
+  ).length;
+  const wanted = ruleLines(table, ports, response).length;
+  if (rules !== wanted) return `chain ${NFT_NAMES.chain} has ${rules} rules, not ${wanted}`;
+  return undefined;
 }
 
 /**
@@ -214,7 +291,11 @@ export function nftTime(ms: number): string {
   return `${ms}ms`;
 }
 
-function ruleLines(table: string, ports: readonly ProtectedPort[]): string[] {
+function ruleLines(
+  table: string,
+  ports: readonly ProtectedPort[],
+  response: ProtectedResponse,
+): string[] {
   const chain = `add rule inet ${table} ${NFT_NAMES.chain}`;
   const lines = [`${chain} iif "lo" accept`];
   const dropped = new Set<string>();
@@ -229,8 +310,22 @@ function ruleLines(table: string, ports: readonly ProtectedPort[]): string[] {
     dropped.add(`${port.protocol} . ${port.port}`);
     dropped.add(`udp . ${port.port}`);
   }
-  if (dropped.size > 0) {
+  if (dropped.size === 0) return lines;
+  if (response === "drop") {
     lines.push(`${chain} meta l4proto . th dport { ${[...dropped].join(", ")} } counter drop`);
+    return lines;
+  }
+  // What the kernel itself answers on a closed port: a RST to TCP, ICMP(v6) port unreachable to
+  // UDP. The knock still reaches the daemon: libpcap sees packets before the input hook.
+  for (const protocol of ["tcp", "udp"] as const) {
+    const numbers = [...dropped].filter((d) => d.startsWith(`${protocol} `)).map((d) =>
+      d.split(" . ")[1]
+    );
+    if (numbers.length === 0) continue;
+    const how = protocol === "tcp" ? "reject with tcp reset" : "reject with icmpx port-unreachable";
+    lines.push(
+      `${chain} meta l4proto ${protocol} th dport { ${numbers.join(", ")} } counter ${how}`,
+    );
   }
   return lines;
 }

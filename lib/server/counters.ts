@@ -20,6 +20,12 @@ export type CounterName =
   | "policy"
   /** A retransmitted knock or check answered again. */
   | "retransmit"
+  /** A retransmission not answered: over the user's re-ack rate, or one already waiting. */
+  | "retransmit-limited"
+  /** An authentic packet dropped because its user's work queue was full. */
+  | "queue-full"
+  /** The firewall table was found deleted or changed from outside, and rebuilt. */
+  | "table-restored"
   /** Knocks, checks and resyncs accepted. */
   | "accepted"
   | RejectReason;
@@ -33,7 +39,10 @@ export const COUNTER_NAMES: readonly CounterName[] = [
   "clock-skew",
   "policy",
   "retransmit",
+  "retransmit-limited",
+  "queue-full",
   "accepted",
+  "table-restored",
 ];
 
 /**

@@ -23,6 +23,7 @@ import { Pipeline } from "./pipeline.ts";
 import { SourceRateLimit } from "./rate_limit.ts";
 import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
+import { TableWatch } from "./table_watch.ts";
 import { loadUsers, type ServerUser } from "./users.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
 
@@ -62,6 +63,11 @@ export class Daemon {
   #users = new Map<number, ServerUser>();
   readonly #store: ServerStore;
   readonly #firewall: FirewallBackend;
+  /** The nft backend (also in #firewall), when the config uses nft. */
+  readonly #nft: NftBackend | undefined;
+  readonly #watch: TableWatch | undefined;
+  /** Set when teardown begins: nothing is opened any more. */
+  #closing = false;
   readonly #grants: GrantBook;
   readonly #pipeline: Pipeline;
   readonly #limit: SourceRateLimit;
@@ -70,7 +76,8 @@ export class Daemon {
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #lastStatus = 0;
+  /** Monotonic time of the last status write (a wall-clock step must not stop the writes). */
+  #lastStatus = -Infinity;
   #ticking = false;
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
@@ -86,9 +93,15 @@ export class Daemon {
       options.logSink ?? stderrSink,
     );
     this.#store = new ServerStore(loaded.config.stateDir);
-    this.#firewall = loaded.config.firewall === "nft"
-      ? new NftBackend({ table: loaded.config.nftTable, keepTableOnStop: true })
-      : new NoneBackend();
+    this.#nft = loaded.config.firewall === "nft"
+      ? new NftBackend({
+        table: loaded.config.nftTable,
+        keepTableOnStop: true,
+        timeoutMs: loaded.config.nftTimeoutMs,
+        response: loaded.config.protectedResponse,
+      })
+      : undefined;
+    this.#firewall = this.#nft ?? new NoneBackend();
     this.#limit = new SourceRateLimit({
       failedPerSecond: loaded.config.rateLimit.failedPerSecond,
       failedBurst: loaded.config.rateLimit.failedBurst,
@@ -114,10 +127,21 @@ export class Daemon {
       },
       commandTimeoutMs: loaded.config.commandTimeoutMs,
       log: this.log,
-      now: Date.now,
+      // Durations on the monotonic clock: a step of the wall clock moves no expiry.
+      now: () => performance.now(),
+    });
+    this.#watch = this.#nft === undefined ? undefined : new TableWatch({
+      firewall: this.#nft,
+      grants: () => this.#grants.restoring(),
+      log: this.log,
+      counters: this.counters,
+      now: () => performance.now(),
     });
     this.#pipeline = new Pipeline({
-      openGrant: (grant) => this.#grants.open(grant),
+      openGrant: (grant, options) =>
+        this.#closing
+          ? Promise.reject(new Error("Cannot open grant: the daemon is stopping"))
+          : this.#grants.open(grant, options),
       commit: (user) => this.#commit(user),
       reply: (route, trailer) => this.#reply(route, trailer),
       idleTimeoutMs: (port) =>
@@ -159,6 +183,7 @@ export class Daemon {
       port: p.port,
       idleTimeoutMs: p.idleTimeoutMs,
     })));
+    this.#watch?.start();
     this.#sockets.set(4, RawSocket.open(4));
     this.#sockets.set(6, RawSocket.open(6));
     this.#openCaptures(this.#config.interfaces);
@@ -244,7 +269,7 @@ export class Daemon {
       replay: user.replay,
       ...(user.lastAccepted ? { lastAccepted: user.lastAccepted } : {}),
     });
-    this.#lastStatus = 0;
+    this.#lastStatus = -Infinity;
   }
 
   async #tick(): Promise<void> {
@@ -264,18 +289,24 @@ export class Daemon {
       }
       user.replay.prune(now / 1000);
     }
+    // The table first: a table deleted from outside must be rebuilt, not read as "no grants".
+    await this.#watch?.tick();
+    const grantsBefore = this.#grants.size;
     try {
       await this.#grants.poll();
     } catch (error) {
       this.log.error("firewall-list-failed", { reason: (error as Error).message });
     }
-    if (now - this.#lastStatus >= STATUS_INTERVAL_MS || this.#grants.size > 0) {
+    if (
+      performance.now() - this.#lastStatus >= STATUS_INTERVAL_MS || this.#grants.size > 0 ||
+      this.#grants.size !== grantsBefore
+    ) {
       await this.#writeStatus();
     }
   }
 
   async #writeStatus(): Promise<void> {
-    this.#lastStatus = Date.now();
+    this.#lastStatus = performance.now();
     const status: StatusFile = {
       version: 1,
       pid: Deno.pid,
@@ -325,11 +356,15 @@ export class Daemon {
     this.#config = loaded.config;
     await this.#loadUsers(loaded);
     this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
-    await this.#firewall.reconfigure(loaded.config.ports.map((p) => ({
+    const ports = loaded.config.ports.map((p) => ({
       protocol: p.protocol,
       port: p.port,
       idleTimeoutMs: p.idleTimeoutMs,
-    })));
+    }));
+    await (this.#nft?.reconfigure(ports, {
+      response: loaded.config.protectedResponse,
+      timeoutMs: loaded.config.nftTimeoutMs,
+    }) ?? this.#firewall.reconfigure(ports));
     const wanted = new Set(loaded.config.interfaces);
     for (const c of this.#captures.filter((c) => !wanted.has(c.name))) c.capture.close();
     const have = new Set(this.#captures.filter((c) => !c.capture.closed).map((c) => c.name));
@@ -347,8 +382,13 @@ export class Daemon {
   }
 
   async #tearDown(reason: string): Promise<void> {
+    this.#closing = true;
     for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    // No hung nft holds the exit up: the run in progress is killed, queued ones are refused, and
+    // only the last one (emptying the sets) runs, within its time limit.
+    this.#nft?.cancelPending();
+    await this.#watch?.stop();
     for (const c of this.#captures) c.capture.close();
     await Promise.allSettled(this.#captures.map((c) => c.done));
     await this.#pipeline.idle();

@@ -57,13 +57,22 @@ interface Entry {
   address: string;
   protocol: "tcp" | "udp";
   port: number;
+  idleTimeoutMs: number;
+  /** Wall-clock time it opened (for display only). */
   openedAt: number;
-  /** The earliest the kernel can expire it (traffic may push the real expiry later). */
+  /** Monotonic: the earliest the kernel can expire it (traffic may push the real expiry later). */
   expiresAt: number;
+  /** Monotonic: when the daemon last wrote it to the kernel. */
+  refreshedAt: number;
 }
 
 /** Slack after a grant's earliest expiry before the kernel is asked about it. */
 export const POLL_SLACK_MS = 250;
+/**
+ * A retransmitted knock refreshes its grant in the kernel at most once per this interval (the
+ * traffic the grant lets through refreshes it anyway): a storm of copies costs one nft run.
+ */
+export const RETRANSMIT_REFRESH_MS = 2_000;
 
 /** Settings of {@linkcode GrantBook}. */
 export interface GrantBookOptions {
@@ -71,7 +80,22 @@ export interface GrantBookOptions {
   commands: (port: { protocol: "tcp" | "udp"; port: number }) => PortCommands;
   commandTimeoutMs: number;
   log: Logger;
+  /**
+   * Monotonic clock in milliseconds (`performance.now`): every duration (expiry, refresh) is
+   * measured on it, so a step of the wall clock changes none.
+   */
   now: () => number;
+  /** Wall clock in milliseconds, only to show when a grant opened (default `Date.now`). */
+  wallClock?: () => number;
+}
+
+/** Options of {@linkcode GrantBook.open}. */
+export interface OpenOptions {
+  /**
+   * The request repeats an accepted one (a retransmission): a grant the book holds and wrote to
+   * the kernel less than {@linkcode RETRANSMIT_REFRESH_MS} ago is left as it is (no nft run).
+   */
+  retransmit?: boolean;
 }
 
 /**
@@ -79,7 +103,7 @@ export interface GrantBookOptions {
  *
  * @example
  * ```ts ignore
- * const book = new GrantBook({ firewall, commands, commandTimeoutMs: 10_000, log, now: Date.now });
+ * const book = new GrantBook({ firewall, commands, commandTimeoutMs: 10_000, log, now: () => performance.now() });
  * await book.open({ user: "alice", address: "10.77.0.2", protocol: "tcp", port: 22, idleTimeoutMs: 300_000 });
  * await book.poll(); // runs on_close for grants the kernel has expired
  * ```
@@ -98,8 +122,13 @@ export class GrantBook {
   }
 
   /** Opens or refreshes a grant; runs `on_open` first when its port had no grant. */
-  async open(request: GrantRequest): Promise<void> {
+  async open(request: GrantRequest, options: OpenOptions = {}): Promise<void> {
     const key = grantKey(request);
+    const held = this.#entries.get(key);
+    if (
+      options.retransmit === true && held !== undefined &&
+      this.#options.now() - held.refreshedAt < RETRANSMIT_REFRESH_MS
+    ) return;
     const firstOnPort = this.#countOnPort(request) === 0 && !this.#entries.has(key);
     if (firstOnPort) await this.#run("on_open", request.user, request);
     const existing = this.#entries.get(key);
@@ -111,13 +140,29 @@ export class GrantBook {
       timeoutMs: request.idleTimeoutMs,
       fresh: existing === undefined,
     });
+    const now = this.#options.now();
     this.#entries.set(key, {
       user: request.user,
       address: request.address,
       protocol: request.protocol,
       port: request.port,
-      openedAt: existing?.openedAt ?? this.#options.now(),
-      expiresAt: this.#options.now() + request.idleTimeoutMs,
+      idleTimeoutMs: request.idleTimeoutMs,
+      openedAt: existing?.openedAt ?? this.#wallClock(),
+      expiresAt: now + request.idleTimeoutMs,
+      refreshedAt: now,
+    });
+  }
+
+  /**
+   * The grants the book holds, each with its full idle timeout, to write back into a firewall
+   * table that was lost; counts them as written now.
+   */
+  restoring(): { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number }[] {
+    const now = this.#options.now();
+    return [...this.#entries.values()].map((e) => {
+      e.expiresAt = now + e.idleTimeoutMs;
+      e.refreshedAt = now;
+      return { address: e.address, protocol: e.protocol, port: e.port, timeoutMs: e.idleTimeoutMs };
     });
   }
 
@@ -159,6 +204,10 @@ export class GrantBook {
       openedAt: new Date(e.openedAt).toISOString(),
       expiresInMs: Math.max(0, e.expiresAt - this.#options.now()),
     }));
+  }
+
+  #wallClock(): number {
+    return (this.#options.wallClock ?? Date.now)();
   }
 
   async #closed(key: string, entry: Entry, reason: string): Promise<void> {

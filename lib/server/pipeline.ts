@@ -33,8 +33,11 @@ export interface GrantRequest {
 
 /** What the pipeline needs from the rest of the daemon. */
 export interface PipelineDeps {
-  /** Opens or refreshes a grant (firewall, then on_open bookkeeping). */
-  openGrant(grant: GrantRequest): Promise<void>;
+  /**
+   * Opens or refreshes a grant (firewall, then on_open bookkeeping); resolves only once the grant
+   * is in the kernel. `retransmit`: the request repeats an accepted one (see `GrantBook.open`).
+   */
+  openGrant(grant: GrantRequest, options?: { retransmit?: boolean }): Promise<void>;
   /** Durably stores a user's sequence state, replay cache and last accepted request. */
   commit(user: ServerUser): Promise<void>;
   /** Sends a reply trailer back along a route. */
@@ -51,6 +54,13 @@ export interface PipelineDeps {
 
 /** Refused-message log lines allowed per user per minute (the rest are only counted). */
 export const REFUSED_LOG_PER_MINUTE = 10;
+/**
+ * Answers to retransmissions allowed per user: a burst of this many, then this many per second.
+ * A client retries about once a second; a replayed copy beyond it is dropped and counted.
+ */
+export const RETRANSMIT_ACKS_BURST = 3;
+/** Outcomes waiting per user; more are dropped and counted (`queue-full`). */
+export const MAX_QUEUED_PER_USER = 8;
 
 /**
  * Handles outcomes of the verifier, serialised per user.
@@ -67,20 +77,45 @@ export class Pipeline {
   readonly #deps: PipelineDeps;
   readonly #queues = new Map<number, Promise<void>>();
   readonly #refusedLog = new Map<number, TokenBucket>();
+  readonly #reacks = new Map<number, TokenBucket>();
+  /** Per user: outcomes queued or running, and retransmissions queued and not yet started. */
+  readonly #pending = new Map<number, { total: number; retransmits: number }>();
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
   }
 
-  /** Queues `outcome` behind earlier work for the same user. Never rejects. */
+  /**
+   * Queues `outcome` behind earlier work for the same user. Never rejects. The queue is bounded:
+   * at most {@linkcode MAX_QUEUED_PER_USER} outcomes per user, of which one retransmission waiting
+   * (a storm of replayed copies collapses into it); the rest are dropped and counted.
+   */
   handle(outcome: Outcome, route: ReplyRoute): Promise<void> {
     const uid = outcome.user.uid;
+    const retransmit = outcome.kind === "retransmit";
+    const pending = this.#pending.get(uid) ?? { total: 0, retransmits: 0 };
+    if (retransmit && pending.retransmits > 0) {
+      this.#deps.counters.count("retransmit-limited");
+      return Promise.resolve();
+    }
+    if (pending.total >= MAX_QUEUED_PER_USER) {
+      this.#deps.counters.count("queue-full");
+      return Promise.resolve();
+    }
+    pending.total++;
+    if (retransmit) pending.retransmits++;
+    this.#pending.set(uid, pending);
     const previous = this.#queues.get(uid) ?? Promise.resolve();
-    const next = previous.then(() => this.#handle(outcome, route)).catch((error) => {
+    const next = previous.then(() => {
+      if (retransmit) pending.retransmits--;
+      return this.#handle(outcome, route);
+    }).catch((error) => {
       this.#deps.log.error("internal-error", {
         user: outcome.user.policy.name,
         reason: String(error),
       });
+    }).finally(() => {
+      if (--pending.total === 0) this.#pending.delete(uid);
     });
     this.#queues.set(uid, next);
     next.finally(() => {
@@ -103,8 +138,15 @@ export class Pipeline {
       case "retransmit": {
         const last = user.lastAccepted;
         if (last === undefined) return;
+        if (!this.#reackAllowed(user)) {
+          counters.count("retransmit-limited");
+          return;
+        }
         counters.count("retransmit");
-        if (last.grant !== undefined) await this.#open(user, address, last.grant);
+        // An ack means open: answered only once the grant is in the kernel again.
+        if (last.grant !== undefined && !(await this.#open(user, address, last.grant, true))) {
+          return;
+        }
         this.#deps.reply(route, last.reply);
         log.info("retransmit", { user: name, address, port: last.grant && portText(last.grant) });
         return;
@@ -248,7 +290,22 @@ export class Pipeline {
     });
   }
 
-  async #open(user: ServerUser, address: string, grant: PortRef): Promise<boolean> {
+  #reackAllowed(user: ServerUser): boolean {
+    const nowMs = this.#deps.now();
+    let bucket = this.#reacks.get(user.uid);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(1, RETRANSMIT_ACKS_BURST, nowMs);
+      this.#reacks.set(user.uid, bucket);
+    }
+    return bucket.take(1, nowMs);
+  }
+
+  async #open(
+    user: ServerUser,
+    address: string,
+    grant: PortRef,
+    retransmit = false,
+  ): Promise<boolean> {
     try {
       await this.#deps.openGrant({
         user: user.policy.name,
@@ -256,7 +313,7 @@ export class Pipeline {
         protocol: grant.protocol,
         port: grant.port,
         idleTimeoutMs: this.#deps.idleTimeoutMs(grant),
-      });
+      }, retransmit ? { retransmit } : {});
       return true;
     } catch (error) {
       this.#deps.log.error("open-failed", {

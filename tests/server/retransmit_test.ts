@@ -1,0 +1,163 @@
+/**
+ * The pipeline under retransmissions, without root (issue 12, items 2 and 4): an ack, first or
+ * repeated, only once the grant is open; re-acks limited per user; a bounded queue in which a storm
+ * of copies collapses into one waiting retransmission.
+ */
+
+import { equal } from "node:assert/strict";
+import { LINKTYPE_RAW } from "../../lib/packet/constants.ts";
+import { decodeFrame } from "../../lib/packet/decode.ts";
+import { encodeUdpPacket } from "../../lib/packet/encode.ts";
+import { PacketView } from "../../lib/packet/view.ts";
+import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
+import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
+import { sealTrailer } from "../../lib/protocol/seal.ts";
+import { Counters } from "../../lib/server/counters.ts";
+import { Logger } from "../../lib/server/log.ts";
+import { MAX_QUEUED_PER_USER, Pipeline, RETRANSMIT_ACKS_BURST } from "../../lib/server/pipeline.ts";
+import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
+import { replyRouteOf } from "../../lib/server/reply_route.ts";
+import { UserKeys } from "../../lib/server/user_keys.ts";
+import type { ServerUser } from "../../lib/server/users.ts";
+import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
+
+const SECRET = new Uint8Array(32).fill(5);
+const UID = 1000;
+const CLIENT = new Uint8Array([10, 77, 0, 2]);
+const SERVER = new Uint8Array([10, 77, 0, 1]);
+
+/** `open` decides each openGrant call: resolve, reject, or a promise the test settles. */
+function world(open: (retransmit: boolean) => Promise<void>) {
+  let clock = Date.parse("2026-11-27T12:00:30Z");
+  const opens: boolean[] = [];
+  let replies = 0;
+  const counters = new Counters();
+  const user: ServerUser = {
+    uid: UID,
+    fingerprint: "0000000000000000",
+    policy: {
+      name: "alice",
+      ports: [{ protocol: "tcp", port: 22 }],
+      sources: { contains: () => true },
+      requireSourceBinding: false,
+    },
+    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }, clock),
+    replay: new ReplayCache(),
+    lastAccepted: undefined,
+  };
+  const pipeline = new Pipeline({
+    openGrant: (_grant, options) => {
+      opens.push(options?.retransmit === true);
+      return open(options?.retransmit === true);
+    },
+    commit: () => Promise.resolve(),
+    reply: () => void replies++,
+    idleTimeoutMs: () => 300_000,
+    resyncGraceMs: () => 600_000,
+    log: new Logger("text", () => {}),
+    counters,
+    now: () => clock,
+  });
+  const context: VerifyContext = {
+    users: new Map([[UID, user]]),
+    limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
+    counters,
+    maxAgeSeconds: 120,
+    underLoad: false,
+  };
+  const view = new PacketView();
+  const deliver = (trailer: Uint8Array): Promise<void> => {
+    const frame = encodeUdpPacket({
+      source: CLIENT,
+      destination: SERVER,
+      sourcePort: 40000,
+      destinationPort: 22,
+      payload: trailer,
+    });
+    equal(decodeFrame(LINKTYPE_RAW, frame, frame.length, view), "ok");
+    const outcome = verifyPacket(context, frame, view, clock);
+    return outcome === undefined
+      ? Promise.resolve()
+      : pipeline.handle(outcome, replyRouteOf(frame, view));
+  };
+  const knock = (sequence: number, next: number) =>
+    sealTrailer(deriveMessageKey(SECRET, UID, "knock", sequence), {
+      kind: "knock",
+      protocol: "tcp",
+      port: 22,
+      next,
+      timestamp: Math.floor(clock / 1000),
+    });
+  return {
+    pipeline,
+    opens,
+    replies: () => replies,
+    counters,
+    deliver,
+    knock,
+    advance: (ms: number) => (clock += ms),
+  };
+}
+
+Deno.test("pipeline: a retransmission is acked only once its grant is open", async () => {
+  let failures = 2;
+  const w = world(() =>
+    failures-- > 0 ? Promise.reject(new Error("nft failed")) : Promise.resolve()
+  );
+  const k = w.knock(100, 101);
+  await w.deliver(k);
+  equal(w.replies(), 0, "the knock whose open failed was acked");
+  await w.deliver(k);
+  equal(w.replies(), 0, "the retransmission whose open failed was acked");
+  await w.deliver(k);
+  equal(w.replies(), 1, "the retransmission that opened the grant was not acked");
+  equal(w.opens.join(","), "false,true,true");
+});
+
+Deno.test("pipeline: re-acks are limited per user, then one a second", async () => {
+  const w = world(() => Promise.resolve());
+  const k = w.knock(100, 101);
+  await w.deliver(k);
+  for (let i = 0; i < 20; i++) await w.deliver(k);
+  equal(w.replies(), 1 + RETRANSMIT_ACKS_BURST);
+  equal(w.counters.snapshot()["retransmit-limited"], 20 - RETRANSMIT_ACKS_BURST);
+  w.advance(1000);
+  await w.deliver(k);
+  await w.deliver(k);
+  equal(w.replies(), 2 + RETRANSMIT_ACKS_BURST, "one more a second later");
+});
+
+Deno.test("pipeline: a storm of copies of an accepted knock collapses into one retransmission", async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  let calls = 0;
+  const w = world(() => calls++ === 0 ? Promise.resolve() : slow);
+  const k = w.knock(100, 101);
+  await w.deliver(k);
+  const copies: Promise<void>[] = [];
+  for (let i = 0; i < 1000; i++) copies.push(w.deliver(k));
+  release();
+  await Promise.all(copies);
+  await w.pipeline.idle();
+  const c = w.counters.snapshot();
+  equal(c["retransmit-limited"], 999, JSON.stringify(c));
+  equal(w.opens.length, 2, "one open for the knock, one for the single retransmission handled");
+  equal(w.replies(), 2);
+});
+
+Deno.test("pipeline: copies arriving while the knock is handled are bounded by the queue", async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  const w = world(() => slow);
+  const k = w.knock(100, 101);
+  const all = [w.deliver(k)];
+  for (let i = 0; i < 1000; i++) all.push(w.deliver(k));
+  release();
+  await Promise.all(all);
+  await w.pipeline.idle();
+  const c = w.counters.snapshot();
+  equal(c["queue-full"], 1001 - MAX_QUEUED_PER_USER, JSON.stringify(c));
+  equal(c.accepted, 1);
+  equal(w.opens.length, 1, "one nft run");
+  equal(w.replies(), 1, "one ack");
+});
