@@ -45,7 +45,8 @@ netnsTest(
         ]);
         ok(!/Opened/.test(run.stdout + run.stderr), `spa-client said: ${run.stdout}${run.stderr}`);
         equal(run.code, 1, run.stderr);
-        match(run.stderr, /no ack/);
+        // The client resynced by itself (the server answers resyncs) and still got no ack.
+        match(run.stderr, /acked none of \d+ knock packets/);
         await nft.set("none");
       });
       await t.step("a knock and two retransmissions of it: no answer, port closed", async () => {
