@@ -6,6 +6,7 @@
  */
 
 import { Capture } from "../../ffi/pcap.ts";
+import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
@@ -25,6 +26,11 @@ import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
 import { loadUsers, type ServerUser } from "./users.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
+import { TRAILER_LENGTH } from "../protocol/constants.ts";
+import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
+import { LocalAddresses } from "./local_addresses.ts";
+import { forgetRevokedKnocks, revocations } from "./revoke.ts";
+import { holdStateDir, type StateDirHold } from "./state_dir.ts";
 
 /** Packets read per synchronous batch; a full batch means the capture is backlogged. */
 export const CAPTURE_BATCH = 256;
@@ -37,12 +43,6 @@ export interface DaemonOptions {
   logFormat?: "text" | "json";
   /** Where log lines go (tests capture them). */
   logSink?: LogSink;
-}
-
-interface LiveCapture {
-  name: string;
-  capture: Capture;
-  done: Promise<void>;
 }
 
 /**
@@ -66,7 +66,13 @@ export class Daemon {
   readonly #pipeline: Pipeline;
   readonly #limit: SourceRateLimit;
   readonly #sockets = new Map<4 | 6, RawSocket>();
-  #captures: LiveCapture[] = [];
+  #captures: CaptureSupervisor[] = [];
+  /** The host's own addresses: knocks for any other destination are dropped. */
+  readonly #locals = new LocalAddresses(() => hostAddresses().map((a) => a.address), Date.now);
+  #stateHold: StateDirHold | undefined;
+  /** Grants a reload revoked that the firewall has not closed yet (retried each tick). */
+  #revokePending = false;
+  #failure: string | undefined;
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -75,6 +81,10 @@ export class Daemon {
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
   #resolveFinished!: () => void;
+  /** Why the daemon stopped because it could not go on (exit non-zero); unset after a clean stop. */
+  get failure(): string | undefined {
+    return this.#failure;
+  }
   /** Resolves when the daemon has stopped. */
   readonly finished: Promise<void> = new Promise((resolve) => (this.#resolveFinished = resolve));
 
@@ -136,23 +146,27 @@ export class Daemon {
    * the raw sockets and the captures, and starts serving.
    *
    * @throws {ConfigError} When the config is invalid.
+   * @throws {Error} When the state folder is unusable (read-only, full, held by another daemon).
    * @throws {Error} When the firewall, a capture or a raw socket cannot be set up (nothing is left
    * open: what was set up is torn down first).
    */
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadServerConfig(configPath);
+    // First, and alone: a daemon that cannot record a sequence number must not start at all.
+    const hold = await holdStateDir(loaded.config.stateDir);
     const daemon = new Daemon(configPath, loaded, options);
+    daemon.#stateHold = hold;
     try {
       await daemon.#setUp(loaded);
     } catch (error) {
       await daemon.#tearDown("start failed").catch(() => {});
+      await hold.release();
       throw error;
     }
     return daemon;
   }
 
   async #setUp(loaded: LoadedServerConfig): Promise<void> {
-    await Deno.mkdir(this.#config.stateDir, { recursive: true, mode: 0o700 });
     await this.#loadUsers(loaded);
     await this.#firewall.start(this.#config.ports.map((p) => ({
       protocol: p.protocol,
@@ -161,7 +175,7 @@ export class Daemon {
     })));
     this.#sockets.set(4, RawSocket.open(4));
     this.#sockets.set(6, RawSocket.open(6));
-    this.#openCaptures(this.#config.interfaces);
+    this.#captures = this.#openCaptures(this.#config.interfaces);
     this.#installSignals();
     this.#timer = setInterval(() => {
       // A slow nft call must not stack ticks up.
@@ -181,27 +195,59 @@ export class Daemon {
   async #loadUsers(loaded: LoadedServerConfig): Promise<void> {
     this.#users = await loadUsers(loaded, this.#users, this.#store, this.log);
     this.#context.users = this.#users;
+    // A retransmission of a knock the config no longer allows must not reopen its port.
+    for (const user of forgetRevokedKnocks(this.#users.values())) {
+      await this.#commit(user).catch((error) =>
+        this.log.error("state-write-failed", {
+          user: user.policy.name,
+          reason: (error as Error).message,
+        })
+      );
+    }
   }
 
-  #openCaptures(interfaces: readonly string[]): void {
-    for (const name of interfaces) {
-      const capture = Capture.open(name, {
-        // Only what arrives: the daemon's own answers carry its users' UIDs too.
-        direction: "in",
-        bufferSize: this.#config.captureBufferBytes,
-        promiscuous: this.#config.promiscuous,
-        ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
-        ...(this.#config.libpcapPath !== undefined
-          ? { libraryPath: this.#config.libpcapPath }
-          : {}),
-      });
-      const live: LiveCapture = { name, capture, done: Promise.resolve() };
-      live.done = this.#serve(capture).catch((error) => {
-        this.log.error("capture-failed", { interface: name, reason: (error as Error).message });
-        void this.stop("capture failed");
-      });
-      this.#captures.push(live);
+  /**
+   * Starts a supervisor per interface: it captures now, or waits for a missing interface.
+   *
+   * @throws {Error} When a capture cannot work (permission, filter, library); the supervisors
+   * started by this call are stopped first.
+   */
+  #openCaptures(interfaces: readonly string[]): CaptureSupervisor[] {
+    const started: CaptureSupervisor[] = [];
+    try {
+      for (const name of interfaces) {
+        started.push(CaptureSupervisor.start(name, this.#captureDeps()));
+      }
+    } catch (error) {
+      for (const supervisor of started) void supervisor.stop();
+      throw error;
     }
+    return started;
+  }
+
+  /** What a capture supervisor needs; the capture settings are read from the config of the day. */
+  #captureDeps(): CaptureSupervisorDeps {
+    return {
+      open: (name: string) =>
+        Capture.open(name, {
+          // Only what arrives: the daemon's own answers carry its users' UIDs too.
+          direction: "in",
+          bufferSize: this.#config.captureBufferBytes,
+          promiscuous: this.#config.promiscuous,
+          ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
+          ...(this.#config.libpcapPath !== undefined
+            ? { libraryPath: this.#config.libpcapPath }
+            : {}),
+        }),
+      serve: (capture: Capture) => this.#serve(capture),
+      exists: (name: string) => name === "any" || interfaceIndex(name) !== 0,
+      fatal: (name: string, error: Error) => {
+        this.#failure ??= `Cannot capture on ${name}: ${error.message}`;
+        void this.stop("capture failed");
+      },
+      log: this.log,
+      now: Date.now,
+    };
   }
 
   async #serve(capture: Capture): Promise<void> {
@@ -209,9 +255,17 @@ export class Daemon {
     const linkType = capture.linkType;
     const context = this.#context;
     const counters = this.counters;
+    const locals = this.#locals;
     const onPacket = (frame: Uint8Array, length: number) => {
       if (decodeFrame(linkType, frame, length, view) !== "ok") {
         counters.count("undecodable");
+        return;
+      }
+      if (
+        view.payloadLength >= TRAILER_LENGTH &&
+        !locals.owns(frame, view.destinationOffset, view.addressLength)
+      ) {
+        counters.count("foreign-destination");
         return;
       }
       const outcome = verifyPacket(context, frame, view, Date.now());
@@ -264,6 +318,8 @@ export class Daemon {
       }
       user.replay.prune(now / 1000);
     }
+    this.#locals.refresh();
+    if (this.#revokePending) await this.#revoke();
     try {
       await this.#grants.poll();
     } catch (error) {
@@ -285,10 +341,11 @@ export class Daemon {
       firewall: this.#config.firewall,
       grants: this.#grants.snapshot(),
       counters: this.counters.snapshot(),
-      capture: this.#captures.filter((c) => !c.capture.closed).map((c) => ({
-        interface: c.name,
-        ...c.capture.stats(),
-      })),
+      capture: this.#captures.flatMap((c) => {
+        const capture = c.capture;
+        return capture === undefined ? [] : [{ interface: c.name, ...capture.stats() }];
+      }),
+      captureWaiting: this.#captures.filter((c) => c.state === "waiting").map((c) => c.name),
       users: [...this.#users.values()].map((u) => {
         const s = u.keys.sequence;
         return {
@@ -306,38 +363,92 @@ export class Daemon {
     }
   }
 
-  /** Reloads the config (SIGHUP). A bad config is refused and the running one kept. */
+  /**
+   * Reloads the config (SIGHUP). Any error (a bad config, the firewall refusing the new ports, a
+   * capture that cannot work) is logged as `reload-refused` and the running config kept. A new
+   * interface that is not there yet is waited for, as at start. Grants the new config no longer
+   * allows are closed at once.
+   */
   async reload(): Promise<boolean> {
-    let loaded: LoadedServerConfig;
     try {
-      loaded = await loadServerConfig(this.#configPath);
+      await this.#reload();
+      return true;
     } catch (error) {
       this.log.error("reload-refused", { reason: (error as Error).message });
       return false;
     }
+  }
+
+  async #reload(): Promise<void> {
+    const loaded = await loadServerConfig(this.#configPath);
     const old = this.#config;
     if (loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall) {
-      this.log.error("reload-refused", {
-        reason: "state_dir and firewall cannot change without a restart",
-      });
-      return false;
+      throw new Error("state_dir and firewall cannot change without a restart");
     }
-    this.#config = loaded.config;
-    await this.#loadUsers(loaded);
-    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
-    await this.#firewall.reconfigure(loaded.config.ports.map((p) => ({
-      protocol: p.protocol,
-      port: p.port,
-      idleTimeoutMs: p.idleTimeoutMs,
-    })));
+    const portsOf = (config: ServerConfig) =>
+      config.ports.map((p) => ({
+        protocol: p.protocol,
+        port: p.port,
+        idleTimeoutMs: p.idleTimeoutMs,
+      }));
+    // Each step that can fail comes before anything is changed, or is undone.
     const wanted = new Set(loaded.config.interfaces);
-    for (const c of this.#captures.filter((c) => !wanted.has(c.name))) c.capture.close();
-    const have = new Set(this.#captures.filter((c) => !c.capture.closed).map((c) => c.name));
-    this.#captures = this.#captures.filter((c) => !c.capture.closed);
-    this.#openCaptures([...wanted].filter((name) => !have.has(name)));
+    const have = new Set(this.#captures.map((c) => c.name));
+    const policies = new Map([...this.#users].map(([uid, u]) => [uid, u.policy]));
+    let added: CaptureSupervisor[] = [];
+    this.#config = loaded.config; // new captures take its settings; restored on failure
+    try {
+      added = this.#openCaptures([...wanted].filter((name) => !have.has(name)));
+      await this.#firewall.reconfigure(portsOf(loaded.config));
+      try {
+        await this.#loadUsers(loaded);
+      } catch (error) {
+        for (const [uid, policy] of policies) {
+          const user = this.#users.get(uid);
+          if (user !== undefined) user.policy = policy;
+        }
+        await this.#firewall.reconfigure(portsOf(old)).catch(() => {});
+        throw error;
+      }
+    } catch (error) {
+      this.#config = old;
+      await Promise.allSettled(added.map((c) => c.stop()));
+      throw error;
+    }
+    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
+    const removed = this.#captures.filter((c) => !wanted.has(c.name));
+    this.#captures = [...this.#captures.filter((c) => wanted.has(c.name)), ...added];
+    await Promise.allSettled(removed.map((c) => c.stop()));
+    this.#revokePending = true;
+    await this.#revoke();
     this.log.info("reload", { users: this.#users.size, grants: this.#grants.size });
     await this.#writeStatus();
-    return true;
+  }
+
+  /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
+  async #revoke(): Promise<void> {
+    this.#revokePending = false;
+    for (const { grant, reason } of revocations(this.#grants.snapshot(), this.#users.values())) {
+      try {
+        await this.#firewall.close(grant);
+      } catch (error) {
+        this.#revokePending = true;
+        this.log.error("revoke-failed", {
+          user: grant.user,
+          address: grant.address,
+          port: `${grant.protocol}/${grant.port}`,
+          reason: (error as Error).message,
+        });
+        continue;
+      }
+      this.log.warn("revoke", {
+        user: grant.user,
+        address: grant.address,
+        port: `${grant.protocol}/${grant.port}`,
+        reason,
+      });
+      await this.#grants.forget(grant, `revoked-${reason}`);
+    }
   }
 
   /** Stops serving: closes every grant, runs `on_close`, removes the firewall table. */
@@ -349,8 +460,7 @@ export class Daemon {
   async #tearDown(reason: string): Promise<void> {
     for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    for (const c of this.#captures) c.capture.close();
-    await Promise.allSettled(this.#captures.map((c) => c.done));
+    await Promise.allSettled(this.#captures.map((c) => c.stop()));
     await this.#pipeline.idle();
     await this.#grants.closeAll(reason);
     await this.#firewall.stop().catch((error) =>
@@ -359,6 +469,7 @@ export class Daemon {
     for (const socket of this.#sockets.values()) socket.close();
     for (const user of this.#users.values()) user.keys.destroy();
     await this.#writeStatus();
+    await this.#stateHold?.release();
     this.log.info("stop", { reason });
   }
 
