@@ -228,8 +228,8 @@ export class Daemon {
   /** What a capture supervisor needs; the capture settings are read from the config of the day. */
   #captureDeps(): CaptureSupervisorDeps {
     return {
-      open: (name: string) =>
-        Capture.open(name, {
+      open: (name: string) => {
+        const capture = Capture.open(name, {
           // Only what arrives: the daemon's own answers carry its users' UIDs too.
           direction: "in",
           bufferSize: this.#config.captureBufferBytes,
@@ -238,7 +238,11 @@ export class Daemon {
           ...(this.#config.libpcapPath !== undefined
             ? { libraryPath: this.#config.libpcapPath }
             : {}),
-        }),
+        });
+        // An interface that (re)appears brings its addresses: knocks to them are for this host.
+        this.#locals.refresh();
+        return capture;
+      },
       serve: (capture: Capture) => this.#serve(capture),
       exists: (name: string) => name === "any" || interfaceIndex(name) !== 0,
       fatal: (name: string, error: Error) => {

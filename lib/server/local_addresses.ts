@@ -13,7 +13,7 @@
  */
 
 /** Least time between two re-reads caused by packets for unknown addresses. */
-export const REFRESH_ON_MISS_MS = 500;
+export const REFRESH_ON_MISS_MS = 100;
 
 /**
  * The host's addresses, checked against a packet's destination without allocating.
