@@ -172,7 +172,8 @@ Exit codes:
         );
         return;
       }
-      const stale = Date.now() - Date.parse(status.updatedAt) > STATUS_STALE_MS;
+      // Stale: left by a daemon that has gone, or not rewritten lately by the live one.
+      const stale = !running || Date.now() - Date.parse(status.updatedAt) > STATUS_STALE_MS;
       // A live daemon's pid is the one in its lock file (the status file may be an older one's).
       if (running && pid !== undefined) status.pid = pid;
       out(

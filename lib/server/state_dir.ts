@@ -50,20 +50,20 @@ export async function holdStateDir(dir: string): Promise<StateDirHold> {
   } catch (error) {
     throw fail((error as Error).message);
   }
+  const path = `${dir}/${PID_FILE}`;
   let file: Deno.FsFile;
+  let locked = false;
   try {
-    file = await Deno.open(`${dir}/${PID_FILE}`, { read: true, write: true, create: true });
+    // Locked through a read-only handle, so the daemon holds nothing open for writing in the
+    // folder (an administrator can still remount it read-only).
+    await Deno.writeTextFile(path, "", { append: true, mode: 0o644 });
+    file = await Deno.open(path, { read: true });
   } catch (error) {
     throw fail((error as Error).message);
   }
-  let locked = false;
   try {
     locked = await file.tryLock(true);
-    if (locked) {
-      await file.truncate(0);
-      await writeAll(file, new TextEncoder().encode(`${Deno.pid}\n`));
-      await file.sync();
-    }
+    if (locked) await Deno.writeTextFile(path, `${Deno.pid}\n`);
   } catch (error) {
     file.close();
     throw fail((error as Error).message);
@@ -78,7 +78,7 @@ export async function holdStateDir(dir: string): Promise<StateDirHold> {
     async release() {
       if (released) return;
       released = true;
-      await Deno.remove(`${dir}/${PID_FILE}`).catch(() => {});
+      await Deno.remove(path).catch(() => {});
       file.close();
     },
   };
