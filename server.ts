@@ -78,9 +78,11 @@ Files:
   ${DEFAULT_CONFIG}   the configuration (see examples/server.toml)
   <state_dir>/users/<uid>.json   each user's sequence state (written durably)
   <state_dir>/status.json        live grants and counters, read by "status"
+  <state_dir>/spa-server.pid     the running daemon's pid and lock, read by "status"
 
 Signals (run):
-  SIGHUP           reload the configuration, keeping live grants (a bad config is refused)
+  SIGHUP           reload the configuration, keeping live grants (a bad config is refused);
+                   grants the new config no longer allows are closed at once
   SIGTERM, SIGINT  close every grant, run the on_close commands, exit 0
 ${EXIT_CODES}`,
     );
