@@ -14,7 +14,7 @@ import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
 import { ServerStore } from "../state/server_store.ts";
-import type { FirewallBackend } from "../firewall/backend.ts";
+import type { FirewallBackend, ProtectedPort } from "../firewall/backend.ts";
 import { NftBackend } from "../firewall/nft.ts";
 import { NoneBackend } from "../firewall/none.ts";
 import { Counters } from "./counters.ts";
@@ -29,7 +29,7 @@ import { type VerifyContext, verifyPacket } from "./verifier.ts";
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
 import { LocalAddresses } from "./local_addresses.ts";
-import { forgetRevokedKnocks, revocations } from "./revoke.ts";
+import { forgetRevokedKnocks, revokeGrants } from "./revoke.ts";
 import { holdStateDir, type StateDirHold } from "./state_dir.ts";
 
 /** Packets read per synchronous batch; a full batch means the capture is backlogged. */
@@ -168,11 +168,7 @@ export class Daemon {
 
   async #setUp(loaded: LoadedServerConfig): Promise<void> {
     await this.#loadUsers(loaded);
-    await this.#firewall.start(this.#config.ports.map((p) => ({
-      protocol: p.protocol,
-      port: p.port,
-      idleTimeoutMs: p.idleTimeoutMs,
-    })));
+    await this.#firewall.start(protectedPorts(this.#config));
     this.#sockets.set(4, RawSocket.open(4));
     this.#sockets.set(6, RawSocket.open(6));
     this.#captures = this.#openCaptures(this.#config.interfaces);
@@ -389,12 +385,6 @@ export class Daemon {
     if (loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall) {
       throw new Error("state_dir and firewall cannot change without a restart");
     }
-    const portsOf = (config: ServerConfig) =>
-      config.ports.map((p) => ({
-        protocol: p.protocol,
-        port: p.port,
-        idleTimeoutMs: p.idleTimeoutMs,
-      }));
     // Each step that can fail comes before anything is changed, or is undone.
     const wanted = new Set(loaded.config.interfaces);
     const have = new Set(this.#captures.map((c) => c.name));
@@ -403,7 +393,7 @@ export class Daemon {
     this.#config = loaded.config; // new captures take its settings; restored on failure
     try {
       added = this.#openCaptures([...wanted].filter((name) => !have.has(name)));
-      await this.#firewall.reconfigure(portsOf(loaded.config));
+      await this.#firewall.reconfigure(protectedPorts(loaded.config));
       try {
         await this.#loadUsers(loaded);
       } catch (error) {
@@ -411,7 +401,7 @@ export class Daemon {
           const user = this.#users.get(uid);
           if (user !== undefined) user.policy = policy;
         }
-        await this.#firewall.reconfigure(portsOf(old)).catch(() => {});
+        await this.#firewall.reconfigure(protectedPorts(old)).catch(() => {});
         throw error;
       }
     } catch (error) {
@@ -431,28 +421,8 @@ export class Daemon {
 
   /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
   async #revoke(): Promise<void> {
-    this.#revokePending = false;
-    for (const { grant, reason } of revocations(this.#grants.snapshot(), this.#users.values())) {
-      try {
-        await this.#firewall.close(grant);
-      } catch (error) {
-        this.#revokePending = true;
-        this.log.error("revoke-failed", {
-          user: grant.user,
-          address: grant.address,
-          port: `${grant.protocol}/${grant.port}`,
-          reason: (error as Error).message,
-        });
-        continue;
-      }
-      this.log.warn("revoke", {
-        user: grant.user,
-        address: grant.address,
-        port: `${grant.protocol}/${grant.port}`,
-        reason,
-      });
-      await this.#grants.forget(grant, `revoked-${reason}`);
-    }
+    const users = this.#users.values();
+    this.#revokePending = !await revokeGrants(this.#grants, this.#firewall, users, this.log);
   }
 
   /** Stops serving: closes every grant, runs `on_close`, removes the firewall table. */
@@ -486,4 +456,13 @@ export class Daemon {
     on("SIGINT", () => void this.stop("SIGINT"));
     on("SIGHUP", () => void this.reload());
   }
+}
+
+/** The firewall's view of a config's ports. */
+function protectedPorts(config: ServerConfig): ProtectedPort[] {
+  return config.ports.map((p) => ({
+    protocol: p.protocol,
+    port: p.port,
+    idleTimeoutMs: p.idleTimeoutMs,
+  }));
 }

@@ -11,6 +11,9 @@
  */
 
 import { parseAddress } from "../packet/address.ts";
+import type { GrantTarget } from "../firewall/backend.ts";
+import type { GrantBook } from "./grants.ts";
+import type { Logger } from "./log.ts";
 import type { ServerUser } from "./users.ts";
 
 /** Why a grant is revoked. */
@@ -87,4 +90,41 @@ export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastA
     }
   }
   return changed;
+}
+
+/**
+ * Closes, in the firewall and then in the book, every grant `users` no longer allow, logging each
+ * as `revoke` (and `close … reason=revoked-…` with its `on_close`). A grant the firewall refuses
+ * to close is logged as `revoke-failed` and kept.
+ *
+ * @returns Whether every revocation was done (false: retry later).
+ * @example
+ * ```ts ignore
+ * if (!await revokeGrants(grants, firewall, users.values(), log)) retryLater();
+ * ```
+ */
+export async function revokeGrants(
+  book: Pick<GrantBook, "snapshot" | "forget">,
+  firewall: { close(target: GrantTarget): Promise<void> },
+  users: Iterable<Pick<ServerUser, "policy">>,
+  log: Logger,
+): Promise<boolean> {
+  let done = true;
+  for (const { grant, reason } of revocations(book.snapshot(), users)) {
+    const fields = {
+      user: grant.user,
+      address: grant.address,
+      port: `${grant.protocol}/${grant.port}`,
+    };
+    try {
+      await firewall.close(grant);
+    } catch (error) {
+      done = false;
+      log.error("revoke-failed", { ...fields, reason: (error as Error).message });
+      continue;
+    }
+    log.warn("revoke", { ...fields, reason });
+    await book.forget(grant, `revoked-${reason}`);
+  }
+  return done;
 }
