@@ -73,6 +73,7 @@ export class Daemon {
   /** Grants a reload revoked that the firewall has not closed yet (retried each tick). */
   #revokePending = false;
   #failure: string | undefined;
+  #statusFailing = false;
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -358,8 +359,14 @@ export class Daemon {
     };
     try {
       await writeStatus(this.#config.stateDir, status);
+      if (this.#statusFailing) this.log.info("status-write-ok");
+      this.#statusFailing = false;
     } catch (error) {
-      this.log.error("status-write-failed", { reason: (error as Error).message });
+      // Once per outage, not every tick: `spa-server status` reports the stale file meanwhile.
+      if (!this.#statusFailing) {
+        this.log.error("status-write-failed", { reason: (error as Error).message });
+      }
+      this.#statusFailing = true;
     }
   }
 

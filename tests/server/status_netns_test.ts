@@ -116,6 +116,8 @@ netnsTest(
         const json = JSON.parse((await status(topo, setup, "--json")).stdout);
         equal(json.running, true);
         equal(json.stale, true);
+        const failed = server.lines.filter((l) => / status-write-failed /.test(l));
+        equal(failed.length, 1, "logged once per outage, not every tick");
       });
 
       await t.step("writable again: fresh status, knocks work, SIGTERM exits 0", async () => {
@@ -126,6 +128,7 @@ netnsTest(
         const json = JSON.parse((await status(topo, setup, "--json")).stdout);
         equal(json.running, true);
         equal(json.stale, false);
+        await server.waitFor(/ status-write-ok/);
         server.kill("SIGTERM");
         equal((await server.exited).code, 0);
       });
