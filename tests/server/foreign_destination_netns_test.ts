@@ -7,6 +7,7 @@
 
 import { equal, ok } from "node:assert/strict";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
+import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
 import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 
@@ -33,6 +34,14 @@ netnsTest("spa-server: knocks for another host's address are dropped and counted
   try {
     await startEcho(topo, "server", 22);
     const server = await startServer(topo, setup);
+    // tcpdump on the other host records every TCP packet the server's MAC puts on the hub.
+    const pcap = `${setup.dir}/from-server.pcap`;
+    const sniffer = await startSniffer(
+      topo,
+      "other",
+      pcap,
+      `ether src ${topo.host("server").mac} and (tcp or (ip6 and ip6[6] == 6))`,
+    );
 
     await t.step("a knock to another host's IPv4 address: no answer, nothing opened", async () => {
       const { trailer } = alice.knock(22);
@@ -72,6 +81,14 @@ netnsTest("spa-server: knocks for another host's address are dropped and counted
       await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
       equal(await connect(topo, "client", SERVER, 22), "connected");
     });
+
+    await t.step(
+      "tcpdump saw one sealed answer from the server: the ack of that knock",
+      async () => {
+        await sniffer.stop();
+        equal((await capturedTrailers(pcap)).length, 1);
+      },
+    );
 
     await t.step("an address added to the server while it runs is accepted at once", async () => {
       await topo.execOk("server", ["ip", "addr", "add", "10.77.0.50/24", "dev", "eth0"]);
