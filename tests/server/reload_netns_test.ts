@@ -172,7 +172,19 @@ netnsTest("spa-server: a reload that removes access closes the live grants at on
         "--duration",
         "8000",
       ], { stderr: "null" });
-      await sleep(1000);
+      // Until the connection is established (the tool takes a while to start under load).
+      for (let i = 0; i < 100; i++) {
+        const ss = await topo.execOk("server", [
+          "ss",
+          "-Htn",
+          "state",
+          "established",
+          "( sport = :2222 )",
+        ]);
+        if (ss.trim() !== "") break;
+        await sleep(100);
+      }
+      await sleep(500);
       await Deno.writeTextFile(
         setup.configPath,
         joinConfig(head, [
