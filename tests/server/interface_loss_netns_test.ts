@@ -128,3 +128,36 @@ netnsTest(
     }
   },
 );
+
+netnsTest(
+  "spa-server: an interface that comes back as one it cannot capture ends the daemon with exit 1",
+  async () => {
+    await using topo = await createTopology(["server", "client"]);
+    const setup = await writeServerSetup({
+      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
+      idleTimeout: "30s",
+      // Lets everything through on Ethernet; does not compile for a link without Ethernet headers.
+      extra: [`bpf_filter = "ether broadcast or not ether broadcast"`],
+    });
+    const alice = new Knocker(setup.users[0]!);
+    try {
+      await startEcho(topo, "server", 22);
+      const server = await startServer(topo, setup);
+      await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
+      await deleteLink(topo, "server");
+      await server.waitFor(/ capture-lost .*interface=eth0/, 5000);
+      // eth0 returns as a tun device (raw IP, no Ethernet header): the filter cannot apply.
+      await topo.execOk("server", ["ip", "tuntap", "add", "dev", "eth0", "mode", "tun"]);
+      await topo.execOk("server", ["ip", "link", "set", "eth0", "up"]);
+      const status = await Promise.race([server.exited, sleep(10_000).then(() => undefined)]);
+      ok(status !== undefined, `still running:\n${server.lines.join("\n")}`);
+      equal(status.code, 1, "non-zero, so systemd's Restart=on-failure restarts it");
+      await server.waitFor(/ capture-failed .*interface=eth0/);
+      await server.waitFor(/ stop reason="?capture failed/);
+      // Its table stays: the protected port is closed while it is down.
+      await topo.execOk("server", ["nft", "list", "table", "inet", "spa"]);
+    } finally {
+      await Deno.remove(setup.dir, { recursive: true });
+    }
+  },
+);
