@@ -74,6 +74,7 @@ export class Daemon {
   #revokePending = false;
   #failure: string | undefined;
   #statusFailing = false;
+  #reloading: Promise<unknown> = Promise.resolve();
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -376,14 +377,20 @@ export class Daemon {
    * interface that is not there yet is waited for, as at start. Grants the new config no longer
    * allows are closed at once.
    */
-  async reload(): Promise<boolean> {
-    try {
-      await this.#reload();
-      return true;
-    } catch (error) {
-      this.log.error("reload-refused", { reason: (error as Error).message });
-      return false;
-    }
+  reload(): Promise<boolean> {
+    // One reload at a time: a second SIGHUP waits for the first.
+    const next = this.#reloading.then(async () => {
+      try {
+        if (this.#stopping !== undefined) throw new Error("the daemon is stopping");
+        await this.#reload();
+        return true;
+      } catch (error) {
+        this.log.error("reload-refused", { reason: (error as Error).message });
+        return false;
+      }
+    });
+    this.#reloading = next;
+    return next;
   }
 
   async #reload(): Promise<void> {
@@ -420,6 +427,8 @@ export class Daemon {
     const removed = this.#captures.filter((c) => !wanted.has(c.name));
     this.#captures = [...this.#captures.filter((c) => wanted.has(c.name)), ...added];
     await Promise.allSettled(removed.map((c) => c.stop()));
+    // A SIGTERM during the reload has stopped the captures it knew of: stop the new ones too.
+    if (this.#stopping !== undefined) await Promise.allSettled(added.map((c) => c.stop()));
     this.#revokePending = true;
     await this.#revoke();
     this.log.info("reload", { users: this.#users.size, grants: this.#grants.size });
