@@ -74,6 +74,7 @@ export class Daemon {
   #revokePending = false;
   #failure: string | undefined;
   #statusFailing = false;
+  #addressesFailing = false;
   #reloading: Promise<unknown> = Promise.resolve();
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
@@ -320,7 +321,12 @@ export class Daemon {
       }
       user.replay.prune(now / 1000);
     }
-    this.#locals.refresh();
+    const addressError = this.#locals.refresh();
+    if (addressError !== undefined && !this.#addressesFailing) {
+      // Knocks are then checked against the addresses last read (none: every knock is dropped).
+      this.log.error("local-addresses-failed", { reason: addressError.message });
+    }
+    this.#addressesFailing = addressError !== undefined;
     if (this.#revokePending) await this.#revoke();
     try {
       await this.#grants.poll();
