@@ -12,6 +12,7 @@ import { ConfigError } from "./lib/config/config_error.ts";
 import { loadServerConfig } from "./lib/config/server_load.ts";
 import { Daemon } from "./lib/server/daemon.ts";
 import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
+import { stateDirHolder } from "./lib/server/state_dir.ts";
 import { versionLine } from "./lib/version.ts";
 
 const DEFAULT_CONFIG = "/etc/spa/server.toml";
@@ -77,9 +78,11 @@ Files:
   ${DEFAULT_CONFIG}   the configuration (see examples/server.toml)
   <state_dir>/users/<uid>.json   each user's sequence state (written durably)
   <state_dir>/status.json        live grants and counters, read by "status"
+  <state_dir>/spa-server.pid     the running daemon's pid and lock, read by "status"
 
 Signals (run):
-  SIGHUP           reload the configuration, keeping live grants (a bad config is refused)
+  SIGHUP           reload the configuration, keeping live grants (a bad config is refused);
+                   grants the new config no longer allows are closed at once
   SIGTERM, SIGINT  close every grant, run the on_close commands, exit 0
 ${EXIT_CODES}`,
     );
@@ -108,6 +111,8 @@ ${EXIT_CODES}`,
         options.logFormat ? { logFormat: options.logFormat } : {},
       );
       await daemon.finished;
+      // The daemon logged why; a supervisor restarts on a non-zero exit only.
+      if (daemon.failure !== undefined) throw new Exit(1, "");
     });
 
   root.command("check-config")
@@ -146,23 +151,39 @@ Examples:
   spa-server status --json | jq '.grants[] | .address'
 
 Exit codes:
-  0  the daemon is running (its status was written in the last 15 s)
-  1  no running daemon (no status file, or a stale one)
+  0  a daemon is running (it holds the state folder's lock; its status file is shown, with a
+     warning when it was not rewritten in the last 15 s, e.g. a read-only state folder)
+  1  no running daemon (any status file left is stale, and said so)
   2  usage error or invalid configuration`,
     )
     .action(async (options: { config: string; json?: boolean }) => {
       const { config } = await loadServerConfig(options.config);
+      // The lock says whether a daemon lives; the status file's age only whether it is current.
+      const { running, pid } = await stateDirHolder(config.stateDir);
       const status = await readStatus(config.stateDir);
       if (status === undefined) {
-        throw new Exit(1, `spa-server: not running (no status in ${config.stateDir})`);
+        if (!running) {
+          throw new Exit(1, `spa-server: not running (no status in ${config.stateDir})`);
+        }
+        out(
+          options.json
+            ? JSON.stringify({ running, stale: true, ...(pid ? { pid } : {}) }, null, 2)
+            : `spa-server: running, pid ${
+              pid ?? "?"
+            }, but it has written no status in ${config.stateDir}`,
+        );
+        return;
       }
-      const stale = Date.now() - Date.parse(status.updatedAt) > STATUS_STALE_MS;
+      // Stale: left by a daemon that has gone, or not rewritten lately by the live one.
+      const stale = !running || Date.now() - Date.parse(status.updatedAt) > STATUS_STALE_MS;
+      // A live daemon's pid is the one in its lock file (the status file may be an older one's).
+      if (running && pid !== undefined) status.pid = pid;
       out(
         options.json
-          ? JSON.stringify({ ...status, running: !stale }, null, 2)
-          : formatStatus(status, Date.now()),
+          ? JSON.stringify({ ...status, running, stale }, null, 2)
+          : formatStatus(status, Date.now(), running),
       );
-      if (stale) throw new Exit(1, "");
+      if (!running) throw new Exit(1, "");
     });
   return root;
 }

@@ -47,6 +47,12 @@ export const LIBC_SYMBOLS = {
   strerror: { parameters: ["i32"], result: "usize" },
   // int *__errno_location(void): the calling thread's errno
   __errno_location: { parameters: [], result: "usize" },
+  // unsigned int if_nametoindex(const char *name): 0 when there is no such interface
+  if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  // int getifaddrs(struct ifaddrs **list)
+  getifaddrs: { parameters: ["buffer"], result: "i32" },
+  // void freeifaddrs(struct ifaddrs *list)
+  freeifaddrs: { parameters: ["usize"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded libc. */

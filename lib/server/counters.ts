@@ -12,6 +12,8 @@ export type CounterName =
   | "undecodable"
   /** Payload shorter than a trailer. */
   | "no-trailer"
+  /** A packet for an address that is not the host's (seen on a shared segment). */
+  | "foreign-destination"
   /** A source over its failed-verification budget while the daemon was loaded. */
   | "rate-limited"
   /** An authentic resync from a clock outside the window (answered with clock-skew). */
@@ -34,6 +36,7 @@ export type CounterName =
 export const COUNTER_NAMES: readonly CounterName[] = [
   "undecodable",
   "no-trailer",
+  "foreign-destination",
   "rate-limited",
   ...REJECT_REASONS,
   "clock-skew",

@@ -6,6 +6,7 @@
  */
 
 import { Capture } from "../../ffi/pcap.ts";
+import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
@@ -13,7 +14,7 @@ import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
 import { ServerStore } from "../state/server_store.ts";
-import type { FirewallBackend } from "../firewall/backend.ts";
+import type { FirewallBackend, ProtectedPort } from "../firewall/backend.ts";
 import { NftBackend } from "../firewall/nft.ts";
 import { NoneBackend } from "../firewall/none.ts";
 import { Counters } from "./counters.ts";
@@ -26,6 +27,11 @@ import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
 import { TableWatch } from "./table_watch.ts";
 import { loadUsers, type ServerUser } from "./users.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
+import { TRAILER_LENGTH } from "../protocol/constants.ts";
+import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
+import { LocalAddresses } from "./local_addresses.ts";
+import { forgetRevokedKnocks, revokeGrants } from "./revoke.ts";
+import { holdStateDir, type StateDirHold } from "./state_dir.ts";
 
 /** Packets read per synchronous batch; a full batch means the capture is backlogged. */
 export const CAPTURE_BATCH = 256;
@@ -38,12 +44,6 @@ export interface DaemonOptions {
   logFormat?: "text" | "json";
   /** Where log lines go (tests capture them). */
   logSink?: LogSink;
-}
-
-interface LiveCapture {
-  name: string;
-  capture: Capture;
-  done: Promise<void>;
 }
 
 /**
@@ -72,7 +72,16 @@ export class Daemon {
   readonly #pipeline: Pipeline;
   readonly #limit: SourceRateLimit;
   readonly #sockets = new Map<4 | 6, RawSocket>();
-  #captures: LiveCapture[] = [];
+  #captures: CaptureSupervisor[] = [];
+  /** The host's own addresses: knocks for any other destination are dropped. */
+  readonly #locals = new LocalAddresses(() => hostAddresses().map((a) => a.address), Date.now);
+  #stateHold: StateDirHold | undefined;
+  /** Grants a reload revoked that the firewall has not closed yet (retried each tick). */
+  #revokePending = false;
+  #failure: string | undefined;
+  #statusFailing = false;
+  #addressesFailing = false;
+  #reloading: Promise<unknown> = Promise.resolve();
   readonly #context: VerifyContext;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -82,6 +91,10 @@ export class Daemon {
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
   #resolveFinished!: () => void;
+  /** Why the daemon stopped because it could not go on (exit non-zero); unset after a clean stop. */
+  get failure(): string | undefined {
+    return this.#failure;
+  }
   /** Resolves when the daemon has stopped. */
   readonly finished: Promise<void> = new Promise((resolve) => (this.#resolveFinished = resolve));
 
@@ -160,33 +173,33 @@ export class Daemon {
    * the raw sockets and the captures, and starts serving.
    *
    * @throws {ConfigError} When the config is invalid.
+   * @throws {Error} When the state folder is unusable (read-only, full, held by another daemon).
    * @throws {Error} When the firewall, a capture or a raw socket cannot be set up (nothing is left
    * open: what was set up is torn down first).
    */
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadServerConfig(configPath);
+    // First, and alone: a daemon that cannot record a sequence number must not start at all.
+    const hold = await holdStateDir(loaded.config.stateDir);
     const daemon = new Daemon(configPath, loaded, options);
+    daemon.#stateHold = hold;
     try {
       await daemon.#setUp(loaded);
     } catch (error) {
       await daemon.#tearDown("start failed").catch(() => {});
+      await hold.release();
       throw error;
     }
     return daemon;
   }
 
   async #setUp(loaded: LoadedServerConfig): Promise<void> {
-    await Deno.mkdir(this.#config.stateDir, { recursive: true, mode: 0o700 });
     await this.#loadUsers(loaded);
-    await this.#firewall.start(this.#config.ports.map((p) => ({
-      protocol: p.protocol,
-      port: p.port,
-      idleTimeoutMs: p.idleTimeoutMs,
-    })));
+    await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.set(4, RawSocket.open(4));
     this.#sockets.set(6, RawSocket.open(6));
-    this.#openCaptures(this.#config.interfaces);
+    this.#captures = this.#openCaptures(this.#config.interfaces);
     this.#installSignals();
     this.#timer = setInterval(() => {
       // A slow nft call must not stack ticks up.
@@ -206,27 +219,63 @@ export class Daemon {
   async #loadUsers(loaded: LoadedServerConfig): Promise<void> {
     this.#users = await loadUsers(loaded, this.#users, this.#store, this.log);
     this.#context.users = this.#users;
+    // A retransmission of a knock the config no longer allows must not reopen its port.
+    for (const user of forgetRevokedKnocks(this.#users.values())) {
+      await this.#commit(user).catch((error) =>
+        this.log.error("state-write-failed", {
+          user: user.policy.name,
+          reason: (error as Error).message,
+        })
+      );
+    }
   }
 
-  #openCaptures(interfaces: readonly string[]): void {
-    for (const name of interfaces) {
-      const capture = Capture.open(name, {
-        // Only what arrives: the daemon's own answers carry its users' UIDs too.
-        direction: "in",
-        bufferSize: this.#config.captureBufferBytes,
-        promiscuous: this.#config.promiscuous,
-        ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
-        ...(this.#config.libpcapPath !== undefined
-          ? { libraryPath: this.#config.libpcapPath }
-          : {}),
-      });
-      const live: LiveCapture = { name, capture, done: Promise.resolve() };
-      live.done = this.#serve(capture).catch((error) => {
-        this.log.error("capture-failed", { interface: name, reason: (error as Error).message });
-        void this.stop("capture failed");
-      });
-      this.#captures.push(live);
+  /**
+   * Starts a supervisor per interface: it captures now, or waits for a missing interface.
+   *
+   * @throws {Error} When a capture cannot work (permission, filter, library); the supervisors
+   * started by this call are stopped first.
+   */
+  #openCaptures(interfaces: readonly string[]): CaptureSupervisor[] {
+    const started: CaptureSupervisor[] = [];
+    try {
+      for (const name of interfaces) {
+        started.push(CaptureSupervisor.start(name, this.#captureDeps()));
+      }
+    } catch (error) {
+      for (const supervisor of started) void supervisor.stop();
+      throw error;
     }
+    return started;
+  }
+
+  /** What a capture supervisor needs; the capture settings are read from the config of the day. */
+  #captureDeps(): CaptureSupervisorDeps {
+    return {
+      open: (name: string) => {
+        const capture = Capture.open(name, {
+          // Only what arrives: the daemon's own answers carry its users' UIDs too.
+          direction: "in",
+          bufferSize: this.#config.captureBufferBytes,
+          promiscuous: this.#config.promiscuous,
+          ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
+          ...(this.#config.libpcapPath !== undefined
+            ? { libraryPath: this.#config.libpcapPath }
+            : {}),
+        });
+        // An interface that (re)appears brings its addresses: knocks to them are for this host.
+        this.#locals.refresh();
+        return capture;
+      },
+      serve: (capture: Capture) => this.#serve(capture),
+      exists: (name: string) => name === "any" || interfaceIndex(name) !== 0,
+      fatal: (name: string, error: Error) => {
+        this.#failure ??= `Cannot capture on ${name}: ${error.message}`;
+        void this.stop("capture failed");
+      },
+      log: this.log,
+      now: Date.now,
+    };
   }
 
   async #serve(capture: Capture): Promise<void> {
@@ -234,9 +283,17 @@ export class Daemon {
     const linkType = capture.linkType;
     const context = this.#context;
     const counters = this.counters;
+    const locals = this.#locals;
     const onPacket = (frame: Uint8Array, length: number) => {
       if (decodeFrame(linkType, frame, length, view) !== "ok") {
         counters.count("undecodable");
+        return;
+      }
+      if (
+        view.payloadLength >= TRAILER_LENGTH &&
+        !locals.owns(frame, view.destinationOffset, view.addressLength)
+      ) {
+        counters.count("foreign-destination");
         return;
       }
       const outcome = verifyPacket(context, frame, view, Date.now());
@@ -292,6 +349,13 @@ export class Daemon {
     // The table first: a table deleted from outside must be rebuilt, not read as "no grants".
     await this.#watch?.tick();
     const grantsBefore = this.#grants.size;
+    const addressError = this.#locals.refresh();
+    if (addressError !== undefined && !this.#addressesFailing) {
+      // Knocks are then checked against the addresses last read (none: every knock is dropped).
+      this.log.error("local-addresses-failed", { reason: addressError.message });
+    }
+    this.#addressesFailing = addressError !== undefined;
+    if (this.#revokePending) await this.#revoke();
     try {
       await this.#grants.poll();
     } catch (error) {
@@ -316,10 +380,11 @@ export class Daemon {
       firewall: this.#config.firewall,
       grants: this.#grants.snapshot(),
       counters: this.counters.snapshot(),
-      capture: this.#captures.filter((c) => !c.capture.closed).map((c) => ({
-        interface: c.name,
-        ...c.capture.stats(),
-      })),
+      capture: this.#captures.flatMap((c) => {
+        const capture = c.capture;
+        return capture === undefined ? [] : [{ interface: c.name, ...capture.stats() }];
+      }),
+      captureWaiting: this.#captures.filter((c) => c.state === "waiting").map((c) => c.name),
       users: [...this.#users.values()].map((u) => {
         const s = u.keys.sequence;
         return {
@@ -332,47 +397,94 @@ export class Daemon {
     };
     try {
       await writeStatus(this.#config.stateDir, status);
+      if (this.#statusFailing) this.log.info("status-write-ok");
+      this.#statusFailing = false;
     } catch (error) {
-      this.log.error("status-write-failed", { reason: (error as Error).message });
+      // Once per outage, not every tick: `spa-server status` reports the stale file meanwhile.
+      if (!this.#statusFailing) {
+        this.log.error("status-write-failed", { reason: (error as Error).message });
+      }
+      this.#statusFailing = true;
     }
   }
 
-  /** Reloads the config (SIGHUP). A bad config is refused and the running one kept. */
-  async reload(): Promise<boolean> {
-    let loaded: LoadedServerConfig;
-    try {
-      loaded = await loadServerConfig(this.#configPath);
-    } catch (error) {
-      this.log.error("reload-refused", { reason: (error as Error).message });
-      return false;
-    }
+  /**
+   * Reloads the config (SIGHUP). Any error (a bad config, the firewall refusing the new ports, a
+   * capture that cannot work) is logged as `reload-refused` and the running config kept. A new
+   * interface that is not there yet is waited for, as at start. Grants the new config no longer
+   * allows are closed at once.
+   */
+  reload(): Promise<boolean> {
+    // One reload at a time: a second SIGHUP waits for the first.
+    const next = this.#reloading.then(async () => {
+      try {
+        if (this.#stopping !== undefined) throw new Error("the daemon is stopping");
+        await this.#reload();
+        return true;
+      } catch (error) {
+        this.log.error("reload-refused", { reason: (error as Error).message });
+        return false;
+      }
+    });
+    this.#reloading = next;
+    return next;
+  }
+
+  async #reload(): Promise<void> {
+    const loaded = await loadServerConfig(this.#configPath);
     const old = this.#config;
     if (loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall) {
-      this.log.error("reload-refused", {
-        reason: "state_dir and firewall cannot change without a restart",
-      });
-      return false;
+      throw new Error("state_dir and firewall cannot change without a restart");
     }
-    this.#config = loaded.config;
-    await this.#loadUsers(loaded);
-    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
-    const ports = loaded.config.ports.map((p) => ({
-      protocol: p.protocol,
-      port: p.port,
-      idleTimeoutMs: p.idleTimeoutMs,
-    }));
-    await (this.#nft?.reconfigure(ports, {
-      response: loaded.config.protectedResponse,
-      timeoutMs: loaded.config.nftTimeoutMs,
-    }) ?? this.#firewall.reconfigure(ports));
+    // Each step that can fail comes before anything is changed, or is undone.
     const wanted = new Set(loaded.config.interfaces);
-    for (const c of this.#captures.filter((c) => !wanted.has(c.name))) c.capture.close();
-    const have = new Set(this.#captures.filter((c) => !c.capture.closed).map((c) => c.name));
-    this.#captures = this.#captures.filter((c) => !c.capture.closed);
-    this.#openCaptures([...wanted].filter((name) => !have.has(name)));
+    const have = new Set(this.#captures.map((c) => c.name));
+    const policies = new Map([...this.#users].map(([uid, u]) => [uid, u.policy]));
+    let added: CaptureSupervisor[] = [];
+    this.#config = loaded.config; // new captures take its settings; restored on failure
+    try {
+      added = this.#openCaptures([...wanted].filter((name) => !have.has(name)));
+      await this.#reconfigureFirewall(loaded.config);
+      try {
+        await this.#loadUsers(loaded);
+      } catch (error) {
+        for (const [uid, policy] of policies) {
+          const user = this.#users.get(uid);
+          if (user !== undefined) user.policy = policy;
+        }
+        await this.#reconfigureFirewall(old).catch(() => {});
+        throw error;
+      }
+    } catch (error) {
+      this.#config = old;
+      await Promise.allSettled(added.map((c) => c.stop()));
+      throw error;
+    }
+    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
+    const removed = this.#captures.filter((c) => !wanted.has(c.name));
+    this.#captures = [...this.#captures.filter((c) => wanted.has(c.name)), ...added];
+    await Promise.allSettled(removed.map((c) => c.stop()));
+    // A SIGTERM during the reload has stopped the captures it knew of: stop the new ones too.
+    if (this.#stopping !== undefined) await Promise.allSettled(added.map((c) => c.stop()));
+    this.#revokePending = true;
+    await this.#revoke();
     this.log.info("reload", { users: this.#users.size, grants: this.#grants.size });
     await this.#writeStatus();
-    return true;
+  }
+
+  /** Sets the protected ports, and for nft the response to scanners and the time limit. */
+  #reconfigureFirewall(config: ServerConfig): Promise<void> {
+    const ports = protectedPorts(config);
+    return this.#nft?.reconfigure(ports, {
+      response: config.protectedResponse,
+      timeoutMs: config.nftTimeoutMs,
+    }) ?? this.#firewall.reconfigure(ports);
+  }
+
+  /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
+  async #revoke(): Promise<void> {
+    const users = this.#users.values();
+    this.#revokePending = !await revokeGrants(this.#grants, this.#firewall, users, this.log);
   }
 
   /** Stops serving: closes every grant, runs `on_close`, removes the firewall table. */
@@ -389,8 +501,7 @@ export class Daemon {
     // only the last one (emptying the sets) runs, within its time limit.
     this.#nft?.cancelPending();
     await this.#watch?.stop();
-    for (const c of this.#captures) c.capture.close();
-    await Promise.allSettled(this.#captures.map((c) => c.done));
+    await Promise.allSettled(this.#captures.map((c) => c.stop()));
     await this.#pipeline.idle();
     await this.#grants.closeAll(reason);
     await this.#firewall.stop().catch((error) =>
@@ -399,6 +510,7 @@ export class Daemon {
     for (const socket of this.#sockets.values()) socket.close();
     for (const user of this.#users.values()) user.keys.destroy();
     await this.#writeStatus();
+    await this.#stateHold?.release();
     this.log.info("stop", { reason });
   }
 
@@ -411,4 +523,13 @@ export class Daemon {
     on("SIGINT", () => void this.stop("SIGINT"));
     on("SIGHUP", () => void this.reload());
   }
+}
+
+/** The firewall's view of a config's ports. */
+function protectedPorts(config: ServerConfig): ProtectedPort[] {
+  return config.ports.map((p) => ({
+    protocol: p.protocol,
+    port: p.port,
+    idleTimeoutMs: p.idleTimeoutMs,
+  }));
 }

@@ -210,6 +210,19 @@ export class GrantBook {
     return (this.#options.wallClock ?? Date.now)();
   }
 
+  /**
+   * Forgets a grant the daemon closed in the firewall before its time (its user lost access):
+   * logs `close` with `reason` and runs `on_close` when it was its port's last grant.
+   */
+  async forget(
+    target: { address: string; protocol: "tcp" | "udp"; port: number },
+    reason: string,
+  ): Promise<void> {
+    const key = grantKey(target);
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) await this.#closed(key, entry, reason);
+  }
+
   async #closed(key: string, entry: Entry, reason: string): Promise<void> {
     this.#entries.delete(key);
     this.#options.log.info("close", {

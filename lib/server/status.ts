@@ -26,6 +26,8 @@ export interface StatusFile {
   grants: GrantStatus[];
   counters: Record<CounterName, number>;
   capture: { interface: string; received: number; dropped: number; ifDropped: number }[];
+  /** Configured interfaces not captured now: missing or down, waited for. */
+  captureWaiting?: string[];
   users: { name: string; uid: number; state: "current" | "pending"; graceUntil?: string }[];
 }
 
@@ -78,7 +80,10 @@ export async function readStatus(stateDir: string): Promise<StatusFile | undefin
 
 /**
  * Human-readable status: whether the daemon runs, its grants with the time they have left (as of
- * the last update) and the non-zero counters.
+ * the last update) and the non-zero counters. `running` is whether a live daemon holds the state
+ * folder (see `state_dir.ts`); when omitted, the status file's age decides. A status file older
+ * than {@linkcode STATUS_STALE_MS} is called stale: from a daemon that has stopped, or, when one
+ * runs, from one that cannot write its state folder.
  *
  * @example
  * ```ts
@@ -90,16 +95,37 @@ export async function readStatus(stateDir: string): Promise<StatusFile | undefin
  * if (!text.includes("running")) throw new Error(text);
  * ```
  */
-export function formatStatus(status: StatusFile, nowMs: number): string {
+export function formatStatus(
+  status: StatusFile,
+  nowMs: number,
+  running: boolean = nowMs - Date.parse(status.updatedAt) <= STATUS_STALE_MS,
+): string {
   const age = nowMs - Date.parse(status.updatedAt);
+  const stale = age > STATUS_STALE_MS;
   const lines: string[] = [];
-  lines.push(
-    age > STATUS_STALE_MS
-      ? `spa-server: not running (last status ${formatDuration(age)} ago, pid ${status.pid})`
-      : `spa-server: running, pid ${status.pid}, since ${status.startedAt}, on ${
+  if (!running) {
+    lines.push(
+      `spa-server: not running (stale status file: last written ${
+        formatDuration(Math.max(0, age))
+      } ago by pid ${status.pid})`,
+    );
+  } else {
+    lines.push(
+      `spa-server: running, pid ${status.pid}, since ${status.startedAt}, on ${
         status.interfaces.join(", ")
       }, firewall ${status.firewall}`,
-  );
+    );
+    if (stale) {
+      lines.push(
+        `warning: the status file is stale (last written ${
+          formatDuration(age)
+        } ago): the daemon cannot write its state folder; what follows is as of then`,
+      );
+    }
+  }
+  for (const name of status.captureWaiting ?? []) {
+    lines.push(`capture ${name}: waiting for the interface (missing or down)`);
+  }
   lines.push("", status.grants.length === 0 ? "grants: none" : "grants:");
   if (status.grants.length > 0) {
     lines.push("  USER        ADDRESS                                  PORT       TIME LEFT");

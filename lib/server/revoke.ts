@@ -1,0 +1,130 @@
+/**
+ * Revocation: which live grants a (re)loaded config no longer allows.
+ *
+ * Removing a user, a port from a user, or the address a grant is for from a user's `sources` takes
+ * effect at once: the daemon closes those grants in the firewall (not waiting for the kernel's idle
+ * timeout, which traffic keeps refreshing) and forgets the user's last accepted knock for a port
+ * she may no longer open, so its retransmission cannot reopen it. Grants are matched to users by
+ * name, as they are logged and shown: renaming a user revokes her grants.
+ *
+ * @module
+ */
+
+import { parseAddress } from "../packet/address.ts";
+import type { GrantTarget } from "../firewall/backend.ts";
+import type { GrantBook } from "./grants.ts";
+import type { Logger } from "./log.ts";
+import type { ServerUser } from "./users.ts";
+
+/** Why a grant is revoked. */
+export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
+
+/** What a grant must say for {@linkcode revocations}. */
+export interface GrantRef {
+  user: string;
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+}
+
+/**
+ * The grants among `grants` that `users` (the new config's) no longer allow, each with its reason.
+ *
+ * @example
+ * ```ts
+ * import { revocations } from "./revoke.ts";
+ * const grants = [{ user: "alice", address: "10.77.0.2", protocol: "tcp" as const, port: 22 }];
+ * const out = revocations(grants, []);
+ * if (out.length !== 1 || out[0]!.reason !== "user-removed") throw new Error("unexpected");
+ * ```
+ */
+export function revocations<G extends GrantRef>(
+  grants: readonly G[],
+  users: Iterable<Pick<ServerUser, "policy">>,
+): { grant: G; reason: RevokeReason }[] {
+  const byName = new Map<string, Pick<ServerUser, "policy">>();
+  for (const user of users) byName.set(user.policy.name, user);
+  const out: { grant: G; reason: RevokeReason }[] = [];
+  for (const grant of grants) {
+    const user = byName.get(grant.user);
+    if (user === undefined) {
+      out.push({ grant, reason: "user-removed" });
+      continue;
+    }
+    if (!user.policy.ports.some((p) => p.protocol === grant.protocol && p.port === grant.port)) {
+      out.push({ grant, reason: "port-removed" });
+      continue;
+    }
+    const address = parseAddress(grant.address);
+    if (address === undefined || !user.policy.sources.contains(address)) {
+      out.push({ grant, reason: "source-removed" });
+    }
+  }
+  return out;
+}
+
+/**
+ * Forgets each user's last accepted knock when her policy no longer allows the port it opened or
+ * the address it came from (its retransmission would otherwise open the port again). Returns the
+ * users changed.
+ *
+ * @example
+ * ```ts ignore
+ * for (const user of forgetRevokedKnocks(users.values())) await commit(user);
+ * ```
+ */
+export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastAccepted">>(
+  users: Iterable<U>,
+): U[] {
+  const changed: U[] = [];
+  for (const user of users) {
+    const last = user.lastAccepted;
+    if (last?.grant === undefined) continue;
+    const grant = last.grant;
+    const allowed = user.policy.ports.some((p) =>
+      p.protocol === grant.protocol && p.port === grant.port
+    ) && user.policy.sources.contains(last.source);
+    if (!allowed) {
+      user.lastAccepted = undefined;
+      changed.push(user);
+    }
+  }
+  return changed;
+}
+
+/**
+ * Closes, in the firewall and then in the book, every grant `users` no longer allow, logging each
+ * as `revoke` (and `close … reason=revoked-…` with its `on_close`). A grant the firewall refuses
+ * to close is logged as `revoke-failed` and kept.
+ *
+ * @returns Whether every revocation was done (false: retry later).
+ * @example
+ * ```ts ignore
+ * if (!await revokeGrants(grants, firewall, users.values(), log)) retryLater();
+ * ```
+ */
+export async function revokeGrants(
+  book: Pick<GrantBook, "snapshot" | "forget">,
+  firewall: { close(target: GrantTarget): Promise<void> },
+  users: Iterable<Pick<ServerUser, "policy">>,
+  log: Logger,
+): Promise<boolean> {
+  let done = true;
+  for (const { grant, reason } of revocations(book.snapshot(), users)) {
+    const fields = {
+      user: grant.user,
+      address: grant.address,
+      port: `${grant.protocol}/${grant.port}`,
+    };
+    try {
+      await firewall.close(grant);
+    } catch (error) {
+      done = false;
+      log.error("revoke-failed", { ...fields, reason: (error as Error).message });
+      continue;
+    }
+    log.warn("revoke", { ...fields, reason });
+    await book.forget(grant, `revoked-${reason}`);
+  }
+  return done;
+}

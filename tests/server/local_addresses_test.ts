@@ -1,0 +1,50 @@
+import { equal, ok } from "node:assert/strict";
+import { LocalAddresses, REFRESH_ON_MISS_MS } from "../../lib/server/local_addresses.ts";
+import { hostAddresses } from "../../ffi/interfaces.ts";
+
+Deno.test("LocalAddresses: matches in place, IPv4 and IPv6, and re-reads on a miss at most so often", () => {
+  let clock = 0;
+  let reads = 0;
+  let list = [new Uint8Array([10, 77, 0, 1])];
+  const mine = new LocalAddresses(() => {
+    reads++;
+    return list;
+  }, () => clock);
+  equal(reads, 1);
+  const frame = new Uint8Array(40);
+  frame.set([10, 77, 0, 1], 4);
+  ok(mine.owns(frame, 4, 4));
+  frame.set([10, 77, 0, 50], 4);
+  ok(!mine.owns(frame, 4, 4));
+  equal(reads, 1, "a miss right after a read does not read again");
+  list = [new Uint8Array([10, 77, 0, 1]), new Uint8Array([10, 77, 0, 50])];
+  clock += REFRESH_ON_MISS_MS;
+  ok(mine.owns(frame, 4, 4), "a new address is found by the re-read");
+  equal(reads, 2);
+  const v6 = new Uint8Array(16);
+  v6[0] = 0xfd;
+  ok(!mine.owns(v6, 0, 16));
+  list = [v6];
+  mine.refresh();
+  ok(mine.owns(v6.slice(), 0, 16));
+  equal(mine.size, 1);
+});
+
+Deno.test("LocalAddresses: a failed read keeps the addresses it had", () => {
+  let fail = false;
+  const mine = new LocalAddresses(() => {
+    if (fail) throw new Error("Cannot list the host's addresses: test");
+    return [new Uint8Array([127, 0, 0, 1])];
+  }, () => 0);
+  fail = true;
+  ok(mine.refresh() instanceof Error);
+  ok(mine.owns(new Uint8Array([127, 0, 0, 1]), 0, 4));
+});
+
+Deno.test("hostAddresses: lists loopback", () => {
+  const all = hostAddresses();
+  ok(
+    all.some((a) => a.interface === "lo" && a.address.join(".") === "127.0.0.1"),
+    JSON.stringify(all),
+  );
+});
