@@ -6,6 +6,7 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
+import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
 import { ROOT, type ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
@@ -160,6 +161,7 @@ netnsTest("spa-server: a reload that removes access closes the live grants at on
       const hold = topo.spawn("client", [
         Deno.execPath(),
         "run",
+        ...MODULE_FLAGS,
         "-A",
         `${ROOT}/tests/netns/packet_tool.ts`,
         "hold",
