@@ -84,8 +84,13 @@ export interface Target {
  * );
  * const byAddress = await resolveTarget(config, "10.77.0.1", {});
  * if (byAddress.name !== "web1" || byAddress.stateStem !== "web1") throw new Error();
- * const other = await resolveTarget(config, "fd77::9", { uid: 7, keyFile: "/k/b.key" });
+ * const other = await resolveTarget(config, "fd77::9", {
+ *   serverId: "db9", // an IPv6 address is not a server id: name the server's server_id
+ *   uid: 7,
+ *   keyFile: "/k/b.key",
+ * });
  * if (other.stateStem !== "fd77::9@7" || other.transport !== "syn") throw new Error();
+ * if (byAddress.serverId !== "web1" || other.serverId !== "db9") throw new Error();
  * ```
  */
 export async function resolveTarget(
