@@ -44,7 +44,7 @@ interface Row {
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
 const TRIES = values.quick ? 3 : 5;
 const RATES = values.quick ? [1_000, 100_000, 0] : [1_000, 10_000, 100_000, 0];
-const WINDOW_S = 4 + TRIES * 1.2;
+const WINDOW_S = 5 + TRIES * 2.5;
 
 async function main(): Promise<number> {
   const skip = await netnsSkipReason();
