@@ -69,6 +69,14 @@ export class ProbeBudget {
     this.#total = new TokenBucket(options.totalPerSecond, options.totalBurst, nowMs);
   }
 
+  /**
+   * Whether the total budget has a probe left at `nowMs` (checked first, so a flood that spent it
+   * costs no per-source lookup, nor the allocation of an IPv6 source's key).
+   */
+  open(nowMs: number): boolean {
+    return this.#total.has(1, nowMs);
+  }
+
   /** Takes one probe for `source` (an address as a number or text) at `nowMs` if both allow it. */
   take(source: number | string, nowMs: number): boolean {
     let bucket = this.#sources.get(source);

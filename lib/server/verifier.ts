@@ -110,7 +110,9 @@ export function verifyPacket(
   let resync = false;
   if (key === undefined) {
     key = findKey(frame, offset, user.keys.resyncKeys(minute));
-    if (key === undefined && ctx.probe.take(addressKey(frame, view), nowMs)) {
+    if (
+      key === undefined && ctx.probe.open(nowMs) && ctx.probe.take(addressKey(frame, view), nowMs)
+    ) {
       key = findKey(frame, offset, user.keys.skewProbeKeys(minute));
     }
     resync = key !== undefined;
