@@ -72,8 +72,15 @@ async function main(): Promise<number> {
     { name: "4096 spoofed sources", run: { sources: 4096 } },
     { name: "spoofing the client", run: { source: topo.host("client").ipv4 } },
   ];
-  const status = async (): Promise<StatusFile | undefined> =>
-    await readStatus(setup.stateDir).catch(() => undefined);
+  /** The status file once the daemon has rewritten it after `since` (it does every 5 s). */
+  const status = async (since = Date.now()): Promise<StatusFile | undefined> => {
+    const deadline = Date.now() + 7_000;
+    for (;;) {
+      const s = await readStatus(setup.stateDir).catch(() => undefined);
+      if ((s !== undefined && Date.parse(s.updatedAt) >= since) || Date.now() > deadline) return s;
+      await sleep(200);
+    }
+  };
   const dropped = (s: StatusFile | undefined) =>
     s?.capture.reduce((sum, c) => sum + c.dropped + c.ifDropped, 0) ?? 0;
   const tries = async (): Promise<[[number, number], [number, number]]> => {
@@ -124,7 +131,6 @@ async function main(): Promise<number> {
         const share = await cpu.end();
         const valid = performance.now() - started < WINDOW_S * 1000;
         const result = await flood.done;
-        await sleep(1_500); // the status file follows within a tick while grants are open
         const after = await status();
         rows.push({
           flood: source.name,
