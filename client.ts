@@ -22,7 +22,7 @@ import { ClientError, EXIT_CODES, usageError } from "./lib/client/errors.ts";
 import { runProgram } from "./lib/client/exec.ts";
 import { keygen, readPassphraseFile } from "./lib/client/keygen.ts";
 import { knock } from "./lib/client/knock.ts";
-import { provision } from "./lib/client/provision.ts";
+import { provisionCommand, type ProvisionFlags } from "./lib/client/provision_command.ts";
 import * as parse from "./lib/client/options.ts";
 import {
   configuredTargets,
@@ -37,6 +37,7 @@ const encoder = new TextEncoder();
 const env = (name: string) => Deno.env.get(name);
 const out = (text: string) => Deno.stdout.writeSync(encoder.encode(`${text}\n`));
 const err = (text: string) => Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+const writeRaw = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
 
 const HELP_AFTER = `
 Examples:
@@ -292,37 +293,10 @@ export async function main(args: string[]): Promise<number> {
     .option("--port <port>", "the port the server stanza lists (default: the host's, else 22)")
     .option("--out <file>", "write the server key file here instead of to stdout")
     .option("--json", "print the result as one JSON object (without the key)")
-    .action(async (flags: TargetFlags & { name?: string; port?: string; out?: string }) => {
+    .action(async (flags: ProvisionFlags & { config?: string }) => {
       json = flags.json === true;
       noProgram(after, "provision");
-      const config = await configOf(flags);
-      const host = config.hosts.find((h) => h.name === flags.host);
-      const uid = flags.uid !== undefined ? parse.parseUidOption(flags.uid) : host?.uid;
-      const keyFile = flags.keyFile ?? host?.keyFile;
-      if (uid === undefined || keyFile === undefined) {
-        throw usageError(
-          `Cannot provision: ${flags.host} is not a host of the config; give --uid and --key-file`,
-        );
-      }
-      const port = flags.port !== undefined ? parse.parseViaPortOption(flags.port) : host?.port;
-      const result = await provision({
-        serverId: flags.serverId ?? host?.serverId ?? flags.host!,
-        uid,
-        keyFile,
-        ...(flags.name === undefined ? {} : { name: flags.name }),
-        ...(port === undefined ? {} : { port }),
-        ...(flags.out === undefined ? {} : { out: flags.out }),
-      });
-      const { keyFileText, ...summary } = result;
-      if (json) out(JSON.stringify({ ok: true, ...summary }));
-      else if (result.written === undefined) Deno.stdout.writeSync(encoder.encode(keyFileText));
-      const say = json || result.written === undefined ? err : out;
-      if (json) return;
-      if (result.written !== undefined) say(`Wrote ${result.written} (mode 0600).`);
-      say(
-        `Install it on the server ${result.serverId} as /etc/spa/keys/${result.name}.key ` +
-          `(mode 0600), and in /etc/spa/server.toml:\n${result.serverStanza}`,
-      );
+      await provisionCommand(await configOf(flags), flags, { out, err, raw: writeRaw });
     });
 
   addTargetOptions(
