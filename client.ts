@@ -22,6 +22,7 @@ import { ClientError, EXIT_CODES, usageError } from "./lib/client/errors.ts";
 import { runProgram } from "./lib/client/exec.ts";
 import { keygen, readPassphraseFile } from "./lib/client/keygen.ts";
 import { knock } from "./lib/client/knock.ts";
+import { provisionCommand, type ProvisionFlags } from "./lib/client/provision_command.ts";
 import * as parse from "./lib/client/options.ts";
 import {
   configuredTargets,
@@ -36,12 +37,14 @@ const encoder = new TextEncoder();
 const env = (name: string) => Deno.env.get(name);
 const out = (text: string) => Deno.stdout.writeSync(encoder.encode(`${text}\n`));
 const err = (text: string) => Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+const writeRaw = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
 
 const HELP_AFTER = `
 Examples:
   spa-client --host web1 --port 22 -- ssh alice@{address}
   spa-client --host 203.0.113.5 --uid 1000 --key-file ~/.config/spa/keys/alice.key --port 22 --transport udp
-  spa-client keygen --uid 1000 --name alice
+  spa-client keygen --uid 1000 --name alice --host web1
+  spa-client provision --host web1 --out alice.key   # the server's key: copy to /etc/spa/keys/
   spa-client check --all            # from cron: */30 * * * * spa-client check --all
   spa-client resync --host web1
 
@@ -64,6 +67,7 @@ Exit codes:
 interface TargetFlags {
   config?: string;
   host?: string;
+  serverId?: string;
   uid?: string;
   keyFile?: string;
   transport?: string;
@@ -106,6 +110,10 @@ function addTargetOptions(command: Command, portHelp: string): Command {
       "--retries <n>",
       `sends after the first, 0-${parse.MAX_RETRIES} (default: the host's, else ${d.retries})`,
     )
+    .option(
+      "--server-id <id>",
+      "the server's server_id (default: the host's server_id, else the host as given)",
+    )
     .option("--uid <uid>", "user id, for a host that is not in the config (default: the host's)")
     .option(
       "--key-file <file>",
@@ -117,6 +125,7 @@ function addTargetOptions(command: Command, portHelp: string): Command {
 
 function overridesOf(flags: TargetFlags): TargetOverrides {
   const o: TargetOverrides = {};
+  if (flags.serverId !== undefined) o.serverId = flags.serverId;
   if (flags.uid !== undefined) o.uid = parse.parseUidOption(flags.uid);
   if (flags.keyFile !== undefined) o.keyFile = flags.keyFile;
   if (flags.transport !== undefined) o.transport = parse.parseTransportOption(flags.transport);
@@ -265,10 +274,32 @@ export async function main(args: string[]): Promise<number> {
         out(JSON.stringify({ ok: true, ...result }));
         return;
       }
-      out(`Wrote ${result.keyFile} (mode 0600). Keep it secret; install a copy on the server as`);
-      out(`/etc/spa/keys/${result.name}.key (mode 0600).\n`);
+      out(`Wrote ${result.keyFile} (mode 0600): your master key. Keep it secret, on this`);
+      out(
+        `machine only. Each server gets its own key: spa-client provision --host ${result.host}\n`,
+      );
       out(`Server, in /etc/spa/server.toml:\n${result.serverStanza}\n`);
       out(`Client, in ~/.config/spa/client.toml:\n${result.clientStanza}`);
+    });
+
+  root.command("provision")
+    .description(
+      "print (or write, mode 0600) the key file one server needs: the key of that server only,\n" +
+        "derived from your key file, so no server holds a key that works on another",
+    )
+    .requiredOption("--host <host>", "a host of the config (or any name, with --server-id etc.)")
+    .option("--config <file>", "client config (default: $XDG_CONFIG_HOME/spa/client.toml)")
+    .option("--server-id <id>", "the server's server_id (default: the host's)")
+    .option("--uid <uid>", "user id (default: the host's)")
+    .option("--key-file <file>", "your key file (default: the host's)")
+    .option("--name <name>", "user name in the server config (default: the key file's name)")
+    .option("--port <port>", "the port the server stanza lists (default: the host's, else 22)")
+    .option("--out <file>", "write the server key file here instead of to stdout")
+    .option("--json", "print the result as one JSON object (without the key)")
+    .action(async (flags: ProvisionFlags & { config?: string }) => {
+      json = flags.json === true;
+      noProgram(after, "provision");
+      await provisionCommand(await configOf(flags), flags, { out, err, raw: writeRaw });
     });
 
   addTargetOptions(

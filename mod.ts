@@ -6,14 +6,15 @@
  *
  * @example Seal a knock as a client, open it as a server
  * ```ts
- * import { deriveMessageKey, openTrailer, sealTrailer } from "./mod.ts";
+ * import { deriveMessageKey, deriveServerKey, openTrailer, sealTrailer } from "./mod.ts";
  *
- * const secret = crypto.getRandomValues(new Uint8Array(32));
+ * const secret = crypto.getRandomValues(new Uint8Array(32)); // the user's key
+ * const serverKey = deriveServerKey(secret, "web1"); // protocol 2: every key is for one server
  * const uid = 1000;
  * const sequence = 41; // the number both sides hold now
  * const now = Math.floor(Date.now() / 1000);
  *
- * const knockKey = deriveMessageKey(secret, uid, "knock", sequence);
+ * const knockKey = deriveMessageKey(serverKey, uid, "knock", sequence);
  * const trailer = sealTrailer(knockKey, { kind: "knock", protocol: "tcp", port: 22, next: 42, timestamp: now });
  *
  * const verdict = openTrailer(trailer, (u) => (u === uid ? [knockKey] : undefined), { now, maxAge: 120 });
@@ -40,6 +41,7 @@ export {
   BindingKey,
   deriveBindingKey,
   deriveMessageKey,
+  deriveServerKey,
   keyFingerprint,
   MessageKey,
 } from "./lib/protocol/key_schedule.ts";
@@ -61,6 +63,7 @@ export {
   type Verdict,
 } from "./lib/protocol/open.ts";
 export { secretFromPassphrase } from "./lib/protocol/passphrase.ts";
+export { isValidServerId } from "./lib/protocol/server_id.ts";
 export { generateSecret, minuteOf, randomSequence } from "./lib/protocol/random.ts";
 export { ReplayCache, type ReplayCacheJson } from "./lib/protocol/replay_cache.ts";
 export { type SealOptions, sealTrailer, tagOf } from "./lib/protocol/seal.ts";
@@ -83,7 +86,7 @@ export {
 } from "./lib/config/client.ts";
 export { ConfigError } from "./lib/config/config_error.ts";
 export { formatDuration, parseDuration } from "./lib/config/duration.ts";
-export { formatKeyFile, type KeyFile, parseKeyFile } from "./lib/config/key_file.ts";
+export { formatKeyFile, type KeyFile, keyForServer, parseKeyFile } from "./lib/config/key_file.ts";
 export { Secret } from "./lib/config/secret.ts";
 export {
   checkServerConfig,

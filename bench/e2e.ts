@@ -160,7 +160,13 @@ async function main(): Promise<number> {
   }
 
   const markdown = renderResults(results);
-  await Deno.writeTextFile(`${ROOT}/bench/RESULTS.md`, markdown);
+  // Keep the section bench:flood-resync writes into the same file.
+  const previous = await Deno.readTextFile(`${ROOT}/bench/RESULTS.md`).catch(() => "");
+  const kept = /<!-- flood-resync:begin -->[\s\S]*<!-- flood-resync:end -->/.exec(previous)?.[0];
+  await Deno.writeTextFile(
+    `${ROOT}/bench/RESULTS.md`,
+    kept === undefined ? markdown : `${markdown.trimEnd()}\n\n${kept}\n`,
+  );
   console.log(markdown);
   log(`wrote ${ROOT}/bench/RESULTS.md`);
   if (!values["no-readme"]) {

@@ -61,7 +61,15 @@ export interface FloodOptions {
   destinationMac?: string;
   /** `packet` only: IPv4 source address; default the one the kernel would choose. */
   source?: string;
+  /**
+   * `packet` only: spoof this many source addresses, cycling through 10.77.128.0–10.77.255.255
+   * (one per packet, `sources` ≤ 32768); default 1 (`source`). Each frame then has its own header.
+   */
+  sources?: number;
 }
+
+/** First address of the spoofed-source pool: 10.77.128.0 (10.77.128.0/17). */
+const SPOOF_POOL = [10, 77, 128, 0] as const;
 
 /** What {@linkcode flood} did. */
 export interface FloodResult {
@@ -127,6 +135,9 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
   checkInteger("count", options.count, 0, Number.MAX_SAFE_INTEGER);
   checkInteger("payloadSize", size, options.trailerUid === undefined ? 0 : TRAILER_LENGTH, 1472);
   checkInteger("batch", batch, 1, 1024);
+  const sources = options.sources ?? 1;
+  checkInteger("sources", sources, 1, 32_768);
+  if (sources > 1 && !packet) throw new RangeError("Cannot flood: sources needs via packet");
   if (!(seconds > 0)) {
     throw new RangeError(`Cannot flood: seconds must be positive, got ${seconds}`);
   }
@@ -145,11 +156,13 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
     ? c.symbols.socket(AF_PACKET, SOCK_RAW, 0) // protocol 0: send only, receive nothing
     : c.symbols.socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) throw systemError(packet ? "open a packet socket" : "open a UDP socket");
-  // One C block: [mmsghdr × batch][iovec × iovecs × batch][name][header][payload × batch].
+  // One C block: [mmsghdr × batch][iovec × iovecs × batch][name][header × headers]
+  // [payload × batch]: one shared header, or one per frame when spoofing many sources.
+  const headers = sources > 1 ? batch : 1;
   const iovOffset = batch * MMSGHDR_SIZE;
   const nameOffset = iovOffset + batch * iovecs * IOVEC_SIZE;
   const headerOffset = nameOffset + name.length;
-  const payloadOffset = headerOffset + header.length;
+  const payloadOffset = headerOffset + header.length * headers;
   const total = payloadOffset + batch * size;
   const base = c.symbols.malloc(BigInt(total));
   try {
@@ -165,7 +178,8 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
       view.setBigUint64(m + 16, address(v), true); // msg_iov
       view.setBigUint64(m + 24, BigInt(iovecs), true); // msg_iovlen
       if (packet) {
-        view.setBigUint64(v, address(headerOffset), true); // iov_base: the shared header
+        const own = headers > 1 ? i * header.length : 0;
+        view.setBigUint64(v, address(headerOffset + own), true); // iov_base: the frame's header
         view.setBigUint64(v + 8, BigInt(header.length), true); // iov_len
       }
       const payload = v + (iovecs - 1) * IOVEC_SIZE;
@@ -173,7 +187,10 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
       view.setBigUint64(payload + 8, BigInt(size), true); // iov_len
     }
     layout.set(name, nameOffset);
-    layout.set(header, headerOffset);
+    for (let i = 0; i < headers; i++) layout.set(header, headerOffset + i * header.length);
+    // Spoofed sources: the headers of one batch, rewritten before every send.
+    const spoofed = headers > 1 ? layout.slice(headerOffset, payloadOffset) : undefined;
+    let nextSource = 0;
     const uid = options.trailerUid === undefined ? undefined : uidBytes(options.trailerUid);
     if (uid !== undefined) {
       for (let i = 0; i < batch; i++) {
@@ -204,6 +221,13 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
             c.symbols.memcpy(address(payloadOffset + (i + 1) * size - TRAILER_LENGTH), uid, 5n);
           }
         }
+      }
+      if (spoofed !== undefined) {
+        for (let i = 0; i < batch; i++) {
+          setSource(spoofed, i * header.length, nextSource);
+          nextSource = (nextSource + 1) % sources;
+        }
+        c.symbols.memcpy(address(headerOffset), spoofed, BigInt(spoofed.length));
       }
       const n = c.symbols.sendmmsg(fd, base, Math.min(batch, options.count - sent), 0);
       if (n < 0) {
@@ -256,6 +280,22 @@ function frameHeader(
   view.setUint16(36, port);
   view.setUint16(38, 8 + size); // UDP length; checksum 0 = none (allowed over IPv4)
   return out;
+}
+
+/** Writes pool address `k` as the IPv4 source of the frame header at `offset`, and its checksum. */
+function setSource(headers: Uint8Array, offset: number, k: number): void {
+  const ip = offset + 14;
+  headers[ip + 12] = SPOOF_POOL[0];
+  headers[ip + 13] = SPOOF_POOL[1];
+  headers[ip + 14] = SPOOF_POOL[2] + (k >>> 8);
+  headers[ip + 15] = k & 0xff;
+  headers[ip + 10] = 0;
+  headers[ip + 11] = 0;
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (headers[ip + i]! << 8) | headers[ip + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  headers[ip + 10] = (~sum >>> 8) & 0xff;
+  headers[ip + 11] = ~sum & 0xff;
 }
 
 /** A `struct sockaddr_ll` naming the interface and the destination MAC. */
@@ -318,13 +358,14 @@ if (import.meta.main) {
       interface: { type: "string", default: "eth0" },
       mac: { type: "string" },
       source: { type: "string" },
+      sources: { type: "string" },
     },
   });
   if (values.to === undefined || (values.via !== "udp" && values.via !== "packet")) {
     console.error(
       "usage: flood.ts --to IPV4 [--port N] [--count N] [--seconds S] [--rate PPS] [--size BYTES]\n" +
         "  [--random] [--uid N] [--batch N] [--via udp|packet] [--interface IF] [--mac MAC]\n" +
-        "  [--source IPV4]",
+        "  [--source IPV4] [--sources N]",
     );
     Deno.exit(2);
   }
@@ -342,6 +383,7 @@ if (import.meta.main) {
     ...(values.uid === undefined ? {} : { trailerUid: Number(values.uid) }),
     ...(values.mac === undefined ? {} : { destinationMac: values.mac }),
     ...(values.source === undefined ? {} : { source: values.source }),
+    ...(values.sources === undefined ? {} : { sources: Number(values.sources) }),
   });
   console.log(JSON.stringify(result));
 }

@@ -16,7 +16,7 @@ export const VERSION: string = meta.version;
  * @example
  * ```ts
  * import { versionLine } from "./version.ts";
- * if (!versionLine("spa-server").includes("protocol 1")) throw new Error("unexpected");
+ * if (!versionLine("spa-server").includes("protocol 2")) throw new Error("unexpected");
  * ```
  */
 export function versionLine(program: string): string {

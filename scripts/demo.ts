@@ -58,9 +58,13 @@ async function main(): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", cleanUp);
   const server = topo.host("server");
+  // Protocol 2: the server holds only its own key (as `spa-client provision` writes it), derived
+  // from the user's key for server_id "demo"; the client holds the user's key.
   const setup = await writeServerSetup({
     users: [{ uid: 1000, name: "alice", ports: [`tcp/${PORT}`] }],
     idleTimeout: IDLE,
+    serverId: "demo",
+    provisioned: true,
   });
   await using home = await makeClientHome(setup, [
     { name: "demo", address: server.ipv4, user: "alice", port: PORT },

@@ -5,14 +5,23 @@
  * independent reference implementation.
  */
 
-import { deriveBindingKey, deriveMessageKey } from "../lib/protocol/key_schedule.ts";
+import {
+  deriveBindingKey,
+  deriveMessageKey,
+  deriveServerKey,
+} from "../lib/protocol/key_schedule.ts";
 import type { MessageBody } from "../lib/protocol/message.ts";
 import type { MessageKind } from "../lib/protocol/message_kind.ts";
 import { openTrailer } from "../lib/protocol/open.ts";
 import { sealTrailer, tagOf } from "../lib/protocol/seal.ts";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-const secret = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
+/** The user's secret (the client's key file). */
+const userSecret = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
+const serverId = "web1";
+const otherServerIds = ["web2", "db.example.org"];
+/** Every message below is sealed for server `web1`: under its server key. */
+const secret = deriveServerKey(userSecret, serverId);
 const uid = 1000;
 const now = 1_800_000_000;
 const sequence = 0x1d2c3b4a;
@@ -123,7 +132,20 @@ const flip = (bytes: Uint8Array, index: number) => {
   return copy;
 };
 const bound = Uint8Array.from(out[2]!.trailer.match(/../g)!.map((h) => parseInt(h, 16)));
+const otherServers = otherServerIds.map((id) => {
+  const key = deriveServerKey(userSecret, id);
+  return {
+    server_id: id,
+    server_key: hex(key),
+    knock: sealTrailer(deriveMessageKey(key, uid, "knock", sequence), knockBody, { nonce }),
+  };
+});
 const rejects = [
+  {
+    name: "the same knock sealed for server web2",
+    trailer: otherServers[0]!.knock,
+    expected: "tag",
+  },
   { name: "ciphertext bit flipped", trailer: flip(knock, 10), expected: "tag" },
   { name: "tag bit flipped", trailer: flip(knock, 30), expected: "tag" },
   { name: "uid changed", trailer: flip(knock, 4), expected: "unknown-uid" },
@@ -159,10 +181,15 @@ const rejects = [
 });
 
 const file = {
-  description:
-    "spa protocol 1 test vectors: see PROTOCOL.md. All integers are decimal; bytes are hex.",
-  protocol_version: 1,
-  secret: hex(secret),
+  description: "spa protocol 2 test vectors: see PROTOCOL.md. All integers are decimal; bytes " +
+    "are hex. `secret` is the user's secret; every vector is sealed for server `server_id`, " +
+    "under `server_key`; `other_servers` gives the server keys of other ids and the knock of the " +
+    "first vector sealed for each.",
+  protocol_version: 2,
+  secret: hex(userSecret),
+  server_id: serverId,
+  server_key: hex(secret),
+  other_servers: otherServers.map((o) => ({ ...o, knock: hex(o.knock) })),
   uid,
   now,
   vectors: out,

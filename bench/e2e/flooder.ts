@@ -29,6 +29,12 @@ export interface FloodRun {
   port: number;
   /** UID written into forged trailers. */
   uid: number;
+  /** Spoofed source address (default: the flooder's own). */
+  source?: string;
+  /** Spoof this many sources from 10.77.128.0/17 instead (see `flood.ts`). */
+  sources?: number;
+  /** Packets per `sendmmsg` (default 256): smaller batches pace a modest rate more evenly. */
+  batch?: number;
 }
 
 /** What `flood.ts` reported. */
@@ -88,6 +94,9 @@ export function startFlood(topo: Topology, flooder: Host, server: Host, run: Flo
     server.mac,
     ...(run.kind === "plain" ? [] : ["--random"]),
     ...(run.kind === "forged" ? ["--uid", String(run.uid)] : []),
+    ...(run.source === undefined ? [] : ["--source", run.source]),
+    ...(run.sources === undefined ? [] : ["--sources", String(run.sources)]),
+    ...(run.batch === undefined ? [] : ["--batch", String(run.batch)]),
   ]);
   const done = child.output().then((out) => {
     const text = new TextDecoder().decode(out.stdout).trim();

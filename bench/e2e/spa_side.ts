@@ -104,6 +104,7 @@ async function writeClientHome(setup: ServerSetup, serverAddress: string): Promi
     [
       `[hosts.${HOST}]`,
       `address = "${serverAddress}"`,
+      `server_id = "${setup.serverId}"`,
       `uid = ${user.uid}`,
       `key_file = "${keyFile}"`,
       "port = 22",

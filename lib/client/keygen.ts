@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { writeKeyFile } from "../config/key_file.ts";
 import { Secret } from "../config/secret.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
-import { keyFingerprint } from "../protocol/key_schedule.ts";
+import { deriveServerKey, keyFingerprint } from "../protocol/key_schedule.ts";
 import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
 import { generateSecret, randomSequence } from "../protocol/random.ts";
 import { ClientError, usageError } from "./errors.ts";
@@ -39,9 +39,11 @@ export interface KeygenResult {
   keyFile: string;
   uid: number;
   name: string;
-  /** The key's public fingerprint (the same on both sides). */
+  /** The client config's name (and `server_id`) of the server. */
+  host: string;
+  /** The public fingerprint of the server key of `host` (the same on both sides). */
   fingerprint: string;
-  /** The `[[users]]` stanza for the server config. */
+  /** The server config lines (its key file comes from `spa-client provision`). */
   serverStanza: string;
   /** The `[hosts.NAME]` stanza for the client config. */
   clientStanza: string;
@@ -98,7 +100,9 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
     bytes = secretFromPassphrase(options.passphrase, options.uid);
   }
   const secret = new Secret(bytes);
-  const fingerprint = keyFingerprint(bytes, options.uid);
+  const serverKey = deriveServerKey(bytes, host);
+  const fingerprint = keyFingerprint(serverKey, options.uid);
+  serverKey.fill(0);
   bytes.fill(0);
   const keyFile = join(options.outDir, `${options.name}.key`);
   try {
@@ -119,24 +123,34 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
   }
   const port = options.port ?? 22;
   const serverStanza = [
+    `server_id = "${host}"`,
     `# key fingerprint ${fingerprint}`,
     `[[users]]`,
     `uid = ${options.uid}`,
     `name = "${options.name}"`,
-    `key_file = "${SERVER_KEY_DIR}/${options.name}.key"`,
+    `key_file = "${SERVER_KEY_DIR}/${options.name}.key"   # from: spa-client provision --host ${host}`,
     `ports = ["tcp/${port}"]`,
   ].join("\n");
   const clientStanza = [
     `# key fingerprint ${fingerprint}`,
     `[hosts.${host}]`,
     `address = "${address}"${options.address === undefined ? "   # the server's address" : ""}`,
+    `server_id = "${host}"                # the server's server_id`,
     `uid = ${options.uid}`,
     `key_file = ${JSON.stringify(keyFile)}`,
     `port = ${port}`,
     `transport = "syn"                  # "udp" needs no root`,
     `exec = ["ssh", "-p", "{port}", "{address}"]`,
   ].join("\n");
-  return { keyFile, uid: options.uid, name: options.name, fingerprint, serverStanza, clientStanza };
+  return {
+    keyFile,
+    uid: options.uid,
+    name: options.name,
+    host,
+    fingerprint,
+    serverStanza,
+    clientStanza,
+  };
 }
 
 /**

@@ -7,7 +7,7 @@
 
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { ConfigError } from "../config/config_error.ts";
-import { type KeyFile, loadKeyFile } from "../config/key_file.ts";
+import { type KeyFile, keyForServer, loadKeyFile } from "../config/key_file.ts";
 import { parseAddress } from "../packet/address.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { HostState, type KeyIdentity } from "../state/client_store.ts";
@@ -23,6 +23,7 @@ export type Log = (line: string) => void;
 /** An open session: release it with `await using` or {@linkcode Session.close}. */
 export interface Session extends AsyncDisposable {
   readonly target: Target;
+  /** The key of the target's server (`keyForServer` of the key file). */
   readonly key: KeyFile;
   readonly identity: KeyIdentity;
   readonly state: HostState;
@@ -90,7 +91,12 @@ async function loadKey(target: Target): Promise<KeyFile> {
         `configured with uid ${target.uid}`,
     );
   }
-  return key;
+  try {
+    return keyForServer(key, target.serverId, target.keyFile);
+  } catch (error) {
+    if (error instanceof ConfigError) throw usageError(error.message, error);
+    throw error;
+  }
 }
 
 function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {

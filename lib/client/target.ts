@@ -18,11 +18,14 @@ import {
 import { isIpv4Mapped } from "../config/address.ts";
 import { parseDuration } from "../config/duration.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
+import { isValidServerId } from "../protocol/server_id.ts";
 import { addressFileStem, hostFileStem } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
 
 /** Settings given on the command line; each overrides the host's config. */
 export interface TargetOverrides {
+  /** The server's id, for a host that is not in the config (default: the host as given). */
+  serverId?: string;
   uid?: number;
   keyFile?: string;
   transport?: Transport;
@@ -43,6 +46,8 @@ export interface Target {
   readonly address: Uint8Array;
   /** The same in text form (`{address}`). */
   readonly addressText: string;
+  /** The server's `server_id`: the key file's key is turned into this server's key. */
+  readonly serverId: string;
   readonly uid: number;
   /** Absolute path of the key file. */
   readonly keyFile: string;
@@ -79,8 +84,13 @@ export interface Target {
  * );
  * const byAddress = await resolveTarget(config, "10.77.0.1", {});
  * if (byAddress.name !== "web1" || byAddress.stateStem !== "web1") throw new Error();
- * const other = await resolveTarget(config, "fd77::9", { uid: 7, keyFile: "/k/b.key" });
+ * const other = await resolveTarget(config, "fd77::9", {
+ *   serverId: "db9", // an IPv6 address is not a server id: name the server's server_id
+ *   uid: 7,
+ *   keyFile: "/k/b.key",
+ * });
  * if (other.stateStem !== "fd77::9@7" || other.transport !== "syn") throw new Error();
+ * if (byAddress.serverId !== "web1" || other.serverId !== "db9") throw new Error();
  * ```
  */
 export async function resolveTarget(
@@ -119,11 +129,19 @@ export async function resolveTarget(
   }
   const address = literal ?? await resolveName(host);
   const addressText = formatAddress(address);
+  const serverId = overrides.serverId ?? host;
+  if (!isValidServerId(serverId)) {
+    throw usageError(
+      `Cannot use ${JSON.stringify(serverId)} as the server id of ${host}: give --server-id ` +
+        `(the server's server_id)`,
+    );
+  }
   return {
     name: host,
     configured: false,
     address,
     addressText,
+    serverId,
     uid: overrides.uid,
     keyFile: overrides.keyFile,
     port: undefined,
@@ -152,7 +170,7 @@ export async function resolveTarget(
  */
 export function hostArguments(target: Target): string {
   if (target.configured) return `--host ${target.name}`;
-  return `--host ${target.name} --uid ${target.uid} --key-file ${target.keyFile}`;
+  return `--host ${target.name} --server-id ${target.serverId} --uid ${target.uid} --key-file ${target.keyFile}`;
 }
 
 /** The timeout of a host that is not in the config: the config's default. */
@@ -180,6 +198,7 @@ async function fromConfig(
     configured: true,
     address,
     addressText: formatAddress(address),
+    serverId: overrides.serverId ?? host.serverId,
     uid: overrides.uid ?? host.uid,
     keyFile: overrides.keyFile ?? host.keyFile,
     port: host.port,

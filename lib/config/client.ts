@@ -6,6 +6,7 @@
  *
  * [hosts.web1]
  * address = "203.0.113.5"             # an IP address or a DNS name
+ * server_id = "web1"                  # the server's server_id (default: the table's name)
  * uid = 1000
  * key_file = "~/.config/spa/keys/alice.key"
  * port = 22                           # knocked when --port is not given
@@ -21,6 +22,7 @@
  */
 
 import { MAX_UID } from "../protocol/constants.ts";
+import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, expandHome, resolveConfigPath } from "./_paths.ts";
 import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
@@ -47,6 +49,8 @@ export interface ClientHostConfig {
   readonly name: string;
   /** An IP address in canonical form, or a DNS name. */
   readonly address: string;
+  /** The server's `server_id`, which every key is derived for (default: the table's name). */
+  readonly serverId: string;
   readonly uid: number;
   /** Absolute path of the key file. */
   readonly keyFile: string;
@@ -286,6 +290,15 @@ function readHost(
         `${JSON.stringify(addressText)} is not an IP address or DNS name`,
       );}
   }
+  const serverIdText = fields.string("server_id");
+  const serverId = serverIdText ?? name;
+  // A default from a bad table name is reported once, as the name's problem.
+  if (serverIdText !== undefined && !isValidServerId(serverIdText)) {
+    fields.problem(
+      "server_id",
+      `${JSON.stringify(serverId)} is not a server id (letters, digits, ".", "_", "-"; at most 64)`,
+    );
+  }
   const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   const keyFile = path("key_file", fields.string("key_file", { required: true }));
   const port = fields.integer("port", 1, 65535, { what: "not a port" });
@@ -330,6 +343,7 @@ function readHost(
   return {
     name,
     address,
+    serverId,
     uid,
     keyFile,
     port,

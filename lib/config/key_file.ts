@@ -9,14 +9,26 @@
  * ```
  *
  * `passphrase = "..."` (at least 12 characters, stretched with scrypt) may stand instead of
- * `secret`. A key file readable or writable by group or others is refused, as ssh does. No error
+ * `secret`. A **server key file** (written by `spa-client provision`) holds, instead of the user's
+ * secret, the key of one server only, and names that server:
+ *
+ * ```toml
+ * uid = 1000
+ * server_id = "web2"
+ * server_key = "<base64 of HKDF(secret, "spa/2 server key" || server id)>"
+ * sequence = 3735928559
+ * ```
+ *
+ * {@linkcode keyForServer} turns either kind into the key of one server. A key file readable or writable by group or others is refused, as ssh does. No error
  * message, log line or printed form ever holds the secret or the passphrase.
  *
  * @module
  */
 
 import { MAX_SEQUENCE, MAX_UID, SECRET_LENGTH } from "../protocol/constants.ts";
+import { deriveServerKey } from "../protocol/key_schedule.ts";
 import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { ConfigError } from "./config_error.ts";
 import { Secret } from "./secret.ts";
@@ -25,12 +37,17 @@ import { Secret } from "./secret.ts";
 export interface KeyFile {
   /** The user id, 0..2^40-1. */
   readonly uid: number;
-  /** The 32-byte secret (from `secret`, or derived from `passphrase`). */
+  /**
+   * The 32-byte key: the user's secret (from `secret`, or derived from `passphrase`), or, for a
+   * server key file, the key of server {@linkcode KeyFile.serverId} only.
+   */
   readonly secret: Secret;
   /** The initial sequence number, 1..2^32-1. */
   readonly sequence: number;
   /** Which key the file held. */
-  readonly source: "secret" | "passphrase";
+  readonly source: "secret" | "passphrase" | "server-key";
+  /** For a server key (`source` "server-key"): the server it belongs to. */
+  readonly serverId?: string;
 }
 
 /** Largest key file read, in bytes. */
@@ -81,22 +98,39 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
   });
   const secretValue = fields.raw("secret");
   const passphraseValue = fields.raw("passphrase");
+  const serverKeyValue = fields.raw("server_key");
+  const serverId = fields.string("server_id");
   fields.finish();
   let secret: Secret | undefined;
   let source: KeyFile["source"] = "secret";
-  if (secretValue !== undefined && passphraseValue !== undefined) {
-    problems.add("", `set only one of "secret" and "passphrase"`);
-  } else if (secretValue !== undefined) {
-    if (typeof secretValue !== "string" || !BASE64_SECRET.test(secretValue)) {
+  const given = (["secret", "passphrase", "server_key"] as const).filter((key) =>
+    fields.data[key] !== undefined
+  );
+  if (serverId !== undefined && !isValidServerId(serverId)) {
+    problems.add("server_id", `${JSON.stringify(serverId)} is not a server id`);
+  }
+  if (serverKeyValue !== undefined && serverId === undefined) {
+    problems.add("server_id", `missing (required with "server_key")`);
+  }
+  if (serverKeyValue === undefined && serverId !== undefined) {
+    problems.add("server_id", `is only for a "server_key" (a user's secret serves every server)`);
+  }
+  if (given.length > 1) {
+    problems.add("", `set only one of ${given.map((key) => `"${key}"`).join(" and ")}`);
+  } else if (secretValue !== undefined || serverKeyValue !== undefined) {
+    const key = secretValue !== undefined ? "secret" : "server_key";
+    const value = secretValue ?? serverKeyValue;
+    if (typeof value !== "string" || !BASE64_SECRET.test(value)) {
       problems.add(
-        "secret",
+        key,
         `must be the base64 of ${SECRET_LENGTH} random bytes (44 characters ending in "=")`,
       );
     } else {
-      const bytes = Uint8Array.from(atob(secretValue), (c) => c.charCodeAt(0));
+      const bytes = Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
       secret = new Secret(bytes);
       bytes.fill(0);
     }
+    if (serverKeyValue !== undefined) source = "server-key";
   } else if (passphraseValue !== undefined) {
     source = "passphrase";
     if (typeof passphraseValue !== "string") {
@@ -114,7 +148,55 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
   if (problems.lines.length > 0 || uid === undefined || sequence === undefined || !secret) {
     throw new KeyFileError(options.path, problems.lines);
   }
-  return Object.freeze({ uid, secret, sequence, source });
+  return Object.freeze(
+    source === "server-key" ? { uid, secret, sequence, source, serverId: serverId! } : {
+      uid,
+      secret,
+      sequence,
+      source,
+    },
+  );
+}
+
+/**
+ * The key of server `serverId` from a key file: a user's secret (or passphrase) is turned into
+ * that server's key ({@linkcode deriveServerKey}); a server key file is used as it is, and only
+ * for the server it names. The result is a server key file's contents (`source` "server-key").
+ *
+ * @param key A parsed key file.
+ * @param serverId The server the key is for (the server's own `server_id`, or a client host's).
+ * @param path The key file, for errors.
+ * @throws {KeyFileError} When `key` is the server key of another server.
+ * @example
+ * ```ts
+ * import { keyForServer, parseKeyFile } from "./key_file.ts";
+ * const user = parseKeyFile(`uid = 7\nsecret = "${btoa("k".repeat(32))}"\nsequence = 42\n`);
+ * const web1 = keyForServer(user, "web1");
+ * if (web1.serverId !== "web1" || web1.secret.equals(user.secret)) throw new Error();
+ * if (!keyForServer(web1, "web1").secret.equals(web1.secret)) throw new Error();
+ * ```
+ */
+export function keyForServer(key: KeyFile, serverId: string, path?: string): KeyFile {
+  if (key.source === "server-key") {
+    if (key.serverId === serverId) return key;
+    throw new KeyFileError(path, [
+      `it is the key of server_id ${JSON.stringify(key.serverId)}, not of ${
+        JSON.stringify(serverId)
+      } (provision a key for this server with: spa-client provision)`,
+    ]);
+  }
+  const user = key.secret.bytes();
+  const bytes = deriveServerKey(user, serverId);
+  user.fill(0);
+  const secret = new Secret(bytes);
+  bytes.fill(0);
+  return Object.freeze({
+    uid: key.uid,
+    secret,
+    sequence: key.sequence,
+    source: "server-key" as const,
+    serverId,
+  });
 }
 
 /**
@@ -188,8 +270,11 @@ export async function loadKeyFile(path: string): Promise<KeyFile> {
 /** What {@linkcode formatKeyFile} writes. */
 export interface NewKey {
   readonly uid: number;
+  /** The user's secret, or with `serverId` the key of that server only. */
   readonly secret: Secret;
   readonly sequence: number;
+  /** Write a server key file for this server (`server_key` and `server_id`). */
+  readonly serverId?: string;
 }
 
 /**
@@ -212,17 +297,22 @@ export function formatKeyFile(key: NewKey, options: { name?: string } = {}): str
   if (!Number.isSafeInteger(key.sequence) || key.sequence < 1 || key.sequence > MAX_SEQUENCE) {
     throw new RangeError(`Cannot format key file: sequence ${key.sequence} is not in 1..2^32-1`);
   }
+  if (key.serverId !== undefined && !isValidServerId(key.serverId)) {
+    throw new RangeError(
+      `Cannot format key file: ${JSON.stringify(key.serverId)} is not a server id`,
+    );
+  }
   const bytes = key.secret.bytes();
   const encoded = btoa(String.fromCharCode(...bytes));
   bytes.fill(0);
-  const lines = ["# spa key file - keep it secret (mode 0600)"];
+  const lines = key.serverId === undefined
+    ? ["# spa key file - keep it secret (mode 0600)"]
+    : [`# spa server key of server_id "${key.serverId}" - keep it secret (mode 0600)`];
   if (options.name !== undefined) lines.push(`# user: ${options.name.replace(/[\r\n]/g, " ")}`);
-  lines.push(
-    `uid = ${key.uid}`,
-    `secret = "${encoded}"`,
-    `sequence = ${key.sequence}          # the initial sequence number, 1..2^32-1`,
-    "",
-  );
+  lines.push(`uid = ${key.uid}`);
+  if (key.serverId === undefined) lines.push(`secret = "${encoded}"`);
+  else lines.push(`server_id = "${key.serverId}"`, `server_key = "${encoded}"`);
+  lines.push(`sequence = ${key.sequence}          # the initial sequence number, 1..2^32-1`, "");
   return lines.join("\n");
 }
 

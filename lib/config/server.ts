@@ -11,6 +11,7 @@
  */
 
 import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_REPLAY_CAPACITY } from "../protocol/constants.ts";
+import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import type { SourceList } from "./cidr.ts";
@@ -63,6 +64,11 @@ export interface RateLimitConfig {
 export interface ServerConfig {
   /** The file it came from, when it came from one. */
   readonly path: string | undefined;
+  /**
+   * This server's id (protocol 2): every key is derived for it, so a packet sealed for another
+   * server never verifies here. Clients name it in their host entry.
+   */
+  readonly serverId: string;
   /** Capture interfaces, or `["any"]`. */
   readonly interfaces: readonly string[];
   readonly stateDir: string;
@@ -157,6 +163,7 @@ export interface ServerConfigCheck {
  * ```ts
  * import { parseServerConfig } from "./server.ts";
  * const config = parseServerConfig(`
+ * server_id = "web1"
  * interfaces = ["eth0"]
  * [[users]]
  * uid = 1000
@@ -182,7 +189,7 @@ export function parseServerConfig(text: string, options: { path?: string } = {})
  * ```ts
  * import { checkServerConfig } from "./server.ts";
  * const check = checkServerConfig(`firewall = "iptables"\ncolour = 1\n`);
- * if (check.problems.length !== 3) throw new Error(check.problems.join("\n")); // + no [[users]]
+ * if (check.problems.length !== 4) throw new Error(check.problems.join("\n")); // + server_id, [[users]]
  * ```
  */
 export function checkServerConfig(
@@ -203,6 +210,15 @@ export function checkServerConfig(
     return resolved.value;
   };
 
+  const serverId = top.string("server_id", { required: true });
+  if (serverId !== undefined && !isValidServerId(serverId)) {
+    top.problem(
+      "server_id",
+      `${
+        JSON.stringify(serverId)
+      } is not a server id (1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit)`,
+    );
+  }
   const interfaces = readInterfaces(top) ?? [...SERVER_DEFAULTS.interfaces];
   const stateDir = path("state_dir", top, top.string("state_dir") ?? SERVER_DEFAULTS.state_dir);
   const firewall = top.choice("firewall", ["nft", "none"] as const) ?? SERVER_DEFAULTS.firewall;
@@ -243,11 +259,12 @@ export function checkServerConfig(
   const ports = readPorts(top, listed, idleTimeoutMs);
   top.finish();
 
-  if (problems.lines.length > 0 || stateDir === undefined) {
+  if (problems.lines.length > 0 || stateDir === undefined || serverId === undefined) {
     return { config: undefined, problems: problems.lines, keyFiles };
   }
   const config: ServerConfig = {
     path: options.path,
+    serverId,
     interfaces,
     stateDir,
     firewall,
@@ -278,7 +295,7 @@ export function checkServerConfig(
  * @example
  * ```ts
  * import { parseServerConfig, serverCommands } from "./server.ts";
- * const config = parseServerConfig(`[[users]]\nuid = 1\nname = "a"\nkey_file = "/k"\n` +
+ * const config = parseServerConfig(`server_id = "s"\n[[users]]\nuid = 1\nname = "a"\nkey_file = "/k"\n` +
  *   `ports = ["tcp/22"]\n[ports."tcp/22"]\non_open = ["systemctl", "start", "ssh"]\n`);
  * if (serverCommands(config).join() !== "systemctl") throw new Error();
  * ```

@@ -8,13 +8,16 @@
 
 import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
 import { ConfigError } from "./config_error.ts";
-import { type KeyFile, KeyFileError, loadKeyFile } from "./key_file.ts";
+import { type KeyFile, KeyFileError, keyForServer, loadKeyFile } from "./key_file.ts";
 import { checkServerConfig, type ServerConfig } from "./server.ts";
 
 /** A server config with the key of every user. */
 export interface LoadedServerConfig {
   readonly config: ServerConfig;
-  /** Each user's key file, by uid. */
+  /**
+   * Each user's key for this server, by uid: the server key of `config.serverId`, whether the key
+   * file held it (provisioned) or the user's secret (derived here).
+   */
   readonly keys: ReadonlyMap<number, KeyFile>;
 }
 
@@ -22,7 +25,8 @@ export interface LoadedServerConfig {
  * Reads a server config and every key file it names.
  *
  * Beyond the schema, it checks that each key file is usable (exists, mode 0600 or stricter,
- * well-formed) and holds the uid of its user, that `state_dir` is a folder when it exists (the
+ * well-formed) and holds the uid of its user and a key for this server (the user's secret, or a
+ * server key provisioned for this `server_id`), that `state_dir` is a folder when it exists (the
  * daemon creates it otherwise), that `libpcap_path` exists, and that commands given by absolute path
  * exist.
  *
@@ -42,13 +46,14 @@ export async function loadServerConfig(path: string): Promise<LoadedServerConfig
   const check = checkServerConfig(text, { path: absolute });
   const problems = [...check.problems];
   const keys = new Map<number, KeyFile>();
+  const serverId = check.config?.serverId;
   for (const ref of check.keyFiles) {
     try {
       const key = await loadKeyFile(ref.path);
       if (key.uid !== ref.uid) {
         problems.push(`${ref.keyPath}: ${ref.path} holds uid ${key.uid}, not ${ref.uid}`);
-      } else {
-        keys.set(ref.uid, key);
+      } else if (serverId !== undefined) {
+        keys.set(ref.uid, keyForServer(key, serverId, ref.path));
       }
     } catch (error) {
       if (!(error instanceof KeyFileError)) throw error;

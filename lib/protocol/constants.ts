@@ -8,7 +8,7 @@
 // ---- Protocol constants -------------------------------------------------------------------
 
 /** Protocol version carried in the high nibble of the first sealed byte. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Length of the trailer at the end of a packet's payload: UID + sealed block. */
 export const TRAILER_LENGTH = 37;
 /** Length of the cleartext user id at the start of the trailer (big-endian). */
@@ -30,7 +30,7 @@ export const RESYNC_PERIOD_SECONDS = 60;
 /** Flag bit in the first sealed byte: the knock is bound to the source address. */
 export const FLAG_SOURCE_BOUND = 0x1;
 /** HKDF salt of every message key. */
-export const HKDF_SALT = "spa/1 key schedule";
+export const HKDF_SALT = "spa/2 key schedule";
 /** scrypt cost for passphrases: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s). */
 export const PASSPHRASE_SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
 

@@ -1,12 +1,20 @@
 /**
- * The key schedule: every message is sealed under keys of its own.
+ * The key schedule (protocol 2): every message is sealed under keys of its own, for one server.
  *
- * `HKDF-SHA256(ikm = secret, salt = "spa/1 key schedule", info, 64 bytes)` where `info` is
- * `"spa/1 message" || kind code || direction code || uid (5 bytes) || context (8 bytes, big-endian)`
+ * First the **server key**: `Kserver = HKDF-SHA256(ikm = the user's secret, salt = "spa/2 key
+ * schedule", info = "spa/2 server key" || len(server_id) || server_id, 32 bytes)`
+ * ({@linkcode deriveServerKey}). A client holds the user's secret and derives the key of each
+ * server it knocks on; a server holds its own `Kserver` (a provisioned key file) or the user's
+ * secret (and derives its own). Every other key is derived from `Kserver`, so a packet sealed for
+ * one server verifies at no other, and a server's key does not give the keys of the others.
+ *
+ * Then `HKDF-SHA256(ikm = Kserver, salt = "spa/2 key schedule", info, 64 bytes)` where `info` is
+ * `"spa/2 message" || kind code || direction code || uid (5 bytes) || context (8 bytes, big-endian)`
  * and the context is the sequence number the message is keyed by (knock, check: the client's
  * current number; ack: the new number) or the UTC minute (resync, resync-reply). The first 32 bytes
- * are the AES-256 key, the last 32 the HMAC-SHA256 key. Kind, direction, user and context all
- * enter the derivation, so no key serves two purposes: an ack can never verify as a knock.
+ * are the AES-256 key, the last 32 the HMAC-SHA256 key. Server, kind, direction, user and context
+ * all enter the derivation, so no key serves two purposes: an ack can never verify as a knock, a
+ * knock for one server never at another.
  *
  * @module
  */
@@ -15,12 +23,14 @@ import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
 import { BLOCK_LENGTH, HKDF_SALT, SECRET_LENGTH, TAG_LENGTH, UID_LENGTH } from "./constants.ts";
 import { HmacSha256 } from "./hmac_sha256.ts";
 import { directionCode, directionOf, isReply, kindCode, type MessageKind } from "./message_kind.ts";
+import { encodeServerId } from "./server_id.ts";
 import { isValidUid, writeUid } from "./uid.ts";
 
 const encoder = new TextEncoder();
-const MESSAGE_LABEL = encoder.encode("spa/1 message");
-const BINDING_LABEL = encoder.encode("spa/1 binding");
-const FINGERPRINT_LABEL = encoder.encode("spa/1 fingerprint");
+const SERVER_KEY_LABEL = encoder.encode("spa/2 server key");
+const MESSAGE_LABEL = encoder.encode("spa/2 message");
+const BINDING_LABEL = encoder.encode("spa/2 binding");
+const FINGERPRINT_LABEL = encoder.encode("spa/2 fingerprint");
 
 /**
  * The keys of one message kind for one user under one context (sequence number or minute).
@@ -105,9 +115,41 @@ export class MessageKey {
 }
 
 /**
+ * The key of one server for one user: `HKDF(secret, info = "spa/2 server key" || len || id)`, 32
+ * bytes. Every message, binding and fingerprint key of that server is derived from it (the
+ * `secret` argument of {@linkcode deriveMessageKey} and the others is this key). It is one-way: a
+ * server that holds only its own key learns nothing of the user's secret or of other servers'
+ * keys, so one compromised server cannot knock on the others as that user.
+ *
+ * @param secret The user's 32-byte secret (the client's key file).
+ * @param serverId The server's id (see `server_id.ts`).
+ * @throws {RangeError} When the secret is not 32 bytes or the id is not a server id.
+ *
+ * @example
+ * ```ts
+ * import { deriveServerKey } from "./key_schedule.ts";
+ * const secret = new Uint8Array(32);
+ * const web1 = deriveServerKey(secret, "web1");
+ * const web2 = deriveServerKey(secret, "web2");
+ * if (web1.length !== 32 || web1.every((b, i) => b === web2[i])) throw new Error("unexpected");
+ * ```
+ */
+export function deriveServerKey(secret: Uint8Array, serverId: string): Uint8Array {
+  checkSecret(secret);
+  const id = encodeServerId(serverId);
+  const info = new Uint8Array(SERVER_KEY_LABEL.length + id.length);
+  info.set(SERVER_KEY_LABEL);
+  info.set(id, SERVER_KEY_LABEL.length);
+  const okm = hkdf(secret, info);
+  const key = okm.slice(0, 32);
+  okm.fill(0);
+  return key;
+}
+
+/**
  * Derives the keys of `kind` for user `uid` under `context`.
  *
- * @param secret The user's 32-byte secret.
+ * @param secret The server key ({@linkcode deriveServerKey}) of the server the message is for.
  * @param uid The user id.
  * @param kind The message kind.
  * @param context The sequence number or UTC minute, an integer in 0..2^53-1.
@@ -192,7 +234,7 @@ export class BindingKey {
 }
 
 /**
- * Derives a user's binding key: HKDF with info `"spa/1 binding" || uid`.
+ * Derives a user's binding key from a server key: HKDF with info `"spa/2 binding" || uid`.
  *
  * @example
  * ```ts
@@ -229,7 +271,9 @@ function checkSecret(secret: Uint8Array): void {
 }
 
 /**
- * A short public identifier of a key (16 hex digits): HKDF with info `"spa/1 fingerprint" || uid`.
+ * A short public identifier of a server key (16 hex digits): HKDF with info
+ * `"spa/2 fingerprint" || uid`. Both sides compute it over the server key, so a client and a server
+ * that disagree on the server id (or the secret) print different fingerprints.
  * State files record it so a regenerated key resets the stored sequence state instead of silently
  * keeping numbers that belong to the old key. It reveals nothing usable about the secret.
  *

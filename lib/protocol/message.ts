@@ -72,7 +72,7 @@ const PROTOCOL_NUMBERS = { tcp: 6, udp: 17 } as const;
  * ```ts
  * import { encodeBlock } from "./message.ts";
  * const block = encodeBlock({ kind: "check", next: 9, timestamp: 1 }, 8, 0, 0);
- * if (block[0] !== 0x10 || block[7] !== 9) throw new Error("unexpected layout");
+ * if (block[0] !== 0x20 || block[7] !== 9) throw new Error("unexpected layout");
  * ```
  */
 export function encodeBlock(

@@ -21,6 +21,7 @@ import { Counters } from "./counters.ts";
 import { GrantBook } from "./grants.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { Pipeline } from "./pipeline.ts";
+import { ProbeBudget } from "./probe_budget.ts";
 import { SourceRateLimit } from "./rate_limit.ts";
 import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
@@ -123,6 +124,7 @@ export class Daemon {
     this.#context = {
       users: this.#users,
       limit: this.#limit,
+      probe: new ProbeBudget(ProbeBudget.defaults, Date.now()),
       counters: this.counters,
       maxAgeSeconds: loaded.config.maxPacketAgeMs / 1000,
       underLoad: false,

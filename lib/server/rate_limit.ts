@@ -1,14 +1,16 @@
 /**
  * Per-source limit on failed verifications, with bounded memory.
  *
- * Keys are exact source addresses, never hash buckets, so a flood spoofing many addresses cannot
- * drain the bucket of an address it does not use; the table holds at most `capacity` sources and
+ * Keys are exact sources, never hash buckets, so a flood spoofing many addresses cannot drain the
+ * bucket of a source it does not use (the daemon keys by flow: address and port, so a flood from
+ * one port of a client's address does not drain the bucket of the client's own knocks either); the table holds at most `capacity` sources and
  * forgets the least recently failing one first (a forgotten source starts again with a full
  * bucket, which only ever errs towards verifying). The daemon consults it only while it is under
  * load (a capture batch came back full): a source over its budget is then skipped before any
  * cryptography, so one noisy sender cannot eat the CPU valid knocks need. Its known limit: an
- * attacker who spoofs one particular client's address at a high rate while the daemon is loaded
- * can delay that client's knocks; a knock is retried, and the limit resets when the flood stops.
+ * attacker who spoofs one particular client's address and port at a high rate while the daemon is
+ * loaded can delay that client's knocks from that port (the client's next run uses another port),
+ * and the limit resets when the flood stops.
  *
  * @module
  */

@@ -3,10 +3,13 @@
  * resync), never per packet.
  *
  * The keys always tried for a packet carrying this user's UID are the knock and check keys under
- * each number the user's sequence state accepts (two keys, four during a resync's grace period).
- * Resync keys (the current UTC minute and its neighbours, then the wider clock-skew probe range)
- * cost more tries; they are spent from a per-user budget, so a flood forging this user's UID costs
- * the daemon two tag computations per packet however long it lasts.
+ * each number the user's sequence state accepts (two keys, four during a resync's grace period),
+ * then the resync keys of the accepted window (the current UTC minute and its neighbours: three
+ * keys). Nothing an attacker can drain stands between a user's packet and these five (or seven)
+ * tag checks: there is no per-user budget, so a flood forging this user's UID from anywhere else
+ * costs the daemon at most seven tag computations per packet and the user nothing. Only the
+ * clock-skew probe (the 28 further minutes, tried to tell a skewed client why it is not answered)
+ * is paid from budgets, per source and in total (`probe_budget.ts`).
  *
  * @module
  */
@@ -19,12 +22,6 @@ import {
   type MessageKey,
 } from "../protocol/key_schedule.ts";
 import { type ServerSequence, serverValidSequences } from "../state/sequence.ts";
-import { TokenBucket } from "./token_bucket.ts";
-
-/** Tag computations per second a user's resync keys may cost, and the burst allowed. */
-export const RESYNC_TRIES_PER_SECOND = 2_000;
-/** Burst of {@linkcode RESYNC_TRIES_PER_SECOND}. */
-export const RESYNC_TRIES_BURST = 4_000;
 
 /**
  * Keys of one user.
@@ -32,8 +29,10 @@ export const RESYNC_TRIES_BURST = 4_000;
  * @example
  * ```ts
  * import { UserKeys } from "./user_keys.ts";
- * const keys = new UserKeys(1000, new Uint8Array(32), { state: "current", sequence: 5 }, 0);
+ * const keys = new UserKeys(1000, new Uint8Array(32), { state: "current", sequence: 5 });
  * if (keys.primary.length !== 2) throw new Error("knock and check keys expected");
+ * if (keys.resyncKeys(29_000_000).length !== 3) throw new Error("three resync minutes expected");
+ * if (keys.skewProbeKeys(29_000_000).length !== 28) throw new Error("28 probe minutes expected");
  * ```
  */
 export class UserKeys {
@@ -45,16 +44,17 @@ export class UserKeys {
   #primary: MessageKey[] = [];
   #sequence: ServerSequence;
   readonly #resync = new Map<number, MessageKey>();
-  readonly #resyncBudget: TokenBucket;
+  #window:
+    | { minute: number; keys: readonly MessageKey[]; probe: readonly MessageKey[] }
+    | undefined;
 
-  /** Keys for `uid` under `sequence`; `nowMs` starts the resync budget. */
-  constructor(uid: number, secret: Uint8Array, sequence: ServerSequence, nowMs: number) {
+  /** Keys for `uid` (under its server key `secret`) following `sequence`. */
+  constructor(uid: number, secret: Uint8Array, sequence: ServerSequence) {
     this.uid = uid;
     this.#secret = secret.slice();
     this.bindingKey = deriveBindingKey(this.#secret, uid);
     this.#sequence = sequence;
     this.#derivePrimary();
-    this.#resyncBudget = new TokenBucket(RESYNC_TRIES_PER_SECOND, RESYNC_TRIES_BURST, nowMs);
   }
 
   /** The sequence state the keys follow. */
@@ -74,21 +74,33 @@ export class UserKeys {
   }
 
   /**
-   * Resync keys to try at `minute`, nearest first: the accepted window (±1 minute) and then, for
-   * recognising a skewed clock, up to ±15 minutes. Returns an empty list when the user's resync
-   * budget cannot pay for them at `nowMs`.
+   * The resync keys of the accepted window at `minute`, nearest first: `minute`, `minute - 1`,
+   * `minute + 1`. Tried for every packet that no knock or check key verifies; derived once per
+   * minute, never per packet.
    */
-  resyncKeys(minute: number, nowMs: number): readonly MessageKey[] {
+  resyncKeys(minute: number): readonly MessageKey[] {
+    return this.#windowAt(minute).keys;
+  }
+
+  /**
+   * The clock-skew probe at `minute`: the resync keys of the minutes 2 to 15 away, nearest first.
+   * A resync verified under one of them comes from a skewed clock and is answered as such. The
+   * caller pays for trying them (`ProbeBudget`).
+   */
+  skewProbeKeys(minute: number): readonly MessageKey[] {
+    return this.#windowAt(minute).probe;
+  }
+
+  #windowAt(minute: number) {
+    if (this.#window?.minute === minute) return this.#window;
     const span = RESYNC_SKEW_PROBE_MINUTES;
-    const count = 2 * span + 1;
-    if (!this.#resyncBudget.take(count, nowMs)) return [];
     for (const m of this.#resync.keys()) {
-      if (Math.abs(m - minute) > span + 1) {
+      if (Math.abs(m - minute) > span) {
         this.#resync.get(m)?.destroy();
         this.#resync.delete(m);
       }
     }
-    const keys: MessageKey[] = [];
+    const ordered: MessageKey[] = [];
     for (let d = 0; d <= span; d++) {
       for (const m of d === 0 ? [minute] : [minute - d, minute + d]) {
         let key = this.#resync.get(m);
@@ -96,10 +108,12 @@ export class UserKeys {
           key = deriveMessageKey(this.#secret, this.uid, "resync", m);
           this.#resync.set(m, key);
         }
-        keys.push(key);
+        ordered.push(key);
       }
     }
-    return keys;
+    const inWindow = 1 + 2 * RESYNC_SKEW_MINUTES;
+    this.#window = { minute, keys: ordered.slice(0, inWindow), probe: ordered.slice(inWindow) };
+    return this.#window;
   }
 
   /** Whether a resync verified under `keyMinute` is inside the accepted window around `minute`. */
@@ -116,6 +130,8 @@ export class UserKeys {
   destroy(): void {
     for (const key of this.#primary) key.destroy();
     for (const key of this.#resync.values()) key.destroy();
+    this.#resync.clear();
+    this.#window = undefined;
     this.#secret.fill(0);
   }
 

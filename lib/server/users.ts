@@ -99,7 +99,7 @@ export async function loadUsers(
         uid: config.uid,
         fingerprint,
         policy,
-        keys: new UserKeys(config.uid, secret, record.sequence, Date.now()),
+        keys: new UserKeys(config.uid, secret, record.sequence),
         replay: record.replay,
         lastAccepted: record.lastAccepted,
       });

@@ -1,11 +1,12 @@
 /**
  * The per-packet hot path: from a decoded frame to "drop silently" or something worth acting on.
  *
- * Cheapest first: payload long enough → known UID → (under load) source budget → the user's last
- * accepted trailer, byte for byte (a retransmission whose ack was lost) → tags under the user's
- * knock and check keys → resync keys (budgeted) → decrypt, fields, age, binding, replay. Nothing
- * here answers a packet or allocates for one that fails before authentication; every drop is
- * counted by reason.
+ * Cheapest first: payload long enough → known UID → (under load) the flow's failure budget → the
+ * user's last accepted trailer, byte for byte (a retransmission whose ack was lost) → tags under the
+ * user's knock and check keys and the resync keys of the accepted window (never budgeted) → the
+ * clock-skew probe (budgeted per source and in total) → decrypt, fields, age, binding, replay.
+ * Nothing here answers a packet or allocates for one that fails before authentication; every drop
+ * is counted by reason.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { minuteOf } from "../protocol/random.ts";
 import type { PacketView } from "../packet/view.ts";
 import { readUid } from "../protocol/uid.ts";
 import type { Counters } from "./counters.ts";
+import type { ProbeBudget } from "./probe_budget.ts";
 import type { SourceRateLimit } from "./rate_limit.ts";
 import type { ServerUser } from "./users.ts";
 import { UserKeys } from "./user_keys.ts";
@@ -50,8 +52,10 @@ export type Outcome =
 export interface VerifyContext {
   /** Users by UID. */
   users: ReadonlyMap<number, ServerUser>;
-  /** Failed-verification budgets per source. */
+  /** Failed-verification budgets per flow (source address and port), used under load. */
   limit: SourceRateLimit;
+  /** What the clock-skew probe may cost, per source address and in total. */
+  probe: ProbeBudget;
   /** Drop counters. */
   counters: Counters;
   /** Packet-age window, seconds. */
@@ -86,7 +90,7 @@ export function verifyPacket(
     ctx.counters.count("unknown-uid");
     return undefined;
   }
-  const sourceKey = ctx.underLoad ? rateLimitKey(frame, view) : 0;
+  const sourceKey = ctx.underLoad ? flowKey(frame, view) : 0;
   if (ctx.underLoad && !ctx.limit.allowed(sourceKey, nowMs)) {
     ctx.counters.count("rate-limited");
     return undefined;
@@ -101,17 +105,21 @@ export function verifyPacket(
     return undefined;
   }
   const now = nowMs / 1000;
+  const minute = minuteOf(now);
   let key = findKey(frame, offset, user.keys.primary);
   let resync = false;
   if (key === undefined) {
-    key = findKey(frame, offset, user.keys.resyncKeys(minuteOf(now), nowMs));
+    key = findKey(frame, offset, user.keys.resyncKeys(minute));
+    if (
+      key === undefined && ctx.probe.open(nowMs) && ctx.probe.take(addressKey(frame, view), nowMs)
+    ) {
+      key = findKey(frame, offset, user.keys.skewProbeKeys(minute));
+    }
     resync = key !== undefined;
   }
   if (key === undefined) {
     ctx.counters.count("tag");
-    if (ctx.underLoad) {
-      ctx.limit.failed(sourceKey === 0 ? rateLimitKey(frame, view) : sourceKey, nowMs);
-    }
+    if (ctx.underLoad) ctx.limit.failed(sourceKey, nowMs);
     return undefined;
   }
   const source = view.sourceAddress(frame);
@@ -148,13 +156,25 @@ function isSkewed(reason: RejectReason | undefined, key: MessageKey, now: number
   return reason === undefined && !UserKeys.resyncInWindow(key.context, minuteOf(now));
 }
 
-/** IPv4 sources as a number (no allocation), IPv6 as text. */
-function rateLimitKey(frame: Uint8Array, view: PacketView): number | string {
+/** An IPv4 source address as a number (no allocation), IPv6 as text. */
+function addressKey(frame: Uint8Array, view: PacketView): number | string {
   const o = view.sourceOffset;
   if (view.family === 4) {
     return (frame[o]! * 2 ** 24 + (frame[o + 1]! << 16) + (frame[o + 2]! << 8) + frame[o + 3]!) + 1;
   }
   return view.formatSource(frame);
+}
+
+/**
+ * A flow: the source address and port (0 for carriers without ports). Failure budgets are per
+ * flow, so a flood spoofing a client's address from one port does not drain the budget of the
+ * client's own knocks, which come from their own ports.
+ */
+function flowKey(frame: Uint8Array, view: PacketView): number | string {
+  const address = addressKey(frame, view);
+  return typeof address === "number"
+    ? address * 65_536 + view.sourcePort
+    : `${address}#${view.sourcePort}`;
 }
 
 function equalBytes(a: Uint8Array, offset: number, b: Uint8Array): boolean {

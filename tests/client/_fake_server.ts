@@ -38,6 +38,7 @@ export type ResyncMode = "ok" | "clock-skew" | "silent";
 
 /** Options of {@linkcode FakeServer.start}. */
 export interface FakeServerOptions {
+  /** The server key (`deriveServerKey(user secret, server id)`). */
   secret: Uint8Array;
   uid: number;
   /** The server's current sequence number. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { clientFlags } from "../../lib/permissions.ts";
+import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 import { FakeServer, type FakeServerOptions } from "./_fake_server.ts";
 
 /** The repository root (where `deno.json` is). */
@@ -140,16 +141,19 @@ export async function makeHome(options: { uid?: number; sequence?: number } = {}
   };
 }
 
+/** The `server_id` of the fake server (its host entry's name, `fake`, which is the default). */
+export const FAKE_SERVER_ID = "fake";
+
 /**
- * Starts a fake server holding `home`'s key at `home`'s initial number (unless `options` says
- * otherwise) and points `home`'s config at it.
+ * Starts a fake server holding `home`'s key (as the server key of {@linkcode FAKE_SERVER_ID}) at
+ * `home`'s initial number (unless `options` says otherwise) and points `home`'s config at it.
  */
 export async function startFakeServer(
   home: Home,
   options: Partial<FakeServerOptions> = {},
 ): Promise<FakeServer> {
   const server = await FakeServer.start({
-    secret: home.secret,
+    secret: deriveServerKey(home.secret, FAKE_SERVER_ID),
     uid: home.uid,
     sequence: home.sequence,
     ...options,

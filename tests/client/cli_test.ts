@@ -14,7 +14,7 @@ Deno.test("spa-client --version prints the release and protocol versions", async
   const meta = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   const run = await runClient(home.dir, ["--version"]);
   equal(run.code, 0);
-  equal(run.stdout, `spa-client ${meta.version} (protocol 1)\n`);
+  equal(run.stdout, `spa-client ${meta.version} (protocol 2)\n`);
 });
 
 Deno.test("spa-client --help reads like a man page", async () => {

@@ -5,7 +5,7 @@ import { loadKeyFile } from "../../lib/config/key_file.ts";
 import { parseClientConfig } from "../../lib/config/client.ts";
 import { parseServerConfig } from "../../lib/config/server.ts";
 import { secretFromPassphrase } from "../../lib/protocol/passphrase.ts";
-import { keyFingerprint } from "../../lib/protocol/key_schedule.ts";
+import { deriveServerKey, keyFingerprint } from "../../lib/protocol/key_schedule.ts";
 import { makeHome, runClient } from "./_helpers.ts";
 
 function base64(bytes: Uint8Array): string {
@@ -33,7 +33,11 @@ Deno.test("keygen writes a 0600 key file and prints both stanzas, never the secr
   const secret = key.secret.bytes();
   ok(!run.stdout.includes(base64(secret)), "the secret was printed");
   ok(!run.stderr.includes(base64(secret)), "the secret was printed");
-  match(run.stdout, new RegExp(`key fingerprint ${keyFingerprint(secret, 1001)}`));
+  // The fingerprint is that of the key of server web1 (what the server will hold).
+  match(
+    run.stdout,
+    new RegExp(`key fingerprint ${keyFingerprint(deriveServerKey(secret, "web1"), 1001)}`),
+  );
 
   // Each stanza parses with its config's own parser and names this key.
   const server = /Server, in [^\n]*:\n([\s\S]*?)\n\n/.exec(run.stdout)![1]!;
@@ -42,6 +46,7 @@ Deno.test("keygen writes a 0600 key file and prints both stanzas, never the secr
     serverConfig.users.map((u) => [u.uid, u.name, u.keyFile]),
     [[1001, "bob", "/etc/spa/keys/bob.key"]],
   );
+  equal(serverConfig.serverId, "web1");
   const client = /Client, in [^\n]*:\n([\s\S]*)$/.exec(run.stdout)![1]!;
   const clientConfig = parseClientConfig(client, {
     env: (n) => (n === "HOME" ? home.dir : undefined),

@@ -53,6 +53,7 @@ exec = ["ssh", "alice@{address}"]
 
 [hosts.db]
 address = "DB.Example.com"
+server_id = "db-2"
 uid = 7
 key_file = "keys/db.key"
 transport = "udp"
@@ -69,6 +70,7 @@ retries = 0
   deepEqual(findHost(config, "web1"), {
     name: "web1",
     address: "203.0.113.5",
+    serverId: "web1",
     uid: 1000,
     keyFile: "/home/alice/.config/spa/keys/alice.key",
     port: 22,
@@ -82,6 +84,7 @@ retries = 0
   });
   const db = findHost(config, "db")!;
   equal(db.address, "db.example.com");
+  equal(db.serverId, "db-2");
   equal(db.keyFile, "/home/alice/.config/spa/keys/db.key");
   equal(db.transport, "udp");
   equal(db.viaPort, 443);
@@ -129,6 +132,7 @@ via = 1
 
 [hosts.v6]
 address = "fd77::1"
+server_id = "v6 server"
 uid = 1
 key_file = "/k"
 bind_source = "10.0.0.1"
@@ -147,6 +151,7 @@ exec = "ssh host"
       `hosts."web 1".timeout: "2" has no unit (e.g. "2s")`,
       `hosts."web 1".retries: 1.5 is not an integer`,
       `hosts."web 1".via: unknown key (did you mean "via_port"?)`,
+      `hosts.v6.server_id: "v6 server" is not a server id (letters, digits, ".", "_", "-"; at most 64)`,
       `hosts.v6.exec: must be an array of arguments, not a string (e.g. ["systemctl", "start", "ssh"]); no shell is used`,
       `hosts.v6.bind_source: 10.0.0.1 is not of the same family as address`,
       `hosts.empty.address: missing (required)`,

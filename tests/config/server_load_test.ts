@@ -3,6 +3,7 @@ import { ConfigError } from "../../lib/config/config_error.ts";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { loadServerConfig } from "../../lib/config/server_load.ts";
+import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 
 const SECRET = new Secret(new Uint8Array(32).fill(9));
 
@@ -31,14 +32,42 @@ Deno.test("loadServerConfig loads the config and every user's key", async () => 
     await writeKey(`${dir}/keys/bob.key`, 1001);
     await Deno.writeTextFile(
       `${dir}/server.toml`,
-      `state_dir = "state"\n` + user(1000, "alice", "keys/alice.key") +
+      `server_id = "web1"\nstate_dir = "state"\n` + user(1000, "alice", "keys/alice.key") +
         user(1001, "bob", `${dir}/keys/bob.key`),
     );
     const { config, keys } = await loadServerConfig(`${dir}/server.toml`);
     equal(config.stateDir, `${dir}/state`);
     equal(config.path, `${dir}/server.toml`);
+    equal(config.serverId, "web1");
     deepEqual([...keys.keys()], [1000, 1001]);
-    equal(keys.get(1001)!.secret.equals(SECRET), true);
+    // The user's secret is turned into this server's key.
+    const web1 = new Secret(deriveServerKey(SECRET.bytes(), "web1"));
+    equal(keys.get(1001)!.secret.equals(web1), true);
+    equal(keys.get(1001)!.serverId, "web1");
+  });
+});
+
+Deno.test("loadServerConfig takes a key provisioned for this server_id, refuses one for another", async () => {
+  await withDir(async (dir) => {
+    const serverKey = (id: string) => ({
+      uid: 1000,
+      secret: new Secret(deriveServerKey(SECRET.bytes(), id)),
+      sequence: 5,
+      serverId: id,
+    });
+    await Deno.writeTextFile(`${dir}/web1.key`, formatKeyFile(serverKey("web1")), { mode: 0o600 });
+    await Deno.writeTextFile(`${dir}/web2.key`, formatKeyFile(serverKey("web2")), { mode: 0o600 });
+    const config = (key: string) => `server_id = "web1"\n` + user(1000, "alice", key);
+    await Deno.writeTextFile(`${dir}/good.toml`, config("web1.key"));
+    const { keys } = await loadServerConfig(`${dir}/good.toml`);
+    equal(keys.get(1000)!.secret.equals(serverKey("web1").secret), true);
+    await Deno.writeTextFile(`${dir}/bad.toml`, config("web2.key"));
+    await rejects(loadServerConfig(`${dir}/bad.toml`), (error: ConfigError) => {
+      deepEqual(error.problems, [
+        `users[0].key_file: Cannot use key file ${dir}/web2.key: it is the key of server_id "web2", not of "web1" (provision a key for this server with: spa-client provision)`,
+      ]);
+      return true;
+    });
   });
 });
 
@@ -50,7 +79,7 @@ Deno.test("loadServerConfig reports schema and key file problems together", asyn
     await Deno.chmod(`${dir}/carol.key`, 0o600);
     await Deno.writeTextFile(
       `${dir}/server.toml`,
-      user(1000, "alice", "alice.key") + user(1001, "bob", "bob.key") +
+      `server_id = "web1"\n` + user(1000, "alice", "alice.key") + user(1001, "bob", "bob.key") +
         user(1002, "carol", "carol.key") + user(1003, "dave", "dave.key") +
         `[ports."tcp/22"]\non_open = ["/nonexistent/bin/start-ssh"]\n`,
     );
@@ -71,7 +100,10 @@ Deno.test("loadServerConfig reports schema and key file problems together", asyn
 
 Deno.test("loadServerConfig checks key files even when the schema has problems", async () => {
   await withDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/server.toml`, `firewall = "pf"\n` + user(1, "a", "a.key"));
+    await Deno.writeTextFile(
+      `${dir}/server.toml`,
+      `server_id = "s"\nfirewall = "pf"\n` + user(1, "a", "a.key"),
+    );
     await rejects(loadServerConfig(`${dir}/server.toml`), (error: ConfigError) => {
       deepEqual(error.problems, [
         `firewall: "pf" is not one of "nft" or "none"`,
@@ -88,7 +120,7 @@ Deno.test("loadServerConfig checks state_dir and libpcap_path", async () => {
     await Deno.writeTextFile(`${dir}/state`, "");
     await Deno.writeTextFile(
       `${dir}/server.toml`,
-      `state_dir = "state"\nlibpcap_path = "nope.so"\n` + user(1, "a", "a.key"),
+      `server_id = "s"\nstate_dir = "state"\nlibpcap_path = "nope.so"\n` + user(1, "a", "a.key"),
     );
     await rejects(loadServerConfig(`${dir}/server.toml`), (error: ConfigError) => {
       deepEqual(error.problems, [

@@ -3,7 +3,7 @@ import { ConfigError } from "../../lib/config/config_error.ts";
 import { checkServerConfig, parseServerConfig, serverCommands } from "../../lib/config/server.ts";
 
 const PATH = "/etc/spa/server.toml";
-const USER = `
+const USER = `server_id = "web1"
 [[users]]
 uid = 1000
 name = "alice"
@@ -55,6 +55,7 @@ Deno.test("parseServerConfig fills in every default", () => {
 Deno.test("parseServerConfig reads every key", () => {
   const config = parseServerConfig(
     `
+server_id = "web1.example.org"
 interfaces = ["eth0", "wg0"]
 state_dir = "state"
 firewall = "none"
@@ -168,6 +169,7 @@ ports = ["tcp/99999"]
 
 Deno.test("every problem of a file is reported at once", () => {
   const text = `
+server_id = "-web"
 interfaces = ["eth0", "any"]
 firewall = "iptables"
 idle_timeout = "5x"
@@ -203,6 +205,7 @@ idle = "1m"
 on_close = ["", "x"]
 `;
   deepEqual(problemsOf(text), [
+    `server_id: "-web" is not a server id (1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit)`,
     `interfaces: "any" already means every interface; list it alone`,
     `firewall: "iptables" is not one of "nft" or "none"`,
     `nft_table: "spa-table" is not a table name (a letter, then up to 31 letters, digits or "_")`,
@@ -267,16 +270,19 @@ idle_timeout = "500ms"
 
 Deno.test("users and their required keys must be there", () => {
   deepEqual(problemsOf(`state_dir = "/var/lib/spa"\n`), [
+    "server_id: missing (required)",
     "users: missing (at least one [[users]])",
   ]);
-  deepEqual(problemsOf(`users = []\n`), ["users: must not be empty"]);
-  deepEqual(problemsOf(`[[users]]\n`), [
+  deepEqual(problemsOf(`server_id = "s"\nusers = []\n`), ["users: must not be empty"]);
+  deepEqual(problemsOf(`server_id = "s"\n[[users]]\n`), [
     "users[0].uid: missing (required)",
     "users[0].name: missing (required)",
     "users[0].key_file: missing (required)",
     "users[0].ports: missing (required)",
   ]);
-  deepEqual(problemsOf(`users = "alice"\n`), [`users: "alice" is not an array of tables`]);
+  deepEqual(problemsOf(`server_id = "s"\nusers = "alice"\n`), [
+    `users: "alice" is not an array of tables`,
+  ]);
 });
 
 Deno.test("relative paths need a config file to resolve against", () => {
@@ -299,7 +305,7 @@ Deno.test("a TOML syntax error is one line with its position", () => {
 
 Deno.test("ConfigError lists every problem in its message", () => {
   try {
-    parseServerConfig(`firewall = 1\ncolour = 2\n`, { path: PATH });
+    parseServerConfig(`server_id = "s"\nfirewall = 1\ncolour = 2\n`, { path: PATH });
     throw new Error("unreachable");
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

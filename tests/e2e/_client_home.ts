@@ -73,6 +73,7 @@ export async function makeClientHome(
     lines.push(
       `[hosts.${host.name}]`,
       `address = "${host.address}"`,
+      `server_id = "${setup.serverId}"`,
       `uid = ${user.uid}`,
       `key_file = "${join(keyDir, `${host.user}.key`)}"`,
       ...(host.port === undefined ? [] : [`port = ${host.port}`]),

@@ -4,7 +4,11 @@
  * replays, spoofing) without depending on spa-client.
  */
 
-import { deriveBindingKey, deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
+import {
+  deriveBindingKey,
+  deriveMessageKey,
+  deriveServerKey,
+} from "../../lib/protocol/key_schedule.ts";
 import type { MessageBody } from "../../lib/protocol/message.ts";
 import { openTrailer } from "../../lib/protocol/open.ts";
 import { minuteOf, randomSequence } from "../../lib/protocol/random.ts";
@@ -84,15 +88,19 @@ export interface Exchange {
   answer: Uint8Array | undefined;
 }
 
-/** A user's side of the protocol, tracking its sequence number like a client would. */
+/**
+ * A user's side of the protocol, tracking its sequence number like a client would, for server
+ * `serverId` (its keys derive from `deriveServerKey(secret, serverId)`).
+ */
 export class Knocker {
   sequence: number;
   readonly uid: number;
+  /** The server key the knocker seals under. */
   readonly secret: Uint8Array;
 
-  constructor(user: { uid: number; secret: Uint8Array; sequence: number }) {
+  constructor(user: { uid: number; secret: Uint8Array; sequence: number; serverId: string }) {
     this.uid = user.uid;
-    this.secret = user.secret;
+    this.secret = deriveServerKey(user.secret, user.serverId);
     this.sequence = user.sequence;
   }
 

@@ -6,6 +6,7 @@
 
 import { Secret } from "../../lib/config/secret.ts";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
+import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 import { serverFlags } from "../../lib/permissions.ts";
 import type { Topology } from "./topology.ts";
 
@@ -25,9 +26,19 @@ export interface TestUser {
   sequence?: number;
 }
 
+/** The `server_id` of a test server unless the setup names another. */
+export const TEST_SERVER_ID = "spa-test";
+
 /** Options of {@linkcode writeServerSetup}. */
 export interface ServerSetupOptions {
   users: TestUser[];
+  /** The server's `server_id` (default {@linkcode TEST_SERVER_ID}). */
+  serverId?: string;
+  /**
+   * Install each user's key as a server key provisioned for this server (`server_key`), as
+   * `spa-client provision` writes it; default: the user's secret itself.
+   */
+  provisioned?: boolean;
   interfaces?: string[];
   firewall?: "nft" | "none";
   idleTimeout?: string;
@@ -45,7 +56,12 @@ export interface ServerSetup {
   configDir: string;
   configPath: string;
   stateDir: string;
-  users: Required<Pick<TestUser, "uid" | "name" | "secret" | "sequence">>[];
+  /** The server's `server_id`. */
+  serverId: string;
+  /** Users with their secret (the client's key) and the server's id (for `Knocker`). */
+  users: (Required<Pick<TestUser, "uid" | "name" | "secret" | "sequence">> & {
+    serverId: string;
+  })[];
   /** Programs named by on_open/on_close, for the permission flags. */
   commands: string[];
 }
@@ -63,13 +79,16 @@ export async function writeServerSetup(options: ServerSetupOptions): Promise<Ser
   const configDir = `${dir}/etc`;
   const stateDir = `${dir}/state`;
   await Deno.mkdir(`${configDir}/keys`, { recursive: true, mode: 0o700 });
+  const serverId = options.serverId ?? TEST_SERVER_ID;
   const users = options.users.map((u) => ({
     uid: u.uid,
     name: u.name,
     secret: u.secret ?? crypto.getRandomValues(new Uint8Array(32)),
     sequence: u.sequence ?? (crypto.getRandomValues(new Uint32Array(1))[0]! || 1),
+    serverId,
   }));
   const lines = [
+    `server_id = ${JSON.stringify(serverId)}`,
     `interfaces = ${JSON.stringify(options.interfaces ?? ["eth0"])}`,
     `state_dir = ${JSON.stringify(stateDir)}`,
     `firewall = "${options.firewall ?? "nft"}"`,
@@ -82,12 +101,13 @@ export async function writeServerSetup(options: ServerSetupOptions): Promise<Ser
   for (const [i, u] of options.users.entries()) {
     const user = users[i]!;
     const keyPath = `${configDir}/keys/${u.name}.key`;
+    const key = options.provisioned
+      ? { secret: new Secret(deriveServerKey(user.secret, serverId)), serverId }
+      : { secret: new Secret(user.secret) };
     await Deno.writeTextFile(
       keyPath,
-      formatKeyFile({ uid: user.uid, secret: new Secret(user.secret), sequence: user.sequence }),
-      {
-        mode: 0o600,
-      },
+      formatKeyFile({ uid: user.uid, sequence: user.sequence, ...key }),
+      { mode: 0o600 },
     );
     await Deno.chmod(keyPath, 0o600);
     lines.push(
@@ -111,7 +131,7 @@ export async function writeServerSetup(options: ServerSetupOptions): Promise<Ser
   }
   const configPath = `${configDir}/server.toml`;
   await Deno.writeTextFile(configPath, lines.join("\n"));
-  return { dir, configDir, configPath, stateDir, users, commands: [...commands] };
+  return { dir, configDir, configPath, stateDir, serverId, users, commands: [...commands] };
 }
 
 /** The `deno run` argv that starts `spa-server` for a setup, with the shipped permission flags. */

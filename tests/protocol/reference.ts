@@ -28,7 +28,16 @@ function uid5(uid: number): Buffer {
   return b;
 }
 
-/** HKDF-SHA256 → [AES key, HMAC key] for one message kind and context. */
+const SALT = "spa/2 key schedule";
+
+/** The server key: HKDF-SHA256(secret, "spa/2 server key" || len(id) || id), 32 bytes. */
+export function referenceServerKey(secret: Uint8Array, serverId: string): Buffer {
+  const id = Buffer.from(serverId, "ascii");
+  const info = Buffer.concat([Buffer.from("spa/2 server key"), Buffer.from([id.length]), id]);
+  return Buffer.from(hkdfSync("sha256", secret, SALT, info, 64)).subarray(0, 32);
+}
+
+/** HKDF-SHA256 of a server key → [AES key, HMAC key] for one message kind and context. */
 export function referenceKeys(
   secret: Uint8Array,
   uid: number,
@@ -38,12 +47,12 @@ export function referenceKeys(
   const ctx = Buffer.alloc(8);
   ctx.writeBigUInt64BE(BigInt(context));
   const info = Buffer.concat([
-    Buffer.from("spa/1 message"),
+    Buffer.from("spa/2 message"),
     Buffer.from([KIND_CODES[kind]!, DIRECTION_CODES[kind]!]),
     uid5(uid),
     ctx,
   ]);
-  const okm = Buffer.from(hkdfSync("sha256", secret, "spa/1 key schedule", info, 64));
+  const okm = Buffer.from(hkdfSync("sha256", secret, SALT, info, 64));
   return [okm.subarray(0, 32), okm.subarray(32, 64)];
 }
 
@@ -53,8 +62,8 @@ export function referenceBinding(secret: Uint8Array, uid: number, address: Uint8
     hkdfSync(
       "sha256",
       secret,
-      "spa/1 key schedule",
-      Buffer.concat([Buffer.from("spa/1 binding"), uid5(uid)]),
+      SALT,
+      Buffer.concat([Buffer.from("spa/2 binding"), uid5(uid)]),
       64,
     ),
   );
@@ -92,7 +101,7 @@ export function referenceBlock(fields: {
   last4: Uint8Array;
 }): Buffer {
   const b = Buffer.alloc(16);
-  b[0] = (1 << 4) | fields.flags;
+  b[0] = (2 << 4) | fields.flags;
   b[1] = fields.code;
   b.writeUInt16BE(fields.port, 2);
   b.writeUInt32BE(fields.sequence, 4);

@@ -1,14 +1,28 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { deriveBindingKey, deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
+import {
+  deriveBindingKey,
+  deriveMessageKey,
+  deriveServerKey,
+} from "../../lib/protocol/key_schedule.ts";
 import type { MessageBody } from "../../lib/protocol/message.ts";
 import type { MessageKind } from "../../lib/protocol/message_kind.ts";
 import { openTrailer } from "../../lib/protocol/open.ts";
 import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
+import { PROTOCOL_VERSION } from "../../lib/protocol/constants.ts";
 import { hex, unhex } from "./helpers.ts";
-import { referenceBinding, referenceBlock, referenceSeal } from "./reference.ts";
+import {
+  referenceBinding,
+  referenceBlock,
+  referenceSeal,
+  referenceServerKey,
+} from "./reference.ts";
 
 interface VectorFile {
+  protocol_version: number;
   secret: string;
+  server_id: string;
+  server_key: string;
+  other_servers: { server_id: string; server_key: string; knock: string }[];
   uid: number;
   vectors: {
     name: string;
@@ -36,8 +50,48 @@ interface VectorFile {
 const file: VectorFile = JSON.parse(
   await Deno.readTextFile(new URL("../testdata/vectors.json", import.meta.url)),
 );
-const secret = unhex(file.secret);
+const userSecret = unhex(file.secret);
+/** Every vector is sealed for `file.server_id`: the key schedule starts from its server key. */
+const secret = unhex(file.server_key);
 const CODES: Record<string, number> = { tcp: 6, udp: 17 };
+
+Deno.test("vectors.json: protocol 2; lib/protocol and the reference derive every server key", () => {
+  equal(file.protocol_version, PROTOCOL_VERSION);
+  equal(file.protocol_version, 2);
+  const servers = [
+    { server_id: file.server_id, server_key: file.server_key },
+    ...file.other_servers,
+  ];
+  equal(new Set(servers.map((s) => s.server_key)).size, servers.length, "server keys differ");
+  for (const s of servers) {
+    equal(hex(deriveServerKey(userSecret, s.server_id)), s.server_key, s.server_id);
+    equal(hex(referenceServerKey(userSecret, s.server_id)), s.server_key, s.server_id);
+  }
+});
+
+Deno.test("vectors.json: the first knock sealed for another server differs and opens only there", () => {
+  const v = file.vectors[0]!;
+  for (const other of file.other_servers) {
+    const theirs = unhex(other.knock);
+    const key = unhex(other.server_key);
+    equal(
+      hex(
+        referenceSeal(key, file.uid, v.kind, v.context, unhex(v.plaintext)),
+      ),
+      other.knock,
+      other.server_id,
+    );
+    equal(other.knock.slice(10) === v.trailer.slice(10), false);
+    const at = (k: Uint8Array) =>
+      openTrailer(theirs, () => [deriveMessageKey(k, file.uid, v.kind, v.context)], {
+        now: v.body.timestamp,
+        maxAge: 120,
+      });
+    equal(at(key).ok, true, `${other.server_id} opens its own knock`);
+    const here = at(secret);
+    equal(here.ok ? "accepted" : here.reason, "tag", `${file.server_id} refuses it`);
+  }
+});
 
 Deno.test("vectors.json: lib/protocol seals every vector to the exact 37 bytes", () => {
   for (const v of file.vectors) {

@@ -24,6 +24,7 @@ import { replyRouteOf } from "../../lib/server/reply_route.ts";
 import { UserKeys } from "../../lib/server/user_keys.ts";
 import type { ServerUser } from "../../lib/server/users.ts";
 import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
+import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 
 const SECRET = new Uint8Array(32).fill(3);
 const UID = 1000;
@@ -46,7 +47,7 @@ function world(options: { commitFails?: boolean; openFails?: number } = {}) {
       sources: { contains: () => true },
       requireSourceBinding: false,
     },
-    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }, clock),
+    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }),
     replay: new ReplayCache(),
     lastAccepted: undefined,
   };
@@ -77,6 +78,7 @@ function world(options: { commitFails?: boolean; openFails?: number } = {}) {
   const context: VerifyContext = {
     users: new Map([[UID, user]]),
     limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
+    probe: new ProbeBudget(),
     counters,
     maxAgeSeconds: 120,
     underLoad: false,

@@ -15,6 +15,7 @@ import { sealTrailer } from "../../lib/protocol/seal.ts";
 import { Counters } from "../../lib/server/counters.ts";
 import { Logger } from "../../lib/server/log.ts";
 import { MAX_QUEUED_PER_USER, Pipeline, RETRANSMIT_ACKS_BURST } from "../../lib/server/pipeline.ts";
+import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
 import { replyRouteOf } from "../../lib/server/reply_route.ts";
 import { UserKeys } from "../../lib/server/user_keys.ts";
@@ -41,7 +42,7 @@ function world(open: (retransmit: boolean) => Promise<void>) {
       sources: { contains: () => true },
       requireSourceBinding: false,
     },
-    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }, clock),
+    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }),
     replay: new ReplayCache(),
     lastAccepted: undefined,
   };
@@ -64,6 +65,7 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     counters,
     maxAgeSeconds: 120,
     underLoad: false,
+    probe: new ProbeBudget(),
   };
   const view = new PacketView();
   const deliver = (trailer: Uint8Array): Promise<void> => {

@@ -100,6 +100,7 @@ export async function serverDirs(
   await Deno.writeTextFile(
     configPath,
     [
+      `server_id = "shipping-test"`,
       `interfaces = ["lo"]`,
       `state_dir = ${JSON.stringify(stateDir)}`,
       `firewall = "none"`,

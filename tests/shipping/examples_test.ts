@@ -65,12 +65,26 @@ Deno.test("examples/server.toml passes spa-server check-config with a keygen key
   try {
     await Deno.mkdir(home);
     await Deno.mkdir(`${configDir}/keys`, { recursive: true, mode: 0o700 });
-    // On the client: spa-client keygen; then the key goes to the server's keys folder, mode 0600.
+    // On the client: spa-client keygen, then provision the server's own key (server_id "web1",
+    // as in the example), which goes to the server's keys folder, mode 0600.
     const keygen = await runClient(home, ["keygen", "--uid", "1000", "--name", "alice"]);
     equal(keygen.code, 0, keygen.stderr);
     const key = `${configDir}/keys/alice.key`;
-    await Deno.copyFile(`${home}/.config/spa/keys/alice.key`, key);
-    await Deno.chmod(key, 0o600);
+    const provision = (serverId: string, out: string) =>
+      runClient(home, [
+        "provision",
+        "--host",
+        serverId,
+        "--uid",
+        "1000",
+        "--key-file",
+        `${home}/.config/spa/keys/alice.key`,
+        "--out",
+        out,
+      ]);
+    const provisioned = await provision("web1", key);
+    equal(provisioned.code, 0, provisioned.stderr);
+    equal((await Deno.stat(key)).mode! & 0o777, 0o600);
     const example = await Deno.readTextFile(SERVER_EXAMPLE);
     ok(example.includes(`state_dir = "/var/lib/spa"`));
     const flags = serverFlags({ ...DEFAULT_SERVER_LOCATIONS, configDir, stateDir });
@@ -95,6 +109,26 @@ Deno.test("examples/server.toml passes spa-server check-config with a keygen key
         equal(result.stdout.trim(), `${config}: ok (1 users, ports tcp/22)`);
       });
     }
+    await t.step("and check-config refuses a key provisioned for another server_id", async () => {
+      const other = `${configDir}/keys/web2.key`;
+      equal((await provision("web2", other)).code, 0);
+      const config = `${configDir}/server.toml`;
+      const text = await Deno.readTextFile(config);
+      await Deno.writeTextFile(
+        `${configDir}/web2.toml`,
+        text.replace(`key_file = "keys/alice.key"`, `key_file = "keys/web2.key"`),
+      );
+      const result = await deno([
+        "run",
+        ...flags,
+        `${ROOT}/server.ts`,
+        "check-config",
+        "--config",
+        `${configDir}/web2.toml`,
+      ]);
+      equal(result.code, 2);
+      match(result.stderr, /it is the key of server_id "web2", not of "web1"/);
+    });
     await t.step("and check-config fails once the key is readable by others", async () => {
       await Deno.chmod(key, 0o644);
       const result = await deno([
