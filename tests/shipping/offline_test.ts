@@ -94,12 +94,28 @@ Deno.test("offline, with an empty Deno cache: client, server and type check need
       match(result.stdout, /^Wrote .*alice\.key/);
     });
 
-    await t.step("spa-server check-config", async () => {
+    await t.step("spa-client provision, then spa-server check-config", async () => {
+      const key = `${home}/server-keys/alice.key`;
+      await Deno.mkdir(`${home}/server-keys`, { mode: 0o700 });
+      const provisioned = await offline(clientArgv([
+        "provision",
+        "--host",
+        "web1",
+        "--uid",
+        "1000",
+        "--key-file",
+        `${home}/keys/alice.key`,
+        "--out",
+        key,
+      ]));
+      equal(provisioned.stderr, "");
+      equal(provisioned.code, 0);
       const config = `${home}/server.toml`;
       await Deno.writeTextFile(
         config,
-        `state_dir = ${JSON.stringify(`${home}/state`)}\n[[users]]\nname = "alice"\nuid = 1000\n` +
-          `key_file = ${JSON.stringify(`${home}/keys/alice.key`)}\nports = ["tcp/22"]\n`,
+        `server_id = "web1"\nstate_dir = ${JSON.stringify(`${home}/state`)}\n` +
+          `[[users]]\nname = "alice"\nuid = 1000\nkey_file = ${JSON.stringify(key)}\n` +
+          `ports = ["tcp/22"]\n`,
       );
       await Deno.mkdir(`${home}/state`);
       const flags = serverFlags({ ...DEFAULT_SERVER_LOCATIONS, configDir: home, stateDir: home });
