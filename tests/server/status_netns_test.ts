@@ -124,11 +124,19 @@ netnsTest(
         await sh("mount", "-o", "remount,rw", setup.stateDir);
         await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
         equal(await connect(topo, "client", SERVER, 22), "connected");
-        await sleep(1200);
-        const json = JSON.parse((await status(topo, setup, "--json")).stdout);
-        equal(json.running, true);
-        equal(json.stale, false);
         await server.waitFor(/ status-write-ok/);
+        // The daemon writes its status file every second or so; under load the first read may
+        // still see the stale one. Read until it is fresh, for at most 10 s.
+        let last: { code: number; stdout: string; stderr: string } | undefined;
+        let json: { running?: boolean; stale?: boolean } = {};
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) {
+          last = await status(topo, setup, "--json");
+          if (last.code !== 0 || last.stdout.trim() === "") continue;
+          json = JSON.parse(last.stdout);
+          if (json.stale === false) break;
+        }
+        equal(json.running, true, `status --json: ${JSON.stringify(last)}`);
+        equal(json.stale, false, `status --json: ${JSON.stringify(last)}`);
         server.kill("SIGTERM");
         equal((await server.exited).code, 0);
       });
