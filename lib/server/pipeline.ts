@@ -136,8 +136,13 @@ export class Pipeline {
     const address = formatAddress(outcome.source);
     switch (outcome.kind) {
       case "retransmit": {
-        const last = user.lastAccepted;
-        if (last === undefined) return;
+        // Only the knock it matched, and only while it is still the user's last: a knock accepted
+        // (or revoked) since then must not be re-opened for this packet's source.
+        const last = outcome.last;
+        if (user.lastAccepted !== last) {
+          counters.count("replay");
+          return;
+        }
         if (!this.#reackAllowed(user)) {
           counters.count("retransmit-limited");
           return;

@@ -21,13 +21,17 @@ import { readUid } from "../protocol/uid.ts";
 import type { Counters } from "./counters.ts";
 import type { ProbeBudget } from "./probe_budget.ts";
 import type { SourceRateLimit } from "./rate_limit.ts";
-import type { ServerUser } from "./users.ts";
+import type { LastAccepted, ServerUser } from "./users.ts";
 import { UserKeys } from "./user_keys.ts";
 
 /** What the daemon must do about an authentic packet. */
 export type Outcome =
-  /** The user's last accepted knock or check again, from the same source: answer it again. */
-  | { kind: "retransmit"; user: ServerUser; source: Uint8Array }
+  /**
+   * The user's last accepted knock or check (`last`) again, from the same source: answer it again.
+   * `last` is the one it matched, so a newer accepted knock queued before it is never answered or
+   * opened in its place.
+   */
+  | { kind: "retransmit"; user: ServerUser; source: Uint8Array; last: LastAccepted }
   /** An authentic, fresh, unused message; `trailer` is a copy of its 37 bytes. */
   | {
     kind: "accepted";
@@ -99,7 +103,7 @@ export function verifyPacket(
   if (last !== undefined && equalBytes(frame, offset, last.trailer)) {
     const source = view.sourceAddress(frame);
     if (equalBytes(source, 0, last.source) && nowMs / 1000 - last.timestamp <= ctx.maxAgeSeconds) {
-      return { kind: "retransmit", user, source };
+      return { kind: "retransmit", user, source, last };
     }
     ctx.counters.count("replay");
     return undefined;

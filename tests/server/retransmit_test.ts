@@ -31,6 +31,7 @@ const SERVER = new Uint8Array([10, 77, 0, 1]);
 function world(open: (retransmit: boolean) => Promise<void>) {
   let clock = Date.parse("2026-11-27T12:00:30Z");
   const opens: boolean[] = [];
+  const granted: string[] = [];
   let replies = 0;
   const counters = new Counters();
   const user: ServerUser = {
@@ -38,7 +39,7 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     fingerprint: "0000000000000000",
     policy: {
       name: "alice",
-      ports: [{ protocol: "tcp", port: 22 }],
+      ports: [{ protocol: "tcp", port: 22 }, { protocol: "tcp", port: 443 }],
       sources: { contains: () => true },
       requireSourceBinding: false,
     },
@@ -47,8 +48,9 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     lastAccepted: undefined,
   };
   const pipeline = new Pipeline({
-    openGrant: (_grant, options) => {
+    openGrant: (grant, options) => {
       opens.push(options?.retransmit === true);
+      granted.push(`${grant.address} ${grant.protocol}/${grant.port}`);
       return open(options?.retransmit === true);
     },
     commit: () => Promise.resolve(),
@@ -68,9 +70,9 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     probe: new ProbeBudget(),
   };
   const view = new PacketView();
-  const deliver = (trailer: Uint8Array): Promise<void> => {
+  const deliver = (trailer: Uint8Array, source = CLIENT): Promise<void> => {
     const frame = encodeUdpPacket({
-      source: CLIENT,
+      source,
       destination: SERVER,
       sourcePort: 40000,
       destinationPort: 22,
@@ -82,17 +84,18 @@ function world(open: (retransmit: boolean) => Promise<void>) {
       ? Promise.resolve()
       : pipeline.handle(outcome, replyRouteOf(frame, view));
   };
-  const knock = (sequence: number, next: number) =>
+  const knock = (sequence: number, next: number, port = 22) =>
     sealTrailer(deriveMessageKey(SECRET, UID, "knock", sequence), {
       kind: "knock",
       protocol: "tcp",
-      port: 22,
+      port,
       next,
       timestamp: Math.floor(clock / 1000),
     });
   return {
     pipeline,
     opens,
+    granted,
     replies: () => replies,
     counters,
     deliver,
@@ -162,4 +165,21 @@ Deno.test("pipeline: copies arriving while the knock is handled are bounded by t
   equal(c.accepted, 1);
   equal(w.opens.length, 1, "one nft run");
   equal(w.replies(), 1, "one ack");
+});
+
+Deno.test("pipeline: a replayed knock never opens the user's newer knock for its own source", async () => {
+  // L1 (tcp/22 from the client) was accepted; then, in one batch, the user's fresh knock L2
+  // (tcp/443 from another address) and a copy of L1 from the client's address (an attacker
+  // sharing the client's NAT). The copy matched L1 when it was verified; by the time it is
+  // handled, L2 is the user's last: it must be dropped, not answered with L2's grant.
+  const w = world(() => Promise.resolve());
+  const l1 = w.knock(100, 101);
+  await w.deliver(l1);
+  const other = new Uint8Array([10, 77, 0, 9]);
+  const l2 = w.knock(101, 102, 443);
+  const batch = [w.deliver(l2, other), w.deliver(l1)];
+  await Promise.all(batch);
+  await w.pipeline.idle();
+  equal(w.granted.join(", "), "10.77.0.2 tcp/22, 10.77.0.9 tcp/443");
+  equal(w.replies(), 2, "the two knocks acked, the stale copy not");
 });
