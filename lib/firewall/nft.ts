@@ -165,16 +165,19 @@ export class NftBackend implements FirewallBackend {
   }
 
   /**
-   * Recreates the table for the current ports with `grants` in it, in one transaction (after the
-   * table was deleted or changed from outside).
+   * Recreates the table for the current ports with the grants `grants()` returns in it, in one
+   * transaction (after the table was deleted or changed from outside), and returns them.
+   * `grants` is called when the rebuild's turn comes in the queue of nft runs, not before, so a
+   * grant closed by a run queued ahead of it (a revocation) is not written back.
    */
-  restore(grants: readonly Grant[]): Promise<void> {
+  restore(grants: () => readonly Grant[]): Promise<Grant[]> {
     return this.#serial(async () => {
       const ports = this.#ports;
       if (ports === undefined) {
         throw new FirewallError("Cannot restore the firewall: it was not started");
       }
-      const elements = grants.filter((g) => findPort(ports, g) !== undefined).map((g) => {
+      const restored = grants().filter((g) => findPort(ports, g) !== undefined);
+      const elements = restored.map((g) => {
         checkTimeout(g.timeoutMs);
         return openScript(this.table, checkTarget(g), g.timeoutMs, true);
       });
@@ -182,6 +185,7 @@ export class NftBackend implements FirewallBackend {
         "restore the firewall",
         startScript(this.table, ports, this.#response) + elements.join(""),
       );
+      return restored;
     });
   }
 

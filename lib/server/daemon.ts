@@ -148,6 +148,7 @@ export class Daemon {
     this.#watch = this.#nft === undefined ? undefined : new TableWatch({
       firewall: this.#nft,
       grants: () => this.#grants.restoring(),
+      holds: (grant) => this.#grants.holds(grant),
       log: this.log,
       counters: this.counters,
       now: () => performance.now(),

@@ -110,6 +110,8 @@ export interface OpenOptions {
  */
 export class GrantBook {
   readonly #entries = new Map<string, Entry>();
+  /** Grants being closed before their time: a table rebuild never writes them back. */
+  readonly #closing = new Set<string>();
   readonly #options: GrantBookOptions;
 
   constructor(options: GrantBookOptions) {
@@ -159,7 +161,8 @@ export class GrantBook {
    */
   restoring(): { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number }[] {
     const now = this.#options.now();
-    return [...this.#entries.values()].map((e) => {
+    const kept = [...this.#entries].filter(([key]) => !this.#closing.has(key));
+    return kept.map(([, e]) => {
       e.expiresAt = now + e.idleTimeoutMs;
       e.refreshedAt = now;
       return { address: e.address, protocol: e.protocol, port: e.port, timeoutMs: e.idleTimeoutMs };
@@ -210,6 +213,35 @@ export class GrantBook {
     return (this.#options.wallClock ?? Date.now)();
   }
 
+  /** Whether the book holds `target` as an open grant (not one being closed). */
+  holds(target: { address: string; protocol: "tcp" | "udp"; port: number }): boolean {
+    const key = grantKey(target);
+    return this.#entries.has(key) && !this.#closing.has(key);
+  }
+
+  /**
+   * Closes a grant before its time (its user lost access): `close` removes it from the firewall,
+   * then the book forgets it, logs `close` with `reason` and runs `on_close` for a port's last
+   * grant. While `close` runs, a table rebuild does not write the grant back. When `close`
+   * fails, the grant stays in the book (still open in the kernel) and the error is thrown.
+   */
+  async revoke(
+    target: { address: string; protocol: "tcp" | "udp"; port: number },
+    reason: string,
+    close: () => Promise<void>,
+  ): Promise<void> {
+    const key = grantKey(target);
+    this.#closing.add(key);
+    try {
+      await close();
+    } catch (error) {
+      this.#closing.delete(key);
+      throw error;
+    }
+    this.#closing.delete(key);
+    await this.forget(target, reason);
+  }
+
   /**
    * Forgets a grant the daemon closed in the firewall before its time (its user lost access):
    * logs `close` with `reason` and runs `on_close` when it was its port's last grant.
@@ -224,6 +256,8 @@ export class GrantBook {
   }
 
   async #closed(key: string, entry: Entry, reason: string): Promise<void> {
+    // Only the entry the caller saw: a grant re-opened meanwhile (a new entry) stays.
+    if (this.#entries.get(key) !== entry) return;
     this.#entries.delete(key);
     this.#options.log.info("close", {
       user: entry.user,

@@ -104,7 +104,7 @@ export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastA
  * ```
  */
 export async function revokeGrants(
-  book: Pick<GrantBook, "snapshot" | "forget">,
+  book: Pick<GrantBook, "snapshot" | "revoke">,
   firewall: { close(target: GrantTarget): Promise<void> },
   users: Iterable<Pick<ServerUser, "policy">>,
   log: Logger,
@@ -117,14 +117,14 @@ export async function revokeGrants(
       port: `${grant.protocol}/${grant.port}`,
     };
     try {
-      await firewall.close(grant);
+      await book.revoke(grant, `revoked-${reason}`, async () => {
+        await firewall.close(grant);
+        log.warn("revoke", { ...fields, reason });
+      });
     } catch (error) {
       done = false;
       log.error("revoke-failed", { ...fields, reason: (error as Error).message });
-      continue;
     }
-    log.warn("revoke", { ...fields, reason });
-    await book.forget(grant, `revoked-${reason}`);
   }
   return done;
 }

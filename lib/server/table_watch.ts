@@ -29,8 +29,13 @@ export interface WatchedTable {
   readonly table: string;
   /** What differs from the table the backend made, or `undefined`. */
   verify(): Promise<string | undefined>;
-  /** Rebuilds the table with `grants` in it, in one transaction. */
-  restore(grants: readonly Grant[]): Promise<void>;
+  /**
+   * Rebuilds the table with the grants `grants()` returns (called when the rebuild runs, after
+   * every firewall change queued before it), in one transaction; returns them.
+   */
+  restore(grants: () => readonly Grant[]): Promise<readonly Grant[]>;
+  /** Removes one grant. */
+  close(target: Grant): Promise<void>;
   /** Starts `nft monitor`. */
   spawnMonitor(): Deno.ChildProcess;
 }
@@ -40,6 +45,8 @@ export interface TableWatchOptions {
   firewall: WatchedTable;
   /** The grants to write back (each with its full timeout). */
   grants: () => Grant[];
+  /** Whether the daemon still holds a grant (one it closed meanwhile is removed again). */
+  holds: (grant: Grant) => boolean;
   log: Logger;
   counters: Counters;
   /** Monotonic clock, milliseconds. */
@@ -150,15 +157,27 @@ export class TableWatch {
     }
     if (problem === undefined || this.#stopped) return;
     log.error("table-lost", { table: `inet ${firewall.table}`, reason: problem });
-    const grants = this.#options.grants();
+    let grants: readonly Grant[];
     try {
-      await firewall.restore(grants);
+      grants = await firewall.restore(this.#options.grants);
     } catch (error) {
       log.error("table-restore-failed", { reason: (error as Error).message });
       return;
     }
     counters.count("table-restored");
     log.info("table-restored", { table: `inet ${firewall.table}`, grants: grants.length });
+    // A grant the daemon let go of while the rebuild ran (its user revoked, or expired in the
+    // kernel just before) must not live on in the new table untracked.
+    for (const grant of grants) {
+      if (this.#options.holds(grant)) continue;
+      await firewall.close(grant).catch((error) =>
+        log.error("table-restore-close-failed", {
+          address: grant.address,
+          port: `${grant.protocol}/${grant.port}`,
+          reason: (error as Error).message,
+        })
+      );
+    }
   }
 
   async #read(child: Deno.ChildProcess): Promise<void> {
