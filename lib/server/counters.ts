@@ -26,6 +26,8 @@ export type CounterName =
   | "retransmit-limited"
   /** An authentic packet dropped because its user's work queue was full. */
   | "queue-full"
+  /** Work queued for a user a reload removed or gave a new key: dropped when its turn came. */
+  | "user-reloaded"
   /** The firewall table was found deleted or changed from outside, and rebuilt. */
   | "table-restored"
   /** Knocks, checks and resyncs accepted. */
@@ -44,6 +46,7 @@ export const COUNTER_NAMES: readonly CounterName[] = [
   "retransmit",
   "retransmit-limited",
   "queue-full",
+  "user-reloaded",
   "accepted",
   "table-restored",
 ];

@@ -75,10 +75,15 @@ export class Daemon {
   readonly #sockets = new Map<4 | 6, RawSocket>();
   #captures: CaptureSupervisor[] = [];
   /** The host's own addresses: knocks for any other destination are dropped. */
-  readonly #locals = new LocalAddresses(() => hostAddresses().map((a) => a.address), Date.now);
+  readonly #locals = new LocalAddresses(
+    () => hostAddresses().map((a) => a.address),
+    () => performance.now(),
+  );
   #stateHold: StateDirHold | undefined;
   /** Grants a reload revoked that the firewall has not closed yet (retried each tick). */
   #revokePending = false;
+  /** The firewall holds another config's ports (a reload's rollback failed): retried each tick. */
+  #firewallStale = false;
   #failure: string | undefined;
   #statusFailing = false;
   #addressesFailing = false;
@@ -88,7 +93,8 @@ export class Daemon {
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Monotonic time of the last status write (a wall-clock step must not stop the writes). */
   #lastStatus = -Infinity;
-  #ticking = false;
+  /** The tick in progress, if any (ticks never overlap; stopping waits for it). */
+  #ticking: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #signals: [Deno.Signal, () => void][] = [];
   #resolveFinished!: () => void;
@@ -158,6 +164,7 @@ export class Daemon {
         this.#closing
           ? Promise.reject(new Error("Cannot open grant: the daemon is stopping"))
           : this.#grants.open(grant, options),
+      isCurrent: (user) => this.#users.get(user.uid) === user,
       commit: (user) => this.#commit(user),
       reply: (route, trailer) => this.#reply(route, trailer),
       idleTimeoutMs: (port) =>
@@ -206,9 +213,10 @@ export class Daemon {
     this.#installSignals();
     this.#timer = setInterval(() => {
       // A slow nft call must not stack ticks up.
-      if (this.#ticking) return;
-      this.#ticking = true;
-      this.#tick().finally(() => (this.#ticking = false));
+      if (this.#ticking !== undefined) return;
+      this.#ticking = this.#tick()
+        .catch((error) => this.log.error("tick-failed", { reason: (error as Error).message }))
+        .finally(() => (this.#ticking = undefined));
     }, TICK_MS);
     this.log.info("start", {
       interfaces: this.#config.interfaces.join(","),
@@ -277,7 +285,7 @@ export class Daemon {
         void this.stop("capture failed");
       },
       log: this.log,
-      now: Date.now,
+      now: () => performance.now(),
     };
   }
 
@@ -359,6 +367,15 @@ export class Daemon {
     }
     this.#addressesFailing = addressError !== undefined;
     if (this.#revokePending) await this.#revoke();
+    if (this.#firewallStale) {
+      await this.#reconfigureFirewall(this.#config).then(
+        () => {
+          this.#firewallStale = false;
+          this.log.info("firewall-reconfigured", { ports: this.#config.ports.length });
+        },
+        () => {}, // logged once when it failed first; the table watch sees the rest
+      );
+    }
     try {
       await this.#grants.poll();
     } catch (error) {
@@ -455,7 +472,11 @@ export class Daemon {
           const user = this.#users.get(uid);
           if (user !== undefined) user.policy = policy;
         }
-        await this.#reconfigureFirewall(old).catch(() => {});
+        await this.#reconfigureFirewall(old).catch((rollback) => {
+          // The firewall now guards the refused config's ports: say so, and retry each tick.
+          this.#firewallStale = true;
+          this.log.error("firewall-rollback-failed", { reason: (rollback as Error).message });
+        });
         throw error;
       }
     } catch (error) {
@@ -469,6 +490,9 @@ export class Daemon {
     await Promise.allSettled(removed.map((c) => c.stop()));
     // A SIGTERM during the reload has stopped the captures it knew of: stop the new ones too.
     if (this.#stopping !== undefined) await Promise.allSettled(added.map((c) => c.stop()));
+    // Knocks checked against the old policy may still be opening their grant: let them finish,
+    // so the revocation below sees (and closes) what they open.
+    await this.#pipeline.idle();
     this.#revokePending = true;
     await this.#revoke();
     this.log.info("reload", { users: this.#users.size, grants: this.#grants.size });
@@ -503,6 +527,9 @@ export class Daemon {
     // No hung nft holds the exit up: the run in progress is killed, queued ones are refused, and
     // only the last one (emptying the sets) runs, within its time limit.
     this.#nft?.cancelPending();
+    // A tick in progress (poll, revocation, status write) finishes before the grants are closed
+    // and the state folder is let go; its nft runs were just cancelled, so it ends promptly.
+    await this.#ticking?.catch(() => {});
     await this.#watch?.stop();
     await Promise.allSettled(this.#captures.map((c) => c.stop()));
     await this.#pipeline.idle();

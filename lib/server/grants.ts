@@ -10,6 +10,7 @@
  * @module
  */
 
+import { NftTimeoutError } from "../firewall/nft_runner.ts";
 import { runCommand } from "./commands.ts";
 import type { Logger } from "./log.ts";
 import type { GrantRequest } from "./pipeline.ts";
@@ -33,6 +34,8 @@ export interface GrantFirewall {
     fresh?: boolean;
   }): Promise<void>;
   list(): Promise<KernelGrant[]>;
+  /** Removes a grant. */
+  close(grant: { address: string; protocol: "tcp" | "udp"; port: number }): Promise<void>;
 }
 
 /** Commands of one port. */
@@ -135,13 +138,28 @@ export class GrantBook {
     if (firstOnPort) await this.#run("on_open", request.user, request);
     const existing = this.#entries.get(key);
     // The book learns of every expiry from the kernel, so a grant it does not hold is not open.
-    await this.#options.firewall.open({
-      address: request.address,
-      protocol: request.protocol,
-      port: request.port,
-      timeoutMs: request.idleTimeoutMs,
-      fresh: existing === undefined,
-    });
+    try {
+      await this.#options.firewall.open({
+        address: request.address,
+        protocol: request.protocol,
+        port: request.port,
+        timeoutMs: request.idleTimeoutMs,
+        fresh: existing === undefined,
+      });
+    } catch (error) {
+      // An nft run killed at its time limit may or may not have made its change: a new grant
+      // the book does not record must not stay in the kernel untracked, so take it out again.
+      if (error instanceof NftTimeoutError && existing === undefined) {
+        this.#options.firewall.close(request).catch((closeError) =>
+          this.#options.log.error("close-failed", {
+            address: request.address,
+            port: `${request.protocol}/${request.port}`,
+            reason: (closeError as Error).message,
+          })
+        );
+      }
+      throw error;
+    }
     const now = this.#options.now();
     this.#entries.set(key, {
       user: request.user,

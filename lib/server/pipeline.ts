@@ -38,6 +38,11 @@ export interface PipelineDeps {
    * is in the kernel. `retransmit`: the request repeats an accepted one (see `GrantBook.open`).
    */
   openGrant(grant: GrantRequest, options?: { retransmit?: boolean }): Promise<void>;
+  /**
+   * Whether `user` is still the daemon's user for its uid: work queued before a reload that
+   * removed the user or replaced her key is dropped when its turn comes.
+   */
+  isCurrent(user: ServerUser): boolean;
   /** Durably stores a user's sequence state, replay cache and last accepted request. */
   commit(user: ServerUser): Promise<void>;
   /** Sends a reply trailer back along a route. */
@@ -132,6 +137,10 @@ export class Pipeline {
   async #handle(outcome: Outcome, route: ReplyRoute): Promise<void> {
     const { log, counters } = this.#deps;
     const user = outcome.user;
+    if (!this.#deps.isCurrent(user)) {
+      counters.count("user-reloaded");
+      return;
+    }
     const name = user.policy.name;
     const address = formatAddress(outcome.source);
     switch (outcome.kind) {

@@ -12,6 +12,11 @@
  * @module
  */
 
+/** Tries at taking the state folder's lock before another daemon is said to hold it. */
+const LOCK_ATTEMPTS = 10;
+/** Pause between two tries, milliseconds. */
+const LOCK_RETRY_MS = 50;
+
 /** The lock and pid file's name inside the state folder. */
 export const PID_FILE = "spa-server.pid";
 /** Bytes written (and synced) by the start-up check: room for the status and state writes. */
@@ -62,7 +67,12 @@ export async function holdStateDir(dir: string): Promise<StateDirHold> {
     throw fail((error as Error).message);
   }
   try {
-    locked = await file.tryLock(true);
+    // `spa-server status` holds a shared lock for an instant while it looks: try a few times
+    // (for about half a second) before deciding another daemon holds the folder.
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS && !locked; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+      locked = await file.tryLock(true);
+    }
     if (locked) await Deno.writeTextFile(path, `${Deno.pid}\n`);
   } catch (error) {
     file.close();

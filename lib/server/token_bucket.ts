@@ -48,7 +48,9 @@ export class TokenBucket {
   #refill(nowMs: number): void {
     if (nowMs > this.#last) {
       this.#tokens = Math.min(this.#burst, this.#tokens + (nowMs - this.#last) * this.#rate);
-      this.#last = nowMs;
     }
+    // A wall clock stepped back must not freeze the bucket until it catches up: refill from the
+    // new time on (a step forward fills it at most to its burst).
+    this.#last = nowMs;
   }
 }

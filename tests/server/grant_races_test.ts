@@ -6,6 +6,7 @@
 
 import { deepStrictEqual, equal } from "node:assert/strict";
 import type { Grant } from "../../lib/firewall/backend.ts";
+import { NftTimeoutError } from "../../lib/firewall/nft_runner.ts";
 import { Counters } from "../../lib/server/counters.ts";
 import { GrantBook, type GrantFirewall, type KernelGrant } from "../../lib/server/grants.ts";
 import { Logger } from "../../lib/server/log.ts";
@@ -19,6 +20,12 @@ class FakeFirewall implements GrantFirewall {
   }
   list() {
     return Promise.resolve([...this.live.values()]);
+  }
+  closed: string[] = [];
+  close(grant: { address: string }) {
+    this.closed.push(grant.address);
+    this.live.delete(grant.address);
+    return Promise.resolve();
   }
 }
 
@@ -125,4 +132,21 @@ Deno.test("TableWatch: a grant let go of while the rebuild ran is removed again"
   };
   await watch(table, grants).check();
   deepStrictEqual(table.closed, ["10.77.0.2"]);
+});
+
+Deno.test("GrantBook.open: a new grant whose nft run timed out is taken out again", async () => {
+  const firewall = new FakeFirewall();
+  firewall.open = (g) => {
+    // nft made the change, then hung and was killed.
+    firewall.live.set(g.address, { ...g, expiresInMs: g.timeoutMs });
+    return Promise.reject(new NftTimeoutError("nft did not finish within 1000 ms (killed)"));
+  };
+  const grants = book(firewall, () => 0);
+  let thrown: unknown;
+  await grants.open(grant("10.77.0.2", 443)).catch((error) => (thrown = error));
+  equal(thrown instanceof NftTimeoutError, true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  deepStrictEqual(firewall.closed, ["10.77.0.2"]);
+  equal(firewall.live.size, 0);
+  equal(grants.size, 0);
 });

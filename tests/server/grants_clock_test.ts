@@ -25,6 +25,10 @@ class FakeFirewall implements GrantFirewall {
     this.lists++;
     return Promise.resolve([...this.live.values()]);
   }
+  close(grant: { address: string }) {
+    this.live.delete(grant.address);
+    return Promise.resolve();
+  }
 }
 
 const grant = {

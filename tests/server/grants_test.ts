@@ -21,6 +21,12 @@ class FakeFirewall implements GrantFirewall {
   list() {
     return Promise.resolve([...this.live.values()]);
   }
+  closed: string[] = [];
+  close(grant: { address: string }) {
+    this.closed.push(grant.address);
+    this.live.delete(grant.address);
+    return Promise.resolve();
+  }
 }
 
 Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands run once per port", async () => {

@@ -53,6 +53,7 @@ function world(options: { commitFails?: boolean; openFails?: number } = {}) {
   };
   let openFailures = options.openFails ?? 0;
   const pipeline = new Pipeline({
+    isCurrent: (u) => u === user,
     openGrant: (grant) => {
       events.push(`open ${grant.address} ${grant.protocol}/${grant.port}`);
       if (openFailures > 0) {

@@ -47,7 +47,9 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     replay: new ReplayCache(),
     lastAccepted: undefined,
   };
+  let current: ServerUser = user;
   const pipeline = new Pipeline({
+    isCurrent: (u) => u === current,
     openGrant: (grant, options) => {
       opens.push(options?.retransmit === true);
       granted.push(`${grant.address} ${grant.protocol}/${grant.port}`);
@@ -101,6 +103,8 @@ function world(open: (retransmit: boolean) => Promise<void>) {
     deliver,
     knock,
     advance: (ms: number) => (clock += ms),
+    /** A reload gave the user a new key: her old object is no longer the daemon's. */
+    replaceUser: () => (current = { ...user }),
   };
 }
 
@@ -182,4 +186,20 @@ Deno.test("pipeline: a replayed knock never opens the user's newer knock for its
   await w.pipeline.idle();
   equal(w.granted.join(", "), "10.77.0.2 tcp/22, 10.77.0.9 tcp/443");
   equal(w.replies(), 2, "the two knocks acked, the stale copy not");
+});
+
+Deno.test("pipeline: work queued for a user a reload replaced is dropped, not opened", async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  const w = world(() => slow);
+  const first = w.deliver(w.knock(100, 101));
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the first is opening its grant
+  // Queued behind the first knock, then the reload replaces the user (a new key).
+  const second = w.deliver(w.knock(101, 102, 443));
+  w.replaceUser();
+  release();
+  await Promise.all([first, second]);
+  await w.pipeline.idle();
+  equal(w.granted.join(", "), "10.77.0.2 tcp/22");
+  equal(w.counters.snapshot()["user-reloaded"], 1);
 });

@@ -45,3 +45,18 @@ Deno.test("holdStateDir: a path that is a file is refused with one clear message
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("holdStateDir: a status look (a shared lock for an instant) does not stop a start", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/${PID_FILE}`, "");
+    const look = await Deno.open(`${dir}/${PID_FILE}`, { read: true });
+    ok(await look.tryLock(false), "the shared lock status takes");
+    setTimeout(() => look.close(), 120);
+    const hold = await holdStateDir(dir);
+    equal((await stateDirHolder(dir)).running, true);
+    await hold.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
