@@ -5,7 +5,7 @@
  * user file keeps that user's last good version and stops nobody else. The real daemon and nft.
  */
 
-import { equal, match, ok } from "node:assert/strict";
+import { equal, match } from "node:assert/strict";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { connect, exchange, Knocker, knockIn, startEcho } from "../netns/knocker.ts";
