@@ -19,6 +19,32 @@ import type { SourceList } from "./cidr.ts";
 import type { PortSpec } from "./port_spec.ts";
 import type { KeyFileRef, UserConfig } from "./server.ts";
 
+/** What {@linkcode formatUserFile} writes. */
+export interface NewUserFile {
+  readonly uid: number;
+  /** Ports the user may open, e.g. `["tcp/22"]`. */
+  readonly ports: readonly string[];
+  /** Written only when it is not the file's own name. */
+  readonly name?: string;
+}
+
+/**
+ * The text of a user file for users_dir (no secret in it: the key is the `.key` file beside it).
+ *
+ * @example
+ * ```ts
+ * import { formatUserFile } from "./users_dir.ts";
+ * const text = formatUserFile({ uid: 1000, ports: ["tcp/22"] });
+ * if (text !== 'uid = 1000\nports = ["tcp/22"]\n') throw new Error(text);
+ * ```
+ */
+export function formatUserFile(user: NewUserFile): string {
+  const lines = [`uid = ${user.uid}`];
+  if (user.name !== undefined) lines.push(`name = ${JSON.stringify(user.name)}`);
+  lines.push(`ports = ${JSON.stringify(user.ports).replaceAll(",", ", ")}`, "");
+  return lines.join("\n");
+}
+
 /** Largest user file read, in bytes. */
 export const MAX_USER_FILE_SIZE = 64 * 1024;
 

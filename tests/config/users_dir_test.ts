@@ -94,3 +94,32 @@ Deno.test("users_dir: a missing folder is a config problem; an empty one is fine
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("users_dir: keygen, then provision --users-dir writes a user the server loads", async () => {
+  const dir = await setup();
+  try {
+    const { keygen } = await import("../../lib/client/keygen.ts");
+    const { provision } = await import("../../lib/client/provision.ts");
+    const made = await keygen({ uid: 1000, name: "alice", outDir: `${dir}/client`, host: "web1" });
+    const result = await provision({
+      serverId: "web1",
+      uid: 1000,
+      keyFile: made.keyFile,
+      port: 2222,
+      usersDir: `${dir}/users.d`,
+    });
+    equal(result.written, `${dir}/users.d/alice.key`);
+    equal(result.userFile, `${dir}/users.d/alice.toml`);
+    const loaded = await loadServerConfig(`${dir}/server.toml`);
+    deepEqual(loaded.config.users.map((u) => [u.uid, u.name, u.ports]), [
+      [1000, "alice", [{ protocol: "tcp", port: 2222 }]],
+    ]);
+    equal(loaded.keys.get(1000)!.serverId, "web1");
+    await rejects(
+      provision({ serverId: "web1", uid: 1000, keyFile: made.keyFile, usersDir: `${dir}/users.d` }),
+      /Cannot write server key file .*alice\.key: it already exists/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
