@@ -123,3 +123,22 @@ Deno.test("users_dir: keygen, then provision --users-dir writes a user the serve
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("examples/users.d/bob.toml loads as a user file", async () => {
+  const dir = await setup();
+  try {
+    const example = new URL("../../examples/users.d/bob.toml", import.meta.url);
+    await Deno.copyFile(example, `${dir}/users.d/bob.toml`);
+    await Deno.chmod(`${dir}/users.d/bob.toml`, 0o644);
+    await Deno.writeTextFile(
+      `${dir}/users.d/bob.key`,
+      formatKeyFile({ uid: 1001, secret: SECRET, sequence: 5 }),
+      { mode: 0o600 },
+    );
+    await Deno.chmod(`${dir}/users.d/bob.key`, 0o600);
+    const loaded = await loadServerConfig(`${dir}/server.toml`);
+    deepEqual(loaded.config.users.map((u) => [u.uid, u.name]), [[1001, "bob"]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
