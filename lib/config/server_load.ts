@@ -16,16 +16,19 @@ import { pauser } from "./_pause.ts";
 import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
 import { type KeyFile, KeyFileError, keyForServer, loadKeyFileSync } from "./key_file.ts";
-import { deepFreeze } from "./_paths.ts";
+import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
+import { parseToml } from "./_fields.ts";
 import { formatPortSpec } from "./port_spec.ts";
 import {
   checkServerConfig,
   type KeyFileRef,
   type PortConfig,
+  SERVER_DEFAULTS,
   type ServerConfig,
   type UserConfig,
 } from "./server.ts";
-import { readUsersDir } from "./users_dir.ts";
+import { readUsersDir, type UserFile } from "./users_dir.ts";
+import { FileCache } from "./_file_cache.ts";
 
 /** A user file of `users_dir` that cannot be used, with its problems. */
 export interface BrokenUserFile {
@@ -60,6 +63,17 @@ export interface LoadOptions {
    * other users still load.
    */
   strict?: boolean;
+  /**
+   * Files of the last load that need not be read again when unchanged (a daemon keeps one across
+   * reloads; see `_file_cache.ts`).
+   */
+  cache?: LoadCache;
+}
+
+/** The key files and user files of the last load, for {@linkcode LoadOptions.cache}. */
+export class LoadCache {
+  readonly keys: FileCache<KeyFile> = new FileCache();
+  readonly userFiles: FileCache<UserFile> = new FileCache();
 }
 
 /**
@@ -93,18 +107,34 @@ export async function loadServerConfig(
   const keys = new Map<number, KeyFile>();
   const serverId = check.config?.serverId;
   const pause = pauser();
-  for (const ref of check.keyFiles) {
-    problems.push(...keyProblems(ref, serverId, keys));
-    await pause();
+  const cache = options.cache;
+  try {
+    for (const ref of check.keyFiles) {
+      problems.push(...keyProblems(ref, serverId, keys, cache));
+      await pause();
+    }
+    return await loadRest(absolute, check.config, problems, keys, options);
+  } finally {
+    cache?.keys.commit();
+    cache?.userFiles.commit();
   }
-  let config = check.config;
+}
+
+async function loadRest(
+  absolute: string,
+  checked: ServerConfig | undefined,
+  problems: string[],
+  keys: Map<number, KeyFile>,
+  options: LoadOptions,
+): Promise<LoadedServerConfig> {
+  let config = checked;
   const userFiles = new Map<number, string>();
   const broken: BrokenUserFile[] = [];
   if (config !== undefined) {
     problems.push(...await fileProblems(config));
     if (config.usersDir !== undefined) {
       try {
-        config = await withUsersDir(config, keys, userFiles, broken);
+        config = await withUsersDir(config, keys, userFiles, broken, options.cache);
       } catch (error) {
         if (error instanceof Deno.errors.NotCapable) throw error;
         problems.push(`users_dir: ${(error as Error).message}`);
@@ -129,14 +159,36 @@ export async function loadServerConfigFile(path: string): Promise<ServerConfig> 
   return check.config;
 }
 
+/**
+ * The `state_dir` of a config file, reading nothing else of it (for `spa-server status`, also
+ * with 100,000 `[[users]]` tables).
+ *
+ * @throws {ConfigError} When the file is not TOML or its `state_dir` is not a usable path.
+ */
+export async function loadStateDir(path: string): Promise<string> {
+  const absolute = absolutePath(path);
+  const parsed = parseToml(await readConfigText(absolute));
+  if (parsed.reason !== undefined) throw new ConfigError(absolute, [parsed.reason]);
+  const value = parsed.value.state_dir ?? SERVER_DEFAULTS.state_dir;
+  if (typeof value !== "string") {
+    throw new ConfigError(absolute, [`state_dir: must be a string`]);
+  }
+  const resolved = resolveConfigPath(value, configDir(absolute));
+  if (resolved.reason !== undefined) {
+    throw new ConfigError(absolute, [`state_dir: ${resolved.reason}`]);
+  }
+  return resolved.value;
+}
+
 /** The problems of one key file; a good one goes into `keys`. */
 function keyProblems(
   ref: KeyFileRef,
   serverId: string | undefined,
   keys: Map<number, KeyFile>,
+  cache: LoadCache | undefined,
 ): string[] {
   try {
-    const key = loadKeyFileSync(ref.path);
+    const key = cache?.keys.get(ref.path, loadKeyFileSync) ?? loadKeyFileSync(ref.path);
     if (key.uid !== ref.uid) {
       return [`${ref.keyPath}: ${ref.path} holds uid ${key.uid}, not ${ref.uid}`];
     }
@@ -157,12 +209,18 @@ async function withUsersDir(
   keys: Map<number, KeyFile>,
   userFiles: Map<number, string>,
   broken: BrokenUserFile[],
+  cache: LoadCache | undefined,
 ): Promise<ServerConfig> {
   const taken = {
     uids: new Map(config.users.map((u, i) => [u.uid, `users[${i}]`])),
     names: new Map(config.users.map((u, i) => [u.name, `users[${i}]`])),
   };
-  const files = await readUsersDir(config.usersDir!, taken, new Map<string, SourceList>());
+  const files = await readUsersDir(
+    config.usersDir!,
+    taken,
+    new Map<string, SourceList>(),
+    cache?.userFiles,
+  );
   const users: UserConfig[] = [...config.users];
   const ports = new Map<string, PortConfig>(config.ports.map((p) => [p.key, p]));
   const pause = pauser();
@@ -172,7 +230,7 @@ async function withUsersDir(
       broken.push({ file: file.file, problems: file.problems, ...uidOf(file.uid) });
       continue;
     }
-    const lines = keyProblems(file.keyFile!, config.serverId, keys).map((line) =>
+    const lines = keyProblems(file.keyFile!, config.serverId, keys, cache).map((line) =>
       `${file.file}: ${line}`
     );
     if (lines.length > 0) {

@@ -16,6 +16,7 @@ import { Fields, parseToml, Problems } from "./_fields.ts";
 import { pauser } from "./_pause.ts";
 import { readUser } from "./_server_sections.ts";
 import type { SourceList } from "./cidr.ts";
+import type { FileCache } from "./_file_cache.ts";
 import type { PortSpec } from "./port_spec.ts";
 import type { KeyFileRef, UserConfig } from "./server.ts";
 
@@ -78,6 +79,7 @@ export async function readUsersDir(
   dir: string,
   taken: { uids: Map<number, string>; names: Map<string, string> },
   sourceLists: Map<string, SourceList> = new Map(),
+  cache?: FileCache<UserFile>,
 ): Promise<UserFile[]> {
   let names: string[];
   try {
@@ -96,19 +98,43 @@ export async function readUsersDir(
   const pause = pauser();
   const out: UserFile[] = [];
   for (const name of names) {
-    out.push(readUserFile(dir, name, taken, sourceLists));
+    const read = (file: string) => readUserFile(dir, name, file, sourceLists);
+    const parsed = cache?.get(`${dir}/${name}`, read) ?? read(`${dir}/${name}`);
+    out.push(claim(parsed, taken));
     await pause();
   }
   return out;
 }
 
+/** A good file whose uid or name is taken becomes a broken one; else it takes them. */
+function claim(
+  parsed: UserFile,
+  taken: { uids: Map<number, string>; names: Map<string, string> },
+): UserFile {
+  const user = parsed.user;
+  if (user === undefined) return parsed;
+  const problems: string[] = [];
+  const firstUid = taken.uids.get(user.uid);
+  if (firstUid !== undefined) problems.push(`uid: ${user.uid} is already used by ${firstUid}`);
+  const firstName = taken.names.get(user.name);
+  if (firstName !== undefined) {
+    problems.push(`name: ${JSON.stringify(user.name)} is already used by ${firstName}`);
+  }
+  if (problems.length > 0) {
+    const { user: _user, ...rest } = parsed;
+    return { ...rest, problems: problems.map((line) => `${parsed.file}: ${line}`) };
+  }
+  taken.uids.set(user.uid, parsed.file);
+  taken.names.set(user.name, parsed.file);
+  return parsed;
+}
+
 function readUserFile(
   dir: string,
   name: string,
-  taken: { uids: Map<number, string>; names: Map<string, string> },
+  file: string,
   sourceLists: Map<string, SourceList>,
 ): UserFile {
-  const file = `${dir}/${name}`;
   const broken = (lines: string[], uid?: number): UserFile => ({
     file,
     ports: [],
@@ -133,21 +159,9 @@ function readUserFile(
     sourceLists,
   });
   const uid = typeof fields.data.uid === "number" ? fields.data.uid : undefined;
-  if (read.user !== undefined && problems.lines.length === 0) {
-    const firstUid = taken.uids.get(read.user.uid);
-    if (firstUid !== undefined) {
-      problems.add("uid", `${read.user.uid} is already used by ${firstUid}`);
-    }
-    const firstName = taken.names.get(read.user.name);
-    if (firstName !== undefined) {
-      problems.add("name", `${JSON.stringify(read.user.name)} is already used by ${firstName}`);
-    }
-  }
   if (problems.lines.length > 0 || read.user === undefined) {
     return { ...broken(problems.lines, uid), ...(read.keyFile ? { keyFile: read.keyFile } : {}) };
   }
-  taken.uids.set(read.user.uid, file);
-  taken.names.set(read.user.name, file);
   return {
     file,
     user: read.user,

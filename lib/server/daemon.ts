@@ -9,7 +9,7 @@ import { Capture } from "../../ffi/pcap.ts";
 import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import type { ServerConfig } from "../config/server.ts";
-import { type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
+import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
 import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
@@ -65,6 +65,8 @@ export class Daemon {
   #config: ServerConfig;
   readonly #users: UserTable;
   readonly #userFiles = new UserFiles();
+  /** Key and user files of the last load: a reload reads again only those that changed. */
+  readonly #loadCache: LoadCache;
   readonly #store: ServerStore;
   readonly #firewall: FirewallBackend;
   /** The nft backend (also in #firewall), when the config uses nft. */
@@ -102,8 +104,14 @@ export class Daemon {
   /** Resolves when the daemon has stopped. */
   readonly finished: Promise<void> = new Promise((resolve) => (this.#resolveFinished = resolve));
 
-  private constructor(configPath: string, loaded: LoadedServerConfig, options: DaemonOptions) {
+  private constructor(
+    configPath: string,
+    loaded: LoadedServerConfig,
+    options: DaemonOptions,
+    cache: LoadCache,
+  ) {
     this.#configPath = configPath;
+    this.#loadCache = cache;
     this.#config = loaded.config;
     this.log = new Logger(
       options.logFormat ?? loaded.config.logFormat,
@@ -189,10 +197,11 @@ export class Daemon {
    * open: what was set up is torn down first).
    */
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
-    const loaded = await loadServerConfig(configPath, { strict: false });
+    const cache = new LoadCache();
+    const loaded = await loadServerConfig(configPath, { strict: false, cache });
     // First, and alone: a daemon that cannot record a sequence number must not start at all.
     const hold = await holdStateDir(loaded.config.stateDir);
-    const daemon = new Daemon(configPath, loaded, options);
+    const daemon = new Daemon(configPath, loaded, options, cache);
     daemon.#stateHold = hold;
     try {
       await daemon.#setUp(loaded);
@@ -440,7 +449,7 @@ export class Daemon {
 
   async #reload(): Promise<void> {
     const loaded = this.#userFiles.apply(
-      await loadServerConfig(this.#configPath, { strict: false }),
+      await loadServerConfig(this.#configPath, { strict: false, cache: this.#loadCache }),
       this.log,
     );
     const old = this.#config;

@@ -142,3 +142,28 @@ Deno.test("examples/users.d/bob.toml loads as a user file", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("users_dir: with a load cache, a changed file is read again, a removed one is gone", async () => {
+  const { LoadCache } = await import("../../lib/config/server_load.ts");
+  const dir = await setup();
+  try {
+    await addUser(dir, "alice", 1000);
+    await addUser(dir, "bob", 1001);
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ["alice.toml", "alice.key", "bob.toml", "bob.key"]) {
+      await Deno.utime(`${dir}/users.d/${f}`, old, old);
+    }
+    const cache = new LoadCache();
+    const first = await loadServerConfig(`${dir}/server.toml`, { cache });
+    deepEqual(first.config.users.map((u) => u.ports[0]!.port), [22, 22]);
+    equal((await loadServerConfig(`${dir}/server.toml`, { cache })).config.users.length, 2);
+    // Rewritten as configuration management does (a new file renamed over it).
+    await Deno.writeTextFile(`${dir}/users.d/alice.tmp`, `uid = 1000\nports = ["tcp/2222"]\n`);
+    await Deno.rename(`${dir}/users.d/alice.tmp`, `${dir}/users.d/alice.toml`);
+    await Deno.remove(`${dir}/users.d/bob.toml`);
+    const third = await loadServerConfig(`${dir}/server.toml`, { cache });
+    deepEqual(third.config.users.map((u) => [u.name, u.ports[0]!.port]), [["alice", 2222]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
