@@ -295,6 +295,7 @@ export async function main(args: string[]): Promise<number> {
     .option("--name <name>", "user name in the server config (default: the key file's name)")
     .option("--port <port>", "the port the server stanza lists (default: the host's, else 22)")
     .option("--out <file>", "write the server key file here instead of to stdout")
+    .option("--users-dir <dir>", "write NAME.key and the user file NAME.toml into this users_dir")
     .option("--json", "print the result as one JSON object (without the key)")
     .action(async (flags: ProvisionFlags & { config?: string }) => {
       json = flags.json === true;

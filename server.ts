@@ -9,7 +9,7 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "./lib/config/config_error.ts";
-import { loadServerConfig } from "./lib/config/server_load.ts";
+import { loadServerConfig, loadStateDir } from "./lib/config/server_load.ts";
 import { Daemon } from "./lib/server/daemon.ts";
 import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
 import { stateDirHolder } from "./lib/server/state_dir.ts";
@@ -157,7 +157,8 @@ Exit codes:
   2  usage error or invalid configuration`,
     )
     .action(async (options: { config: string; json?: boolean }) => {
-      const { config } = await loadServerConfig(options.config);
+      // Only state_dir: no key file, no users_dir (fast with any number of users).
+      const config = { stateDir: await loadStateDir(options.config) };
       // The lock says whether a daemon lives; the status file's age only whether it is current.
       const { running, pid } = await stateDirHolder(config.stateDir);
       const status = await readStatus(config.stateDir);

@@ -8,9 +8,10 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { ConfigError } from "../config/config_error.ts";
 import { formatKeyFile, keyForServer, loadKeyFile, writeKeyFile } from "../config/key_file.ts";
+import { formatUserFile } from "../config/users_dir.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { ClientError, usageError } from "./errors.ts";
@@ -29,6 +30,11 @@ export interface ProvisionOptions {
   port?: number;
   /** Write the server key file here (mode 0600) instead of returning only its text. */
   out?: string;
+  /**
+   * Write into this users_dir folder of the server (instead of `out`): `<name>.key` (mode 0600)
+   * and the user file `<name>.toml` naming her uid and port.
+   */
+  usersDir?: string;
 }
 
 /** What {@linkcode provision} made. */
@@ -40,8 +46,10 @@ export interface ProvisionResult {
   fingerprint: string;
   /** The server key file's text (holds the server key: secret). */
   keyFileText: string;
-  /** Where it was written, with `out`. */
+  /** Where it was written, with `out` or `usersDir`. */
   written: string | undefined;
+  /** The user file written, with `usersDir`. */
+  userFile?: string;
   /** The lines for the server's `server.toml`. */
   serverStanza: string;
 }
@@ -100,17 +108,33 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     serverId: options.serverId,
   };
   const keyFileText = formatKeyFile(newKey, { name });
-  if (options.out !== undefined) {
+  const out = options.usersDir !== undefined ? join(options.usersDir, `${name}.key`) : options.out;
+  const userFile = options.usersDir !== undefined
+    ? join(options.usersDir, `${name}.toml`)
+    : undefined;
+  if (out !== undefined) {
     try {
-      await writeKeyFile(options.out, newKey, { name });
+      await writeKeyFile(out, newKey, { name });
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;
       const reason = error instanceof Deno.errors.AlreadyExists
         ? "it already exists"
         : (error as Error).message;
-      throw new ClientError(`Cannot write server key file ${options.out}: ${reason}`, {
+      throw new ClientError(`Cannot write server key file ${out}: ${reason}`, {
         cause: error,
       });
+    }
+  }
+  if (userFile !== undefined) {
+    const text = formatUserFile({ uid: options.uid, ports: [`tcp/${options.port ?? 22}`] });
+    try {
+      await Deno.writeTextFile(userFile, text, { createNew: true, mode: 0o644 });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      const reason = error instanceof Deno.errors.AlreadyExists
+        ? "it already exists"
+        : (error as Error).message;
+      throw new ClientError(`Cannot write user file ${userFile}: ${reason}`, { cause: error });
     }
   }
   serverKey.secret.wipe();
@@ -129,7 +153,8 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     name,
     fingerprint,
     keyFileText,
-    written: options.out,
+    written: out,
+    ...(userFile !== undefined ? { userFile } : {}),
     serverStanza,
   };
 }

@@ -20,6 +20,8 @@ export interface ProvisionFlags {
   name?: string;
   port?: string;
   out?: string;
+  /** The server's users_dir: write NAME.key and NAME.toml there. */
+  usersDir?: string;
   json?: boolean;
 }
 
@@ -54,7 +56,10 @@ export async function provisionCommand(
       `Cannot provision: ${flags.host} is not a host of the config; give --uid and --key-file`,
     );
   }
-  if (flags.json && flags.out === undefined) {
+  if (flags.out !== undefined && flags.usersDir !== undefined) {
+    throw usageError("Cannot provision: give --out or --users-dir, not both");
+  }
+  if (flags.json && flags.out === undefined && flags.usersDir === undefined) {
     throw usageError("Cannot provision --json without --out: the key file would go nowhere");
   }
   const port = flags.port !== undefined ? parseViaPortOption(flags.port) : host?.port;
@@ -65,6 +70,7 @@ export async function provisionCommand(
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(port === undefined ? {} : { port }),
     ...(flags.out === undefined ? {} : { out: flags.out }),
+    ...(flags.usersDir === undefined ? {} : { usersDir: flags.usersDir }),
   });
   const { keyFileText, ...summary } = result;
   if (flags.json) {
@@ -75,6 +81,10 @@ export async function provisionCommand(
   const say = result.written === undefined ? io.err : io.out;
   if (result.written === undefined) io.raw(keyFileText);
   else say(`Wrote ${result.written} (mode 0600).`);
+  if (result.userFile !== undefined) {
+    say(`Wrote ${result.userFile}: the server picks both up on its next reload (SIGHUP).`);
+    return;
+  }
   say(
     `Install it on the server ${result.serverId} as /etc/spa/keys/${result.name}.key ` +
       `(mode 0600), and in /etc/spa/server.toml:\n${result.serverStanza}`,

@@ -7,8 +7,11 @@
 import { resolve } from "node:path";
 import { ConfigError } from "./config_error.ts";
 
-/** Largest config file read, in bytes. */
-export const MAX_CONFIG_FILE_SIZE = 1024 * 1024;
+/**
+ * Largest config file read, in bytes (64 MiB): room for 100,000 `[[users]]` stanzas (about 150
+ * bytes each), while a file that is not a config (a log, a device) is still refused.
+ */
+export const MAX_CONFIG_FILE_SIZE = 64 * 1024 * 1024;
 
 /** Reads a config file as UTF-8 text; failures become a {@linkcode ConfigError}. */
 export async function readConfigText(path: string): Promise<string> {
@@ -17,7 +20,9 @@ export async function readConfigText(path: string): Promise<string> {
     const info = await Deno.stat(path);
     if (!info.isFile) throw new ConfigError(path, ["it is not a regular file"]);
     if (info.size > MAX_CONFIG_FILE_SIZE) {
-      throw new ConfigError(path, [`it is larger than ${MAX_CONFIG_FILE_SIZE} bytes`]);
+      throw new ConfigError(path, [
+        `it is larger than ${MAX_CONFIG_FILE_SIZE} bytes (put users in users_dir files instead)`,
+      ]);
     }
     bytes = await Deno.readFile(path);
   } catch (error) {

@@ -21,83 +21,126 @@ import {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** Options of {@linkcode readUser}. */
+export interface ReadUserOptions {
+  /** The `name` when the table has none (a users_dir file's name without `.toml`). */
+  defaultName?: string;
+  /** The `key_file` when the table has none (the `.key` file beside a users_dir file). */
+  defaultKeyFile?: string;
+  /** Source lists already built, by their text: users with the same `sources` share one. */
+  sourceLists?: Map<string, SourceList>;
+  /** Uids and names of the users before, with where they are: a second use is a problem. */
+  taken?: { uids: Map<number, string>; names: Map<string, string> };
+}
+
+const DEFAULT_SOURCES = "default";
+
+/**
+ * One user's table (a `[[users]]` entry or a users_dir file). Problems go to `user.problems`.
+ * `keyFile` is set when `uid` and `key_file` are valid, even when other keys are not.
+ */
+export function readUser(
+  user: Fields,
+  baseDir: string | undefined,
+  options: ReadUserOptions = {},
+): { user?: UserConfig; keyFile?: KeyFileRef; ports: PortSpec[] } {
+  const taken = options.taken;
+  const uid = user.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
+  if (uid !== undefined && taken !== undefined) {
+    const first = taken.uids.get(uid);
+    if (first !== undefined) user.problem("uid", `${uid} is already used by ${first}`);
+    else taken.uids.set(uid, user.path);
+  }
+  const name = user.string("name", { required: options.defaultName === undefined }) ??
+    options.defaultName;
+  if (name !== undefined && !NAME.test(name)) {
+    user.problem(
+      "name",
+      `${JSON.stringify(name)} is not a name (letters, digits, ".", "_", "-"; at most 64)`,
+    );
+  } else if (name !== undefined && taken !== undefined) {
+    const first = taken.names.get(name);
+    if (first !== undefined) {
+      user.problem("name", `${JSON.stringify(name)} is already used by ${first}`);
+    } else taken.names.set(name, user.path);
+  }
+  const keyFileText = user.string("key_file", { required: options.defaultKeyFile === undefined });
+  let keyFile: string | undefined = keyFileText === undefined ? options.defaultKeyFile : undefined;
+  if (keyFileText !== undefined) {
+    const resolved = resolveConfigPath(keyFileText, baseDir);
+    if (resolved.reason !== undefined) user.problem("key_file", resolved.reason);
+    keyFile = resolved.value;
+  }
+  const ref = keyFile !== undefined && uid !== undefined
+    ? { path: keyFile, uid, keyPath: user.pathOf("key_file") }
+    : undefined;
+  const good: PortSpec[] = [];
+  const ports = user.array("ports", (value, path) => {
+    const checked = typeof value === "string"
+      ? checkPortSpec(value)
+      : { reason: `${JSON.stringify(value)} is not a port reference (e.g. "tcp/22")` };
+    if (checked.reason !== undefined) user.problems.add(path, checked.reason);
+    else good.push(checked.value);
+    return checked.value;
+  }, { required: true, nonEmpty: true });
+  const keys = good.map(formatPortSpec);
+  const duplicate = keys.find((key, i) => keys.indexOf(key) !== i);
+  if (duplicate !== undefined) user.problem("ports", `"${duplicate}" is listed twice`);
+  const sourceTexts = user.data.sources;
+  const cacheKey = sourceTexts === undefined ? DEFAULT_SOURCES : JSON.stringify(sourceTexts);
+  let sourceList = options.sourceLists?.get(cacheKey);
+  if (sourceList === undefined) {
+    const sources = user.array("sources", (value, path) => {
+      const checked: Checked<Cidr> = typeof value === "string"
+        ? checkCidr(value)
+        : { reason: `${JSON.stringify(value)} is not a prefix (e.g. "10.0.0.0/8")` };
+      if (checked.reason !== undefined) user.problems.add(path, checked.reason);
+      return checked.value;
+    }, { nonEmpty: true }) ??
+      SERVER_DEFAULTS.sources.map((text) => checkCidr(text).value!);
+    sourceList = new SourceList(sources);
+    if (sourceTexts === undefined || user.problems.lines.length === 0) {
+      options.sourceLists?.set(cacheKey, sourceList);
+    }
+  } else {
+    user.raw("sources"); // known and valid: the same text built this list
+  }
+  const requireSourceBinding = user.boolean("require_source_binding") ??
+    SERVER_DEFAULTS.require_source_binding;
+  user.finish();
+  const out = { ...(ref ? { keyFile: ref } : {}), ports: good };
+  if (uid === undefined || name === undefined || keyFile === undefined || !ports) return out;
+  if (!NAME.test(name)) return out;
+  return {
+    ...out,
+    user: { uid, name, keyFile, ports, sources: sourceList, requireSourceBinding },
+  };
+}
+
 export function readUsers(
   top: Fields,
   baseDir: string | undefined,
+  usersDir: boolean,
 ): { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] } {
   const users: UserConfig[] = [];
   const keyFiles: KeyFileRef[] = [];
   const listed: PortSpec[] = [];
   const entries = top.tables("users");
   if (entries === undefined) {
-    if (top.data.users === undefined) top.problem("users", "missing (at least one [[users]])");
+    if (top.data.users === undefined && !usersDir) {
+      top.problem("users", "missing (at least one [[users]], or users_dir)");
+    }
     return { users, keyFiles, listed };
   }
-  if (entries.length === 0) top.problem("users", "must not be empty");
-  const uids = new Map<number, string>();
-  const names = new Map<string, string>();
-  for (const user of entries) {
-    const uid = user.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
-    if (uid !== undefined) {
-      const first = uids.get(uid);
-      if (first !== undefined) user.problem("uid", `${uid} is already used by ${first}`);
-      else uids.set(uid, user.path);
-    }
-    const name = user.string("name", { required: true });
-    if (name !== undefined) {
-      const first = names.get(name);
-      if (!NAME.test(name)) {
-        user.problem(
-          "name",
-          `${JSON.stringify(name)} is not a name (letters, digits, ".", "_", "-"; at most 64)`,
-        );
-      } else if (first !== undefined) {
-        user.problem("name", `${JSON.stringify(name)} is already used by ${first}`);
-      } else names.set(name, user.path);
-    }
-    const keyFileText = user.string("key_file", { required: true });
-    let keyFile: string | undefined;
-    if (keyFileText !== undefined) {
-      const resolved = resolveConfigPath(keyFileText, baseDir);
-      if (resolved.reason !== undefined) user.problem("key_file", resolved.reason);
-      keyFile = resolved.value;
-    }
-    if (keyFile !== undefined && uid !== undefined) {
-      keyFiles.push({ path: keyFile, uid, keyPath: user.pathOf("key_file") });
-    }
-    const good: PortSpec[] = [];
-    const ports = user.array("ports", (value, path) => {
-      const checked = typeof value === "string"
-        ? checkPortSpec(value)
-        : { reason: `${JSON.stringify(value)} is not a port reference (e.g. "tcp/22")` };
-      if (checked.reason !== undefined) top.problems.add(path, checked.reason);
-      else good.push(checked.value);
-      return checked.value;
-    }, { required: true, nonEmpty: true });
-    listed.push(...good);
-    const keys = good.map(formatPortSpec);
-    const duplicate = keys.find((key, i) => keys.indexOf(key) !== i);
-    if (duplicate !== undefined) user.problem("ports", `"${duplicate}" is listed twice`);
-    const sources = user.array("sources", (value, path) => {
-      const checked: Checked<Cidr> = typeof value === "string"
-        ? checkCidr(value)
-        : { reason: `${JSON.stringify(value)} is not a prefix (e.g. "10.0.0.0/8")` };
-      if (checked.reason !== undefined) top.problems.add(path, checked.reason);
-      return checked.value;
-    }, { nonEmpty: true }) ??
-      SERVER_DEFAULTS.sources.map((text) => checkCidr(text).value!);
-    const requireSourceBinding = user.boolean("require_source_binding") ??
-      SERVER_DEFAULTS.require_source_binding;
-    user.finish();
-    if (uid === undefined || name === undefined || keyFile === undefined || !ports) continue;
-    users.push({
-      uid,
-      name,
-      keyFile,
-      ports,
-      sources: new SourceList(sources),
-      requireSourceBinding,
-    });
+  if (entries.length === 0 && !usersDir) top.problem("users", "must not be empty");
+  const taken = { uids: new Map<number, string>(), names: new Map<string, string>() };
+  const sourceLists = new Map<string, SourceList>();
+  for (const entry of entries) {
+    const before = top.problems.lines.length;
+    const read = readUser(entry, baseDir, { sourceLists, taken });
+    if (read.keyFile) keyFiles.push(read.keyFile);
+    listed.push(...read.ports);
+    if (read.user !== undefined && top.problems.lines.length === before) users.push(read.user);
   }
   return { users, keyFiles, listed };
 }
@@ -106,6 +149,7 @@ export function readPorts(
   top: Fields,
   listed: readonly PortSpec[],
   idleTimeoutMs: number,
+  allowUnlisted = false,
 ): PortConfig[] {
   const ports = new Map<string, PortConfig>();
   for (const spec of listed) {
@@ -136,7 +180,8 @@ export function readPorts(
     const onOpen = section.argv("on_open");
     const onClose = section.argv("on_close");
     section.finish();
-    const base = ports.get(key);
+    const base = ports.get(key) ??
+      (allowUnlisted ? { ...spec.value, key, idleTimeoutMs } : undefined);
     if (base === undefined) {
       table.problem(rawKey, `no user lists "${key}" in its ports`);
       continue;

@@ -240,12 +240,7 @@ export async function loadKeyFile(path: string): Promise<KeyFile> {
   }
   try {
     const info = await file.stat();
-    if (!info.isFile) throw new KeyFileError(path, ["it is not a regular file"]);
-    const modeProblem = info.mode === null ? undefined : keyFileModeProblem(info.mode, path);
-    if (modeProblem !== undefined) throw new KeyFileError(path, [modeProblem]);
-    if (info.size > MAX_KEY_FILE_SIZE) {
-      throw new KeyFileError(path, [`it is larger than ${MAX_KEY_FILE_SIZE} bytes`]);
-    }
+    checkKeyFileInfo(info, path);
     const bytes = new Uint8Array(info.size);
     let filled = 0;
     while (filled < bytes.length) {
@@ -253,18 +248,67 @@ export async function loadKeyFile(path: string): Promise<KeyFile> {
       if (n === null) break;
       filled += n;
     }
-    let text: string;
-    try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, filled));
-    } catch {
-      throw new KeyFileError(path, ["it is not UTF-8 text"]);
-    } finally {
-      bytes.fill(0);
-    }
-    return parseKeyFile(text, { path });
+    return parseKeyFileBytes(bytes, filled, path);
   } finally {
     file.close();
   }
+}
+
+/**
+ * {@linkcode loadKeyFile} with synchronous reads (no turn of the event loop per file), for
+ * loading thousands of key files (the server's users) quickly. Same checks, same errors.
+ *
+ * @param path The key file.
+ * @throws {KeyFileError} When it is missing, unreadable, too open, too large or malformed.
+ * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid reading it.
+ * @example
+ * ```ts ignore
+ * import { loadKeyFileSync } from "./key_file.ts";
+ * const key = loadKeyFileSync("/etc/spa/keys/alice.key");
+ * ```
+ */
+export function loadKeyFileSync(path: string): KeyFile {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (error) {
+    throw new KeyFileError(path, [openProblem(error)], { cause: error });
+  }
+  try {
+    const info = file.statSync();
+    checkKeyFileInfo(info, path);
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const n = file.readSync(bytes.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return parseKeyFileBytes(bytes, filled, path);
+  } finally {
+    file.close();
+  }
+}
+
+function checkKeyFileInfo(info: Deno.FileInfo, path: string): void {
+  if (!info.isFile) throw new KeyFileError(path, ["it is not a regular file"]);
+  const modeProblem = info.mode === null ? undefined : keyFileModeProblem(info.mode, path);
+  if (modeProblem !== undefined) throw new KeyFileError(path, [modeProblem]);
+  if (info.size > MAX_KEY_FILE_SIZE) {
+    throw new KeyFileError(path, [`it is larger than ${MAX_KEY_FILE_SIZE} bytes`]);
+  }
+}
+
+function parseKeyFileBytes(bytes: Uint8Array, filled: number, path: string): KeyFile {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, filled));
+  } catch {
+    throw new KeyFileError(path, ["it is not UTF-8 text"]);
+  } finally {
+    bytes.fill(0);
+  }
+  return parseKeyFile(text, { path });
 }
 
 /** What {@linkcode formatKeyFile} writes. */

@@ -103,6 +103,12 @@ export interface ServerConfig {
   readonly rateLimit: RateLimitConfig;
   /** Authenticated tags remembered per user against replays. */
   readonly replayCapacity: number;
+  /**
+   * A folder of user files (`*.toml`, one user each, same keys as a `[[users]]` entry), read with
+   * the config and on every reload; `undefined` when not set. The users read from it are in
+   * `users` only after {@linkcode loadServerConfig}.
+   */
+  readonly usersDir: string | undefined;
   readonly users: readonly UserConfig[];
   /** Every port some user may open, in order of first mention. */
   readonly ports: readonly PortConfig[];
@@ -255,8 +261,10 @@ export function checkServerConfig(
   const replayCapacity = top.integer("replay_capacity", 16, 1_000_000) ??
     SERVER_DEFAULTS.replay_capacity;
   const rateLimit = readRateLimit(top);
-  const { users, keyFiles, listed } = readUsers(top, baseDir);
-  const ports = readPorts(top, listed, idleTimeoutMs);
+  const usersDir = path("users_dir", top, top.string("users_dir"));
+  const withDir = top.data.users_dir !== undefined;
+  const { users, keyFiles, listed } = readUsers(top, baseDir, withDir);
+  const ports = readPorts(top, listed, idleTimeoutMs, withDir);
   top.finish();
 
   if (problems.lines.length > 0 || stateDir === undefined || serverId === undefined) {
@@ -282,6 +290,7 @@ export function checkServerConfig(
     libpcapPath,
     rateLimit,
     replayCapacity,
+    usersDir,
     users,
     ports,
   };

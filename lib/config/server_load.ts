@@ -1,28 +1,83 @@
 /**
- * Loading the server config from disk: the TOML file, then every user's key file, so that
- * `spa-server check-config` validates everything `spa-server run` would. All problems of the config
- * and of every key file are reported together.
+ * Loading the server config from disk: the TOML file, the users folder (`users_dir`) and every
+ * user's key file, so that `spa-server check-config` validates everything `spa-server run` would.
+ * All problems of the config, of every user file and of every key file are reported together.
+ *
+ * Made for many users (10,000 and more): files are read with synchronous calls in slices of a few
+ * milliseconds (a daemon reloading keeps answering knocks in between), and no key is derived here:
+ * {@linkcode LoadedServerConfig.keys} holds each key file's contents, and the daemon derives a
+ * user's server key the first time one of her packets arrives.
  *
  * @module
  */
 
 import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
+import { pauser } from "./_pause.ts";
+import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
-import { type KeyFile, KeyFileError, keyForServer, loadKeyFile } from "./key_file.ts";
-import { checkServerConfig, type ServerConfig } from "./server.ts";
+import { type KeyFile, KeyFileError, keyForServer, loadKeyFileSync } from "./key_file.ts";
+import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
+import { parseToml } from "./_fields.ts";
+import { formatPortSpec } from "./port_spec.ts";
+import {
+  checkServerConfig,
+  type KeyFileRef,
+  type PortConfig,
+  SERVER_DEFAULTS,
+  type ServerConfig,
+  type UserConfig,
+} from "./server.ts";
+import { readUsersDir, type UserFile } from "./users_dir.ts";
+import { FileCache } from "./_file_cache.ts";
 
-/** A server config with the key of every user. */
+/** A user file of `users_dir` that cannot be used, with its problems. */
+export interface BrokenUserFile {
+  /** The file's absolute path. */
+  readonly file: string;
+  /** The uid it names, when it names a valid one. */
+  readonly uid?: number;
+  /** Its problems, each line starting with the file's path. */
+  readonly problems: readonly string[];
+}
+
+/** A server config with the key file of every user. */
 export interface LoadedServerConfig {
+  /** The config; its `users` and `ports` include those of the good files of `users_dir`. */
   readonly config: ServerConfig;
   /**
-   * Each user's key for this server, by uid: the server key of `config.serverId`, whether the key
-   * file held it (provisioned) or the user's secret (derived here).
+   * Each user's key file contents, by uid: the user's secret, or a server key provisioned for
+   * `config.serverId` (checked). Turn it into this server's key with `keyForServer`.
    */
   readonly keys: ReadonlyMap<number, KeyFile>;
+  /** The users_dir file each of its users came from, by uid. */
+  readonly userFiles: ReadonlyMap<number, string>;
+  /** The users_dir files that cannot be used (only when not `strict`). */
+  readonly broken: readonly BrokenUserFile[];
+}
+
+/** Options of {@linkcode loadServerConfig}. */
+export interface LoadOptions {
+  /**
+   * Whether a broken users_dir file fails the load (default: yes, as `check-config` wants). The
+   * daemon loads with `strict: false`: a broken user file is then returned in `broken` and the
+   * other users still load.
+   */
+  strict?: boolean;
+  /**
+   * Files of the last load that need not be read again when unchanged (a daemon keeps one across
+   * reloads; see `_file_cache.ts`).
+   */
+  cache?: LoadCache;
+}
+
+/** The key files and user files of the last load, for {@linkcode LoadOptions.cache}. */
+export class LoadCache {
+  readonly keys: FileCache<KeyFile> = new FileCache();
+  readonly userFiles: FileCache<UserFile> = new FileCache();
 }
 
 /**
- * Reads a server config and every key file it names.
+ * Reads a server config, its users folder and every key file they name.
  *
  * Beyond the schema, it checks that each key file is usable (exists, mode 0600 or stricter,
  * well-formed) and holds the uid of its user and a key for this server (the user's secret, or a
@@ -31,7 +86,8 @@ export interface LoadedServerConfig {
  * exist.
  *
  * @param path The config file; relative paths inside it resolve against its folder.
- * @throws {ConfigError} With every problem of the config and its key files.
+ * @throws {ConfigError} With every problem of the config and its key files (and, when `strict`,
+ * of its user files).
  * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid a read.
  * @example
  * ```ts ignore
@@ -40,34 +96,162 @@ export interface LoadedServerConfig {
  * console.log(config.users.length, keys.size);
  * ```
  */
-export async function loadServerConfig(path: string): Promise<LoadedServerConfig> {
+export async function loadServerConfig(
+  path: string,
+  options: LoadOptions = {},
+): Promise<LoadedServerConfig> {
   const absolute = absolutePath(path);
   const text = await readConfigText(absolute);
   const check = checkServerConfig(text, { path: absolute });
   const problems = [...check.problems];
   const keys = new Map<number, KeyFile>();
   const serverId = check.config?.serverId;
-  for (const ref of check.keyFiles) {
-    try {
-      const key = await loadKeyFile(ref.path);
-      if (key.uid !== ref.uid) {
-        problems.push(`${ref.keyPath}: ${ref.path} holds uid ${key.uid}, not ${ref.uid}`);
-      } else if (serverId !== undefined) {
-        keys.set(ref.uid, keyForServer(key, serverId, ref.path));
-      }
-    } catch (error) {
-      if (!(error instanceof KeyFileError)) throw error;
-      for (const line of error.problems) {
-        problems.push(`${ref.keyPath}: Cannot use key file ${ref.path}: ${line}`);
+  const pause = pauser();
+  const cache = options.cache;
+  try {
+    for (const ref of check.keyFiles) {
+      problems.push(...keyProblems(ref, serverId, keys, cache));
+      await pause();
+    }
+    return await loadRest(absolute, check.config, problems, keys, options);
+  } finally {
+    cache?.keys.commit();
+    cache?.userFiles.commit();
+  }
+}
+
+async function loadRest(
+  absolute: string,
+  checked: ServerConfig | undefined,
+  problems: string[],
+  keys: Map<number, KeyFile>,
+  options: LoadOptions,
+): Promise<LoadedServerConfig> {
+  let config = checked;
+  const userFiles = new Map<number, string>();
+  const broken: BrokenUserFile[] = [];
+  if (config !== undefined) {
+    problems.push(...await fileProblems(config));
+    if (config.usersDir !== undefined) {
+      try {
+        config = await withUsersDir(config, keys, userFiles, broken, options.cache);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) throw error;
+        problems.push(`users_dir: ${(error as Error).message}`);
       }
     }
   }
-  const config = check.config;
-  if (config !== undefined) {
-    problems.push(...await fileProblems(config));
-  }
+  if (options.strict ?? true) { for (const file of broken) problems.push(...file.problems); }
   if (problems.length > 0 || config === undefined) throw new ConfigError(absolute, problems);
-  return { config, keys };
+  return { config, keys, userFiles, broken };
+}
+
+/**
+ * Reads only the config file itself (no key file, no users folder), e.g. for `spa-server status`,
+ * which needs the state folder and nothing else.
+ *
+ * @throws {ConfigError} When the config file is invalid.
+ */
+export async function loadServerConfigFile(path: string): Promise<ServerConfig> {
+  const absolute = absolutePath(path);
+  const check = checkServerConfig(await readConfigText(absolute), { path: absolute });
+  if (check.config === undefined) throw new ConfigError(absolute, check.problems);
+  return check.config;
+}
+
+/**
+ * The `state_dir` of a config file, reading nothing else of it (for `spa-server status`, also
+ * with 100,000 `[[users]]` tables).
+ *
+ * @throws {ConfigError} When the file is not TOML or its `state_dir` is not a usable path.
+ */
+export async function loadStateDir(path: string): Promise<string> {
+  const absolute = absolutePath(path);
+  const parsed = parseToml(await readConfigText(absolute));
+  if (parsed.reason !== undefined) throw new ConfigError(absolute, [parsed.reason]);
+  const value = parsed.value.state_dir ?? SERVER_DEFAULTS.state_dir;
+  if (typeof value !== "string") {
+    throw new ConfigError(absolute, [`state_dir: must be a string`]);
+  }
+  const resolved = resolveConfigPath(value, configDir(absolute));
+  if (resolved.reason !== undefined) {
+    throw new ConfigError(absolute, [`state_dir: ${resolved.reason}`]);
+  }
+  return resolved.value;
+}
+
+/** The problems of one key file; a good one goes into `keys`. */
+function keyProblems(
+  ref: KeyFileRef,
+  serverId: string | undefined,
+  keys: Map<number, KeyFile>,
+  cache: LoadCache | undefined,
+): string[] {
+  try {
+    const key = cache?.keys.get(ref.path, loadKeyFileSync) ?? loadKeyFileSync(ref.path);
+    if (key.uid !== ref.uid) {
+      return [`${ref.keyPath}: ${ref.path} holds uid ${key.uid}, not ${ref.uid}`];
+    }
+    if (serverId === undefined) return [];
+    // Only a server key can be for the wrong server; a user's secret is derived when first used.
+    if (key.source === "server-key") keyForServer(key, serverId, ref.path);
+    keys.set(ref.uid, key);
+    return [];
+  } catch (error) {
+    if (!(error instanceof KeyFileError)) throw error;
+    return error.problems.map((line) => `${ref.keyPath}: Cannot use key file ${ref.path}: ${line}`);
+  }
+}
+
+/** The config with the good users of its users_dir added (their ports too). */
+async function withUsersDir(
+  config: ServerConfig,
+  keys: Map<number, KeyFile>,
+  userFiles: Map<number, string>,
+  broken: BrokenUserFile[],
+  cache: LoadCache | undefined,
+): Promise<ServerConfig> {
+  const taken = {
+    uids: new Map(config.users.map((u, i) => [u.uid, `users[${i}]`])),
+    names: new Map(config.users.map((u, i) => [u.name, `users[${i}]`])),
+  };
+  const files = await readUsersDir(
+    config.usersDir!,
+    taken,
+    new Map<string, SourceList>(),
+    cache?.userFiles,
+  );
+  const users: UserConfig[] = [...config.users];
+  const ports = new Map<string, PortConfig>(config.ports.map((p) => [p.key, p]));
+  const pause = pauser();
+  for (const file of files) {
+    await pause();
+    if (file.user === undefined) {
+      broken.push({ file: file.file, problems: file.problems, ...uidOf(file.uid) });
+      continue;
+    }
+    const lines = keyProblems(file.keyFile!, config.serverId, keys, cache).map((line) =>
+      `${file.file}: ${line}`
+    );
+    if (lines.length > 0) {
+      keys.delete(file.user.uid);
+      broken.push({ file: file.file, problems: lines, uid: file.user.uid });
+      continue;
+    }
+    users.push(Object.freeze(file.user));
+    userFiles.set(file.user.uid, file.file);
+    for (const spec of file.ports) {
+      const key = formatPortSpec(spec);
+      if (!ports.has(key)) {
+        ports.set(key, Object.freeze({ ...spec, key, idleTimeoutMs: config.idleTimeoutMs }));
+      }
+    }
+  }
+  return deepFreeze({ ...config, users, ports: [...ports.values()] });
+}
+
+function uidOf(uid: number | undefined): { uid?: number } {
+  return uid === undefined ? {} : { uid };
 }
 
 async function fileProblems(config: ServerConfig): Promise<string[]> {
@@ -75,6 +259,12 @@ async function fileProblems(config: ServerConfig): Promise<string[]> {
   const info = await statOrUndefined(config.stateDir);
   if (info !== undefined && !info.isDirectory) {
     problems.push(`state_dir: ${config.stateDir} is not a folder`);
+  }
+  if (config.usersDir !== undefined) {
+    const dir = await statOrUndefined(config.usersDir);
+    if (dir !== undefined && !dir.isDirectory) {
+      problems.push(`users_dir: ${config.usersDir} is not a folder`);
+    }
   }
   if (config.libpcapPath !== undefined) {
     const lib = await statOrUndefined(config.libpcapPath);

@@ -9,7 +9,7 @@ import { Capture } from "../../ffi/pcap.ts";
 import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import type { ServerConfig } from "../config/server.ts";
-import { type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
+import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
 import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
@@ -26,12 +26,14 @@ import { SourceRateLimit } from "./rate_limit.ts";
 import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
 import { TableWatch } from "./table_watch.ts";
-import { loadUsers, type ServerUser } from "./users.ts";
+import type { ServerUser } from "./users.ts";
+import { UserFiles } from "./user_files.ts";
+import { UserTable } from "./user_table.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
 import { LocalAddresses } from "./local_addresses.ts";
-import { forgetRevokedKnocks, revokeGrants } from "./revoke.ts";
+import { revokeGrants } from "./revoke.ts";
 import { holdStateDir, type StateDirHold } from "./state_dir.ts";
 
 /** Packets read per synchronous batch; a full batch means the capture is backlogged. */
@@ -61,7 +63,10 @@ export class Daemon {
   readonly counters = new Counters();
   readonly #configPath: string;
   #config: ServerConfig;
-  #users = new Map<number, ServerUser>();
+  readonly #users: UserTable;
+  readonly #userFiles = new UserFiles();
+  /** Key and user files of the last load: a reload reads again only those that changed. */
+  readonly #loadCache: LoadCache;
   readonly #store: ServerStore;
   readonly #firewall: FirewallBackend;
   /** The nft backend (also in #firewall), when the config uses nft. */
@@ -105,14 +110,26 @@ export class Daemon {
   /** Resolves when the daemon has stopped. */
   readonly finished: Promise<void> = new Promise((resolve) => (this.#resolveFinished = resolve));
 
-  private constructor(configPath: string, loaded: LoadedServerConfig, options: DaemonOptions) {
+  private constructor(
+    configPath: string,
+    loaded: LoadedServerConfig,
+    options: DaemonOptions,
+    cache: LoadCache,
+  ) {
     this.#configPath = configPath;
+    this.#loadCache = cache;
     this.#config = loaded.config;
     this.log = new Logger(
       options.logFormat ?? loaded.config.logFormat,
       options.logSink ?? stderrSink,
     );
     this.#store = new ServerStore(loaded.config.stateDir);
+    this.#users = new UserTable({
+      store: this.#store,
+      log: this.log,
+      commit: (user) => void this.#commit(user).catch((error) => this.#commitFailed(user, error)),
+      now: Date.now,
+    });
     this.#nft = loaded.config.firewall === "nft"
       ? new NftBackend({
         table: loaded.config.nftTable,
@@ -164,7 +181,7 @@ export class Daemon {
         this.#closing
           ? Promise.reject(new Error("Cannot open grant: the daemon is stopping"))
           : this.#grants.open(grant, options),
-      isCurrent: (user) => this.#users.get(user.uid) === user,
+      isCurrent: (user) => this.#users.isLive(user),
       commit: (user) => this.#commit(user),
       reply: (route, trailer) => this.#reply(route, trailer),
       idleTimeoutMs: (port) =>
@@ -188,10 +205,11 @@ export class Daemon {
    * open: what was set up is torn down first).
    */
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
-    const loaded = await loadServerConfig(configPath);
+    const cache = new LoadCache();
+    const loaded = await loadServerConfig(configPath, { strict: false, cache });
     // First, and alone: a daemon that cannot record a sequence number must not start at all.
     const hold = await holdStateDir(loaded.config.stateDir);
-    const daemon = new Daemon(configPath, loaded, options);
+    const daemon = new Daemon(configPath, loaded, options, cache);
     daemon.#stateHold = hold;
     try {
       await daemon.#setUp(loaded);
@@ -204,7 +222,9 @@ export class Daemon {
   }
 
   async #setUp(loaded: LoadedServerConfig): Promise<void> {
-    await this.#loadUsers(loaded);
+    const used = this.#userFiles.apply(loaded, this.log);
+    this.#config = used.config;
+    await this.#loadUsers(used);
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.set(4, RawSocket.open(4));
@@ -222,23 +242,25 @@ export class Daemon {
       interfaces: this.#config.interfaces.join(","),
       firewall: this.#config.firewall,
       users: this.#users.size,
+      ...(loaded.broken.length > 0 ? { user_files_invalid: loaded.broken.length } : {}),
       ports: this.#config.ports.map((p) => `${p.protocol}/${p.port}`).join(","),
     });
     await this.#writeStatus();
   }
 
-  async #loadUsers(loaded: LoadedServerConfig): Promise<void> {
-    this.#users = await loadUsers(loaded, this.#users, this.#store, this.log);
-    this.#context.users = this.#users;
+  async #loadUsers(loaded: Pick<LoadedServerConfig, "config" | "keys">): Promise<void> {
     // A retransmission of a knock the config no longer allows must not reopen its port.
-    for (const user of forgetRevokedKnocks(this.#users.values())) {
-      await this.#commit(user).catch((error) =>
-        this.log.error("state-write-failed", {
-          user: user.policy.name,
-          reason: (error as Error).message,
-        })
-      );
+    const changed = await this.#users.replace(loaded.config.users, loaded.keys, loaded.config);
+    for (const user of changed) {
+      await this.#commit(user).catch((error) => this.#commitFailed(user, error));
     }
+  }
+
+  #commitFailed(user: ServerUser, error: unknown): void {
+    this.log.error("state-write-failed", {
+      user: user.policy.name,
+      reason: (error as Error).message,
+    });
   }
 
   /**
@@ -342,7 +364,7 @@ export class Daemon {
 
   async #tick(): Promise<void> {
     const now = Date.now();
-    for (const user of this.#users.values()) {
+    for (const user of this.#users.live()) {
       const before = user.keys.sequence;
       const after = serverAfterGrace(before, now);
       if (after !== before) {
@@ -405,15 +427,8 @@ export class Daemon {
         return capture === undefined ? [] : [{ interface: c.name, ...capture.stats() }];
       }),
       captureWaiting: this.#captures.filter((c) => c.state === "waiting").map((c) => c.name),
-      users: [...this.#users.values()].map((u) => {
-        const s = u.keys.sequence;
-        return {
-          name: u.policy.name,
-          uid: u.uid,
-          state: s.state,
-          ...(s.state === "pending" ? { graceUntil: new Date(s.graceUntil).toISOString() } : {}),
-        };
-      }),
+      userCount: this.#users.size,
+      users: pendingUsers(this.#users.live()),
     };
     try {
       await writeStatus(this.#config.stateDir, status);
@@ -451,7 +466,10 @@ export class Daemon {
   }
 
   async #reload(): Promise<void> {
-    const loaded = await loadServerConfig(this.#configPath);
+    const loaded = this.#userFiles.apply(
+      await loadServerConfig(this.#configPath, { strict: false, cache: this.#loadCache }),
+      this.log,
+    );
     const old = this.#config;
     if (loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall) {
       throw new Error("state_dir and firewall cannot change without a restart");
@@ -459,7 +477,6 @@ export class Daemon {
     // Each step that can fail comes before anything is changed, or is undone.
     const wanted = new Set(loaded.config.interfaces);
     const have = new Set(this.#captures.map((c) => c.name));
-    const policies = new Map([...this.#users].map(([uid, u]) => [uid, u.policy]));
     let added: CaptureSupervisor[] = [];
     this.#config = loaded.config; // new captures take its settings; restored on failure
     try {
@@ -468,10 +485,6 @@ export class Daemon {
       try {
         await this.#loadUsers(loaded);
       } catch (error) {
-        for (const [uid, policy] of policies) {
-          const user = this.#users.get(uid);
-          if (user !== undefined) user.policy = policy;
-        }
         await this.#reconfigureFirewall(old).catch((rollback) => {
           // The firewall now guards the refused config's ports: say so, and retry each tick.
           this.#firewallStale = true;
@@ -510,7 +523,7 @@ export class Daemon {
 
   /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
   async #revoke(): Promise<void> {
-    const users = this.#users.values();
+    const users = this.#users.policies();
     this.#revokePending = !await revokeGrants(this.#grants, this.#firewall, users, this.log);
   }
 
@@ -538,7 +551,7 @@ export class Daemon {
       this.log.error("firewall-stop-failed", { reason: (error as Error).message })
     );
     for (const socket of this.#sockets.values()) socket.close();
-    for (const user of this.#users.values()) user.keys.destroy();
+    this.#users.destroy();
     await this.#writeStatus();
     await this.#stateHold?.release();
     this.log.info("stop", { reason });
@@ -553,6 +566,22 @@ export class Daemon {
     on("SIGINT", () => void this.stop("SIGINT"));
     on("SIGHUP", () => void this.reload());
   }
+}
+
+/** The users with a resync pending (only live users can have one). */
+function pendingUsers(users: Iterable<ServerUser>): StatusFile["users"] {
+  const out: StatusFile["users"] = [];
+  for (const u of users) {
+    const s = u.keys.sequence;
+    if (s.state !== "pending") continue;
+    out.push({
+      name: u.policy.name,
+      uid: u.uid,
+      state: s.state,
+      graceUntil: new Date(s.graceUntil).toISOString(),
+    });
+  }
+  return out;
 }
 
 /** The firewall's view of a config's ports. */

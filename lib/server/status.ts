@@ -28,6 +28,12 @@ export interface StatusFile {
   capture: { interface: string; received: number; dropped: number; ifDropped: number }[];
   /** Configured interfaces not captured now: missing or down, waited for. */
   captureWaiting?: string[];
+  /** How many users are configured (absent in files of older versions). */
+  userCount?: number;
+  /**
+   * The users with a resync pending, only: the file's size does not grow with the number of
+   * users.
+   */
   users: { name: string; uid: number; state: "current" | "pending"; graceUntil?: string }[];
 }
 

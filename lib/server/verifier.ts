@@ -54,8 +54,8 @@ export type Outcome =
 
 /** What the verifier needs from the daemon. */
 export interface VerifyContext {
-  /** Users by UID. */
-  users: ReadonlyMap<number, ServerUser>;
+  /** Users by UID (a lookup may load the user: see `user_table.ts`). */
+  users: { get(uid: number): ServerUser | undefined };
   /** Failed-verification budgets per flow (source address and port), used under load. */
   limit: SourceRateLimit;
   /** What the clock-skew probe may cost, per source address and in total. */

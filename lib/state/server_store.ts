@@ -80,6 +80,38 @@ export class ServerStore {
     replayCapacity: number,
   ): Promise<ServerUserRecord & { fresh: boolean }> {
     const text = await readTextFileIfExists(this.path(uid));
+    return this.#record(text, uid, fingerprint, initialSequence, replayCapacity);
+  }
+
+  /**
+   * {@linkcode ServerStore.load} with one synchronous read: the daemon loads a user's state the
+   * first time one of her packets arrives, inside the packet path.
+   *
+   * @throws {SyntaxError} When the file exists but is not a valid state file.
+   * @throws {Deno.errors.PermissionDenied} Or another read error, unchanged.
+   */
+  loadSync(
+    uid: number,
+    fingerprint: string,
+    initialSequence: number,
+    replayCapacity: number,
+  ): ServerUserRecord & { fresh: boolean } {
+    let text: string | undefined;
+    try {
+      text = Deno.readTextFileSync(this.path(uid));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return this.#record(text, uid, fingerprint, initialSequence, replayCapacity);
+  }
+
+  #record(
+    text: string | undefined,
+    uid: number,
+    fingerprint: string,
+    initialSequence: number,
+    replayCapacity: number,
+  ): ServerUserRecord & { fresh: boolean } {
     if (text !== undefined) {
       const file = parseFile(text, this.path(uid));
       if (file.uid === uid && file.fingerprint === fingerprint) {

@@ -271,7 +271,7 @@ idle_timeout = "500ms"
 Deno.test("users and their required keys must be there", () => {
   deepEqual(problemsOf(`state_dir = "/var/lib/spa"\n`), [
     "server_id: missing (required)",
-    "users: missing (at least one [[users]])",
+    "users: missing (at least one [[users]], or users_dir)",
   ]);
   deepEqual(problemsOf(`server_id = "s"\nusers = []\n`), ["users: must not be empty"]);
   deepEqual(problemsOf(`server_id = "s"\n[[users]]\n`), [
@@ -314,7 +314,7 @@ Deno.test("ConfigError lists every problem in its message", () => {
       [
         `Cannot use config ${PATH}: 3 problems`,
         `  firewall: 1 is not one of "nft" or "none"`,
-        `  users: missing (at least one [[users]])`,
+        `  users: missing (at least one [[users]], or users_dir)`,
         `  colour: unknown key`,
       ].join("\n"),
     );

@@ -8,7 +8,8 @@
  *   send-many  same options, but --payloads FILE: one hex payload per line, each sent as its own
  *            packet (one process for a whole replay run)
  *   exchange same options plus --timeout MS: send, then print the payload of the first answer
- *            (a RST or datagram from B:dport to A:sport) as hex, or "timeout"
+ *            (a RST or datagram from B:dport to A:sport) as hex, or "timeout"; with --rtt,
+ *            followed by the milliseconds from send to answer
  *   replay   --pcap FILE --match HEX [--src A]
  *            re-send the first IP packet of a pcap (made by tcpdump) whose payload ends with HEX,
  *            optionally from another source
@@ -122,10 +123,17 @@ async function exchange(): Promise<void> {
     answer = hex(frame.subarray(view.payloadOffset, view.payloadOffset + view.payloadLength));
     capture.close();
   });
+  const sent = performance.now();
+  let answered = 0;
+  const got = done.then(() => (answered = performance.now()));
   send(packet, dst);
-  await done;
+  await got;
   clearTimeout(timer);
-  console.log(answer ?? "timeout");
+  // With --rtt: the answer, then the milliseconds from send to answer (benchmarks).
+  const rtt = Deno.args.includes("--rtt") && answer !== undefined
+    ? ` ${(answered - sent).toFixed(2)}`
+    : "";
+  console.log((answer ?? "timeout") + rtt);
 }
 
 async function replay(): Promise<void> {

@@ -1,0 +1,312 @@
+/**
+ * `deno task bench:scale`: what the number of users costs a daemon (issue 14). The same daemon
+ * (real nft, in namespaces) with 1, 10,000 and 100,000 users in the README's `[[users]]` form
+ * (`sources` and `require_source_binding` included), measured in one run so the 1-user daemon is
+ * the baseline: `check-config` time; start time (spawn to the `start` line); RSS after start and
+ * after 10 reloads; idle CPU over 10 s; `spa-server status --json` time and the status file's
+ * size; a reload (SIGHUP to the `reload` line) and the round trip of knocks sent during it against
+ * knocks sent while idle (measured inside the client by the packet tool, send to answer); a knock
+ * of the last user. Writes the table between the `scale` markers of `bench/RESULTS.md`.
+ *
+ * ```sh
+ * deno task bench:scale           # ~3 minutes (1, 10,000, 100,000 users)
+ * deno task bench:scale --quick   # 1 and 10,000 users
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatKeyFile } from "../lib/config/key_file.ts";
+import { Secret } from "../lib/config/secret.ts";
+import { statusPath } from "../lib/server/status.ts";
+import { Knocker, tool } from "../tests/netns/knocker.ts";
+import {
+  serverArgv,
+  type ServerSetup,
+  startServer,
+  writeServerSetup,
+} from "../tests/netns/spa_server.ts";
+import { createTopology, netnsSkipReason, type Topology } from "../tests/netns/topology.ts";
+import { cpuSeconds, statusKiB } from "./e2e/proc.ts";
+import { sleep } from "./e2e/stats.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const BEGIN = "<!-- scale:begin -->";
+const END = "<!-- scale:end -->";
+const SERVER = "10.77.0.1";
+const CLIENT = "10.77.0.2";
+const IDLE_S = 10;
+const RELOADS = 10;
+
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+/** Users and how they are given: `[[users]]` in server.toml, or one file each in users_dir. */
+const RUNS: [number, Form][] = values.quick
+  ? [[1, "users"], [10_000, "users"], [10_000, "users_dir"]]
+  : [[1, "users"], [10_000, "users"], [10_000, "users_dir"], [100_000, "users_dir"]];
+
+type Form = "users" | "users_dir";
+
+interface Row {
+  users: number;
+  form: Form;
+  configMiB: number;
+  checkConfigMs: number;
+  startMs: number;
+  rssMiB: number;
+  rssAfterReloadsMiB: number;
+  peakMiB: number;
+  idleCpu: number;
+  statusMs: number;
+  statusBytes: number;
+  reloadMs: number[];
+  knockIdleMs: number[];
+  knockReloadMs: number[];
+  lastKnockMs: number | undefined;
+}
+
+async function timed(argv: string[]): Promise<number> {
+  const start = performance.now();
+  const out = await new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  const ms = performance.now() - start;
+  if (!out.success) throw new Error(`${argv.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return ms;
+}
+
+/** A knock from the client; its round trip in ms (send to ack), or undefined without an ack. */
+async function knockRtt(topo: Topology, knocker: Knocker): Promise<number | undefined> {
+  const { trailer, next } = knocker.knock(22);
+  const out = await tool(
+    topo,
+    "client",
+    "exchange",
+    "--src",
+    CLIENT,
+    "--dst",
+    SERVER,
+    "--proto",
+    "tcp",
+    "--sport",
+    String(40000 + Math.floor(Math.random() * 20000)),
+    "--dport",
+    "22",
+    "--payload",
+    [...trailer].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    "--timeout",
+    "3000",
+    "--rtt",
+  );
+  if (out.startsWith("timeout")) return undefined;
+  knocker.sequence = next;
+  return Number(out.split(" ")[1]);
+}
+
+/** A setup whose users are files of users_dir (the key beside each), as keygen --user-file writes. */
+async function usersDirSetup(users: number): Promise<ServerSetup> {
+  const setup = await writeServerSetup({ users: [], extra: [`users_dir = "users.d"`] });
+  const dir = `${setup.configDir}/users.d`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  const write = async (i: number) => {
+    const user = {
+      uid: 10_000 + i,
+      name: `user${i}`,
+      secret: crypto.getRandomValues(new Uint8Array(32)),
+      sequence: 1 + i,
+      serverId: setup.serverId,
+    };
+    await Deno.writeTextFile(
+      `${dir}/${user.name}.key`,
+      formatKeyFile({ uid: user.uid, secret: new Secret(user.secret), sequence: user.sequence }),
+      { mode: 0o600 },
+    );
+    await Deno.writeTextFile(
+      `${dir}/${user.name}.toml`,
+      `uid = ${user.uid}\nports = ["tcp/22"]\nsources = ["10.77.0.0/24", "fd77::/64"]\n` +
+        `require_source_binding = false\n`,
+      { mode: 0o644 },
+    );
+    setup.users.push(user);
+  };
+  for (let i = 0; i < users; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, users - i) }, (_, j) => write(i + j)));
+  }
+  setup.users.sort((a, b) => a.uid - b.uid);
+  return setup;
+}
+
+async function measure(topo: Topology, users: number, form: Form): Promise<Row> {
+  const t0 = performance.now();
+  const setup = form === "users_dir" ? await usersDirSetup(users) : await writeServerSetup({
+    users: Array.from({ length: users }, (_, i) => ({
+      uid: 10_000 + i,
+      name: `user${i}`,
+      ports: ["tcp/22"],
+      sources: ["10.77.0.0/24", "fd77::/64"],
+      requireSourceBinding: false,
+    })),
+  });
+  console.error(
+    `${users} users: setup written in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  try {
+    return { form, ...await measureSetup(topo, setup, users) };
+  } finally {
+    await Deno.remove(setup.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function measureSetup(
+  topo: Topology,
+  setup: ServerSetup,
+  users: number,
+): Promise<Omit<Row, "form">> {
+  const configMiB = (await Deno.stat(setup.configPath)).size / 2 ** 20;
+  const checkConfigMs = await timed(
+    serverArgv(setup, "check-config", "--config", setup.configPath),
+  );
+  const startedAt = performance.now();
+  const server = await startServer(topo, setup);
+  const startMs = performance.now() - startedAt;
+  const pid = server.child.pid;
+  try {
+    await sleep(2000);
+    const rssMiB = await statusKiB(pid, "VmRSS") / 1024;
+    const cpu0 = await cpuSeconds(pid);
+    await sleep(IDLE_S * 1000);
+    const idleCpu = (await cpuSeconds(pid) - cpu0) / IDLE_S;
+    const statusMs = await timed(
+      serverArgv(setup, "status", "--json", "--config", setup.configPath),
+    );
+    const statusBytes = (await Deno.stat(statusPath(setup.stateDir))).size;
+    const last = new Knocker(setup.users[users - 1]!);
+    const first = users === 1 ? last : new Knocker(setup.users[0]!);
+    const lastKnockMs = await knockRtt(topo, last);
+    const knockIdleMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const ms = await knockRtt(topo, first);
+      if (ms !== undefined) knockIdleMs.push(ms);
+    }
+    const reloadMs: number[] = [];
+    const knockReloadMs: number[] = [];
+    for (let i = 0; i < RELOADS; i++) {
+      const start = performance.now();
+      const done = server.waitFor(/ reload /, 60_000, true).then(() => performance.now() - start);
+      server.kill("SIGHUP");
+      // Knocks sent while the reload runs (the first ones start with it).
+      let finished = false;
+      const knocks = (async () => {
+        while (!finished) {
+          const ms = await knockRtt(topo, first);
+          if (ms !== undefined) knockReloadMs.push(ms);
+        }
+      })();
+      reloadMs.push(await done);
+      finished = true;
+      await knocks;
+    }
+    const rssAfterReloadsMiB = await statusKiB(pid, "VmRSS") / 1024;
+    const peakMiB = await statusKiB(pid, "VmHWM") / 1024;
+    return {
+      users,
+      configMiB,
+      checkConfigMs,
+      startMs,
+      rssMiB,
+      rssAfterReloadsMiB,
+      peakMiB,
+      idleCpu,
+      statusMs,
+      statusBytes,
+      reloadMs,
+      knockIdleMs,
+      knockReloadMs,
+      lastKnockMs,
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+  }
+}
+
+const max = (xs: number[]) => xs.length === 0 ? NaN : Math.max(...xs);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+};
+const f = (x: number, digits = 0) => Number.isFinite(x) ? x.toFixed(digits) : "n/a";
+
+function table(rows: Row[]): string {
+  const base = rows[0]!;
+  const lines = [
+    BEGIN,
+    "",
+    "## Users per daemon (issue 14)",
+    "",
+    `Measured by \`deno task bench:scale\` on ${
+      new Date().toISOString().slice(0, 10)
+    } (${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}); the same daemon (nft, one interface) with each number of users, in one run: the 1-user row is the baseline. Users in the README's \`[[users]]\` form (with \`sources\` and \`require_source_binding\`) in server.toml, or one file each in \`users_dir\`.`,
+    "",
+    "| users | form | config | check-config | start | RSS after start (Δ vs 1 user) | RSS after 10 reloads | peak RSS | idle CPU | status --json | status.json | reload (median / max) | knock RTT idle (median) | knock RTT during reloads (median / max, n) | last user's knock |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.users.toLocaleString("en")} | ${r.form} | ${f(r.configMiB, 2)} MiB | ${
+        f(r.checkConfigMs)
+      } ms | ${f(r.startMs)} ms | ${f(r.rssMiB, 1)} MiB (+${f(r.rssMiB - base.rssMiB, 1)}) | ${
+        f(r.rssAfterReloadsMiB, 1)
+      } MiB | ${f(r.peakMiB, 1)} MiB | ${f(r.idleCpu * 100, 2)} % | ${
+        f(r.statusMs)
+      } ms | ${r.statusBytes} B | ${f(median(r.reloadMs))} / ${f(max(r.reloadMs))} ms | ${
+        f(median(r.knockIdleMs), 1)
+      } ms | ${f(median(r.knockReloadMs), 1)} / ${
+        f(max(r.knockReloadMs), 1)
+      } ms (${r.knockReloadMs.length}) | ${
+        r.lastKnockMs === undefined ? "no ack" : `ok, ${f(r.lastKnockMs, 1)} ms`
+      } |`,
+    );
+  }
+  lines.push(
+    "",
+    "- Times are wall clock from the host and include starting Deno (compare with the 1-user row). Start: spawn to the `start` log line. Reload: SIGHUP to the `reload` log line. Knock RTT: inside the client namespace, from sending the knock to its ack (the packet tool's capture).",
+    "- Idle CPU: utime + stime from /proc/<pid>/stat over 10 s with no traffic. status.json is rewritten every 5 s (every second while a grant is open); it lists only users with a resync pending.",
+    "",
+    END,
+  );
+  return lines.join("\n");
+}
+
+async function main(): Promise<number> {
+  const skip = await netnsSkipReason();
+  if (skip !== undefined) {
+    console.error(`bench:scale skipped: ${skip}`);
+    return 0;
+  }
+  await using topo = await createTopology(["server", "client"]);
+  const rows: Row[] = [];
+  for (const [users, form] of RUNS) {
+    const row = await measure(topo, users, form);
+    console.error(JSON.stringify(row));
+    rows.push(row);
+  }
+  const text = table(rows);
+  console.log(text);
+  const path = `${ROOT}/bench/RESULTS.md`;
+  const results = await Deno.readTextFile(path);
+  const begin = results.indexOf(BEGIN);
+  const end = results.indexOf(END);
+  await Deno.writeTextFile(
+    path,
+    begin >= 0 && end > begin
+      ? results.slice(0, begin) + text + results.slice(end + END.length)
+      : `${results.trimEnd()}\n\n${text}\n`,
+  );
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,53 @@
+/**
+ * What a reload need not read again: the parsed contents of files that have not changed since the
+ * last load, keyed by path and checked by one `stat` (device, inode, size, mode, modification and
+ * change times). A file replaced by a rename (as configuration management writes) has a new inode;
+ * one edited in place a new ctime. A file modified in the last 2 s is not cached (two writes within
+ * the clock's resolution would look the same). Only results are cached, never errors.
+ *
+ * @module
+ */
+
+/** Files changed this recently are read again at every load. */
+const RECENT_MS = 2_000;
+
+/** Parsed files by path, valid while their `stat` is unchanged. */
+export class FileCache<T> {
+  #entries = new Map<string, { stamp: string; value: T }>();
+  #next = new Map<string, { stamp: string; value: T }>();
+
+  /**
+   * The value of `path`: cached when its stat is unchanged, else `read(path)` (whose result is
+   * cached). A stat that fails falls through to `read`, which reports the problem.
+   */
+  get(path: string, read: (path: string) => T): T {
+    let stamp: string | undefined;
+    try {
+      const info = Deno.statSync(path);
+      const changed = Math.max(
+        info.mtime?.getTime() ?? Infinity,
+        info.ctime?.getTime() ?? Infinity,
+      );
+      if (Date.now() - changed >= RECENT_MS) {
+        stamp =
+          `${info.dev}:${info.ino}:${info.size}:${info.mode}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+    }
+    const cached = this.#entries.get(path);
+    if (stamp !== undefined && cached?.stamp === stamp) {
+      this.#next.set(path, cached);
+      return cached.value;
+    }
+    const value = read(path);
+    if (stamp !== undefined) this.#next.set(path, { stamp, value });
+    return value;
+  }
+
+  /** Ends a load: only the files used in it stay cached. */
+  commit(): void {
+    this.#entries = this.#next;
+    this.#next = new Map();
+  }
+}
