@@ -8,7 +8,7 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename } from "../posix_path.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { formatKeyFile, keyForServer, loadKeyFile, writeKeyFile } from "../config/key_file.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";

@@ -4,10 +4,11 @@
  */
 
 import { equal, throws } from "node:assert/strict";
-import { createCipheriv, createHash, createHmac, hkdfSync } from "node:crypto";
+import { createCipheriv, createHash, createHmac, hkdfSync, scryptSync } from "node:crypto";
 import { Aes256 } from "../../lib/protocol/aes256.ts";
 import { hkdfSha256 } from "../../lib/protocol/hkdf.ts";
 import { HmacSha256, sha256 } from "../../lib/protocol/hmac_sha256.ts";
+import { scrypt } from "../../lib/protocol/scrypt.ts";
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -65,4 +66,23 @@ Deno.test("HKDF-SHA256: RFC 5869 case 1, and random inputs against node:crypto",
     );
   }
   throws(() => hkdfSha256(random(32), random(1), random(1), 255 * 32 + 1), RangeError);
+});
+
+Deno.test("scrypt: RFC 7914 vectors and random inputs against node:crypto", () => {
+  const enc = new TextEncoder();
+  equal(
+    hex(scrypt(enc.encode("password"), enc.encode("NaCl"), { N: 1024, r: 8, p: 16 }, 64)),
+    "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640",
+  );
+  for (let i = 0; i < 20; i++) {
+    const [password, salt] = [random(i * 3), random(i % 17)];
+    const params = { N: 2 ** (1 + (i % 8)), r: 1 + (i % 3), p: 1 + (i % 2) };
+    const length = 16 + i;
+    equal(
+      hex(scrypt(password, salt, params, length)),
+      hex(new Uint8Array(scryptSync(password, salt, length, params))),
+      `case ${i}`,
+    );
+  }
+  throws(() => scrypt(random(1), random(1), { N: 3, r: 1, p: 1 }, 32), RangeError);
 });
