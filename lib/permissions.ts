@@ -139,8 +139,8 @@ export function clientPermissionFlags(): string[] {
 }
 
 /**
- * Every flag `spa-client` is built and run with: {@linkcode MODULE_FLAGS} and
- * {@linkcode clientPermissionFlags}. `deno task compile`, the tests, the demo and the benchmarks
+ * Every flag `spa-client` is built and run with: {@linkcode MODULE_FLAGS},
+ * {@linkcode CLIENT_RUNTIME_FLAGS} and {@linkcode clientPermissionFlags}. `deno task compile`, the tests, the demo and the benchmarks
  * use this.
  *
  * @example
@@ -150,8 +150,15 @@ export function clientPermissionFlags(): string[] {
  * ```
  */
 export function clientFlags(): string[] {
-  return [...MODULE_FLAGS, ...clientPermissionFlags()];
+  return [...MODULE_FLAGS, ...CLIENT_RUNTIME_FLAGS, ...clientPermissionFlags()];
 }
+
+/**
+ * Runtime features of `spa-client`: `Deno.listenDatagram` (the udp transport) is still behind
+ * `--unstable-net` in Deno 2.9; `node:dgram`, which needs no flag, loads Deno's Node layer and
+ * cost about 8-10 ms of every knock's start (README, Performance).
+ */
+export const CLIENT_RUNTIME_FLAGS = ["--unstable-net"] as const;
 
 /** One row of the README's permission table. */
 export interface PermissionRow {
