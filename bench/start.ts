@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { clientFlags, MODULE_FLAGS } from "../lib/permissions.ts";
+import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { startEcho } from "../tests/netns/knocker.ts";
 import { ROOT } from "../tests/netns/spa_server.ts";
 import { createTopology } from "../tests/netns/topology.ts";
@@ -47,7 +47,8 @@ function withEntry(contender: Contender, entry: string): Contender {
 
 async function bundle(entry: string, out: string): Promise<void> {
   const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", ...MODULE_FLAGS, "--quiet", "-o", out, `${ROOT}/${entry}`],
+    // `deno bundle` takes no --cached-only; --frozen and --no-remote keep it offline.
+    args: ["bundle", "--frozen", "--no-remote", "--quiet", "-o", out, `${ROOT}/${entry}`],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
@@ -160,7 +161,6 @@ async function main(): Promise<number> {
   }
   const floorP50 = summarize(rows[0]!.exit)?.p50;
   const fwknopOpen = summarize(rows.at(-1)!.open)?.p50;
-  const flags = clientFlags().join(" ");
   const lines = [
     "<!-- start:begin -->",
     "",
@@ -169,7 +169,7 @@ async function main(): Promise<number> {
     `- date: ${
       new Date().toISOString().slice(0, 19)
     }Z; machine: ${machine.cores} cores, ${machine.cpu}; ${count} knocks per row after one unmeasured`,
-    `- spa-client runs as shipped (\`deno run ${flags} client.ts\`); the bundle is \`deno bundle client.ts\` run with the same flags.`,
+    "- spa-client runs as shipped (`deno run` with `clientFlags()` of lib/permissions.ts); the bundle is `deno bundle client.ts` run with the same flags.",
     "- wire: the prober's libpcap timestamp of the knock leaving the client's eth0, from the client's spawn; open: the first completed connect to the protected port.",
     "",
     "| client | start → wire, ms (min / p50) | ÷ floor (p50) | start → open, ms (min / p50) | ÷ fwknop (p50) | exit, ms p50 |",
