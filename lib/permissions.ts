@@ -116,7 +116,7 @@ export function serverFlags(locations: ServerLocations): string[] {
 /**
  * The `deno run`/`deno compile` permission flags of `spa-client`. Its files (config, keys, state)
  * and the program it launches are the user's choice at run time, so read, write and run are not
- * scoped; FFI is scoped to libpcap and libc, the environment to {@linkcode CLIENT_ENV}, and it has
+ * scoped; FFI is scoped to libc (the syn transport needs no libpcap), the environment to {@linkcode CLIENT_ENV}, and it has
  * no system-information permission.
  *
  * @example
@@ -133,7 +133,7 @@ export function clientPermissionFlags(): string[] {
     "--allow-net",
     "--allow-run",
     `--allow-env=${CLIENT_ENV.join(",")}`,
-    `--allow-ffi=${[...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES].join(",")}`,
+    `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
     `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
 }
@@ -196,7 +196,7 @@ export function permissionTable(): PermissionRow[] {
     {
       permission: "FFI",
       server: "libpcap and libc files only, no raw pointers",
-      client: "libpcap and libc files only, no raw pointers",
+      client: "libc files only, no raw pointers",
     },
     {
       permission: "network (Deno sockets)",
