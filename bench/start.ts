@@ -187,6 +187,8 @@ async function main(): Promise<number> {
       } |`;
     }),
     "",
+    ...goals(rows, floorP50, fwknopOpen),
+    "",
     "<!-- start:end -->",
   ];
   const section = lines.join("\n");
@@ -202,6 +204,19 @@ async function main(): Promise<number> {
   );
   log(`wrote ${path}`);
   return 0;
+}
+
+/** The issue's two goals for each spa row: start → wire ≤ 1.5× the floor, start → open ≤ 0.5× fwknop. */
+function goals(rows: Row[], floor: number | undefined, fwknop: number | undefined): string[] {
+  return rows.filter((row) => row.label.startsWith("spa-client")).map((row) => {
+    const wire = summarize(row.wire)?.p50;
+    const open = summarize(row.open)?.p50;
+    const met = (value: number | undefined, bound: number | undefined) =>
+      value === undefined || bound === undefined ? "n/a" : value <= bound ? "pass" : "**miss**";
+    return `- ${row.label}: start → wire ≤ 1.5× the floor: ${
+      met(wire, floor === undefined ? undefined : 1.5 * floor)
+    }; knock→open ≤ 0.5× fwknop's: ${met(open, fwknop === undefined ? undefined : 0.5 * fwknop)}`;
+  });
 }
 
 if (import.meta.main) Deno.exit(await main());
