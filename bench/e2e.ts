@@ -160,12 +160,14 @@ async function main(): Promise<number> {
   }
 
   const markdown = renderResults(results);
-  // Keep the section bench:flood-resync writes into the same file.
+  // Keep the sections the other benches (bench:flood-resync, bench:start, bench:scale, ...) write
+  // into the same file, each between its own `<!-- name:begin -->` and `<!-- name:end -->`.
   const previous = await Deno.readTextFile(`${ROOT}/bench/RESULTS.md`).catch(() => "");
-  const kept = /<!-- flood-resync:begin -->[\s\S]*<!-- flood-resync:end -->/.exec(previous)?.[0];
+  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)]
+    .map((section) => section[0]);
   await Deno.writeTextFile(
     `${ROOT}/bench/RESULTS.md`,
-    kept === undefined ? markdown : `${markdown.trimEnd()}\n\n${kept}\n`,
+    [markdown.trimEnd(), ...kept].join("\n\n") + "\n",
   );
   console.log(markdown);
   log(`wrote ${ROOT}/bench/RESULTS.md`);

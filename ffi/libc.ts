@@ -24,6 +24,12 @@ export const LIBC_SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
     result: "isize",
   },
+  // ssize_t recvfrom(int fd, void *data, size_t length, int flags, struct sockaddr *address,
+  //                  socklen_t *addressLength)
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
   // int connect(int fd, const struct sockaddr *address, socklen_t addressLength)
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int getsockname(int fd, struct sockaddr *address, socklen_t *addressLength)

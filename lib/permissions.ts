@@ -116,7 +116,7 @@ export function serverFlags(locations: ServerLocations): string[] {
 /**
  * The `deno run`/`deno compile` permission flags of `spa-client`. Its files (config, keys, state)
  * and the program it launches are the user's choice at run time, so read, write and run are not
- * scoped; FFI is scoped to libpcap and libc, the environment to {@linkcode CLIENT_ENV}, and it has
+ * scoped; FFI is scoped to libc (the syn transport needs no libpcap), the environment to {@linkcode CLIENT_ENV}, and it has
  * no system-information permission.
  *
  * @example
@@ -133,14 +133,14 @@ export function clientPermissionFlags(): string[] {
     "--allow-net",
     "--allow-run",
     `--allow-env=${CLIENT_ENV.join(",")}`,
-    `--allow-ffi=${[...LIBPCAP_CANDIDATES, ...LIBC_CANDIDATES].join(",")}`,
+    `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
     `--deny-import=${DENIED_IMPORT_HOSTS.join(",")}`,
   ];
 }
 
 /**
- * Every flag `spa-client` is built and run with: {@linkcode MODULE_FLAGS} and
- * {@linkcode clientPermissionFlags}. `deno task compile`, the tests, the demo and the benchmarks
+ * Every flag `spa-client` is built and run with: {@linkcode MODULE_FLAGS},
+ * {@linkcode CLIENT_RUNTIME_FLAGS} and {@linkcode clientPermissionFlags}. `deno task compile`, the tests, the demo and the benchmarks
  * use this.
  *
  * @example
@@ -150,8 +150,15 @@ export function clientPermissionFlags(): string[] {
  * ```
  */
 export function clientFlags(): string[] {
-  return [...MODULE_FLAGS, ...clientPermissionFlags()];
+  return [...MODULE_FLAGS, ...CLIENT_RUNTIME_FLAGS, ...clientPermissionFlags()];
 }
+
+/**
+ * Runtime features of `spa-client`: `Deno.listenDatagram` (the udp transport) is still behind
+ * `--unstable-net` in Deno 2.9; `node:dgram`, which needs no flag, loads Deno's Node layer and
+ * cost about 8-10 ms of every knock's start (README, Performance).
+ */
+export const CLIENT_RUNTIME_FLAGS = ["--unstable-net"] as const;
 
 /** One row of the README's permission table. */
 export interface PermissionRow {
@@ -189,7 +196,7 @@ export function permissionTable(): PermissionRow[] {
     {
       permission: "FFI",
       server: "libpcap and libc files only, no raw pointers",
-      client: "libpcap and libc files only, no raw pointers",
+      client: "libc files only, no raw pointers",
     },
     {
       permission: "network (Deno sockets)",

@@ -1,6 +1,6 @@
 /**
  * Writes the bash completions `packaging/completions/spa-server` and `spa-client` from the
- * programs' own `--help` (commander, the CLI library, has no completion generator). Each program
+ * programs' own `--help` (lib/cli/help.ts prints it from the command specs). Each program
  * runs under its shipped permission set; the subcommands, options and value placeholders are read
  * from the help text, so a test that regenerates the files catches any drift.
  *
@@ -39,7 +39,7 @@ export interface HelpCommand {
 }
 
 /**
- * Reads the options and subcommands out of one commander help text.
+ * Reads the options and subcommands out of one help text (lib/cli/help.ts layout).
  *
  * @example
  * ```ts

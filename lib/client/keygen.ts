@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../posix_path.ts";
 import { writeKeyFile } from "../config/key_file.ts";
 import { Secret } from "../config/secret.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join } from "../posix_path.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { formatKeyFile, keyForServer, loadKeyFile, writeKeyFile } from "../config/key_file.ts";
 import { formatUserFile } from "../config/users_dir.ts";

@@ -45,7 +45,27 @@ export interface Session extends AsyncDisposable {
  * ```
  */
 export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
-  const key = await loadKey(target);
+  // Independent steps, started together (the key file read, the socket and the state lock each
+  // wait on the system): a knock's packet leaves sooner. Failures are reported in this order, so
+  // a bad key file is still the error shown when the transport or the lock fails too.
+  const [keyResult, transportResult, stateResult] = await Promise.allSettled([
+    loadKey(target),
+    openTransport(target, { address: target.address, port }),
+    lockState(target, log),
+  ]);
+  if (
+    keyResult.status === "rejected" || transportResult.status === "rejected" ||
+    stateResult.status === "rejected"
+  ) {
+    if (stateResult.status === "fulfilled") stateResult.value.unlock();
+    if (transportResult.status === "fulfilled") await transportResult.value.close();
+    for (const result of [keyResult, transportResult, stateResult]) {
+      if (result.status === "rejected") throw result.reason;
+    }
+  }
+  const key = (keyResult as PromiseFulfilledResult<KeyFile>).value;
+  const transport = (transportResult as PromiseFulfilledResult<Transport>).value;
+  const state = (stateResult as PromiseFulfilledResult<HostState>).value;
   const secret = key.secret.bytes();
   const identity: KeyIdentity = {
     uid: key.uid,
@@ -53,28 +73,28 @@ export async function openSession(target: Target, port: number, log: Log): Promi
     initialSequence: key.sequence,
   };
   secret.fill(0);
-  const transport = await openTransport(target, { address: target.address, port });
   log(
     `${target.transport}: sending to ${target.addressText} port ${port} from port ${transport.localPort}`,
   );
-  let state: HostState;
+  const close = async () => {
+    state.unlock();
+    await transport.close();
+  };
+  return { target, key, identity, state, transport, log, close, [Symbol.asyncDispose]: close };
+}
+
+async function lockState(target: Target, log: Log): Promise<HostState> {
   try {
-    state = await HostState.lock(target.stateDir, target.stateStem, {
+    return await HostState.lock(target.stateDir, target.stateStem, {
       onWait: () => log(`waiting: another spa-client holds the state of ${target.name}`),
     });
   } catch (error) {
-    await transport.close();
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new ClientError(
       `Cannot lock the state of ${target.name} in ${target.stateDir}: ${(error as Error).message}`,
       { cause: error },
     );
   }
-  const close = async () => {
-    state.unlock();
-    await transport.close();
-  };
-  return { target, key, identity, state, transport, log, close, [Symbol.asyncDispose]: close };
 }
 
 async function loadKey(target: Target): Promise<KeyFile> {

@@ -4,22 +4,23 @@
  * a retry is the very same packet; the server answers with a TCP RST from the knocked address and
  * port to that source port, carrying the reply as its payload.
  *
- * The RST is read with a libpcap capture on `any`, filtered in the kernel to the server's address
- * and ports and opened before the first send. The kernel itself drops the RST (no socket owns the
- * port), so nothing else on this machine reacts to it. Needs root or CAP_NET_RAW.
+ * The RST is read with a receive-only raw TCP socket (`ffi/raw_tcp_receiver.ts`), opened before the
+ * first send, keeping only segments from the server's address and port to the knock's source port.
+ * It replaced a libpcap capture, whose opening cost 7-15 ms of every knock's start (README,
+ * Performance). The kernel itself drops the RST (no socket owns the port), so nothing else on this
+ * machine reacts to it. Needs root or CAP_NET_RAW.
  *
  * @module
  */
 
-import { Capture, PcapError } from "../../ffi/pcap.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
+import { RawTcpReceiver } from "../../ffi/raw_tcp_receiver.ts";
 import { SystemError } from "../../ffi/libc.ts";
 import { formatAddress } from "../packet/address.ts";
-import { IPPROTO_TCP, TCP_RST, TCP_SYN } from "../packet/constants.ts";
-import { decodeFrame } from "../packet/decode.ts";
+import { TCP_RST, TCP_SYN } from "../packet/constants.ts";
 import { encodeTcpPacket } from "../packet/encode.ts";
-import { PacketView } from "../packet/view.ts";
+import { readTcpSegment } from "../packet/tcp_segment.ts";
 import { ClientError } from "./errors.ts";
 import { type Endpoint, Inbox, type Transport } from "./transport.ts";
 
@@ -27,10 +28,6 @@ import { type Endpoint, Inbox, type Transport } from "./transport.ts";
 export const SYN_SOURCE_PORT_MIN = 32768;
 /** Highest source port used. */
 export const SYN_SOURCE_PORT_MAX = 60999;
-/** Kernel capture buffer of the reply capture: replies are few and small. */
-const CAPTURE_BUFFER_BYTES = 1024 * 1024;
-/** Bytes kept of each captured reply: headers plus a padded reply, far more than a RST carries. */
-const CAPTURE_SNAPLEN = 4096;
 
 /** The hint every "no privilege" error of this transport ends with. */
 export const SYN_PRIVILEGE_HINT =
@@ -69,43 +66,35 @@ export function openSynTransport(target: Endpoint): Transport {
   } catch (error) {
     throw privilegeOr(error, "open a raw socket");
   }
-  let capture: Capture;
+  let receiver: RawTcpReceiver;
   try {
-    capture = Capture.open("any", {
-      filter: `${family === 4 ? "ip" : "ip6"} src host ${host} and tcp src port ${target.port} ` +
-        `and tcp dst port ${sourcePort}`,
-      bufferSize: CAPTURE_BUFFER_BYTES,
-      snaplen: CAPTURE_SNAPLEN,
-    });
+    receiver = RawTcpReceiver.open(family);
   } catch (error) {
     socket.close();
-    throw privilegeOr(error, "capture replies");
+    throw privilegeOr(error, "receive replies");
   }
 
   const inbox = new Inbox();
-  const view = new PacketView();
-  const linkType = capture.linkType;
-  const onPacket = (frame: Uint8Array, length: number) => {
-    if (decodeFrame(linkType, frame, length, view) !== "ok") return;
-    if (view.protocol !== IPPROTO_TCP || (view.tcpFlags & TCP_RST) === 0) return;
-    if (view.family !== family || view.sourcePort !== target.port) return;
-    if (view.destinationPort !== sourcePort) return;
-    for (let i = 0; i < target.address.length; i++) {
-      if (frame[view.sourceOffset + i] !== target.address[i]) return;
+  const pump = async () => {
+    for (;;) {
+      const got = await receiver.receive();
+      if (got === undefined) return;
+      const tcp = readTcpSegment(got.segment);
+      if (tcp === undefined || (tcp.flags & TCP_RST) === 0) continue;
+      if (tcp.sourcePort !== target.port || tcp.destinationPort !== sourcePort) continue;
+      if (!sameBytes(got.source, target.address)) continue;
+      inbox.push(tcp.payload.slice());
     }
-    inbox.push(view.payload(frame).slice());
   };
-  const stop = new AbortController();
-  const running = capture.run(onPacket, stop.signal).catch(() => inbox.close());
+  const running = pump().catch(() => inbox.close());
 
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       inbox.close();
-      stop.abort();
       socket.close();
+      await receiver.close();
       await running;
-      capture.close();
     })();
     return closed;
   };
@@ -141,9 +130,8 @@ export function openSynTransport(target: Endpoint): Transport {
 }
 
 function privilegeOr(error: unknown, what: string): ClientError {
-  const denied =
-    (error instanceof SystemError && (error.code === "EPERM" || error.code === "EACCES")) ||
-    (error instanceof PcapError && /needs root or CAP_NET_RAW/.test(error.message));
+  const denied = error instanceof SystemError &&
+    (error.code === "EPERM" || error.code === "EACCES");
   if (denied) return new ClientError(`Cannot ${what}: ${SYN_PRIVILEGE_HINT}`, { cause: error });
   return new ClientError(`Cannot ${what}: ${reason(error)}`, { cause: error });
 }
@@ -153,4 +141,10 @@ function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const match = /^Cannot [^:]*: (.*)$/s.exec(message);
   return match === null ? message : match[1]!;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
 import {
   type BindSource,
   CLIENT_HOST_DEFAULTS,
@@ -234,6 +233,9 @@ export async function configuredTargets(
 async function resolveName(name: string): Promise<Uint8Array> {
   let result: { address: string };
   try {
+    // Loaded only for a name: getaddrinfo (hosts file, nsswitch) as every other tool resolves;
+    // an address or a configured host never pays for Deno's Node layer.
+    const { lookup } = await import("node:dns/promises");
     result = await lookup(name, { verbatim: true });
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, normalize } from "node:path";
+import { dirname, isAbsolute, join, normalize } from "../posix_path.ts";
 import type { Checked } from "./_checked.ts";
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolve } from "../posix_path.ts";
 import { ConfigError } from "./config_error.ts";
 
 /**

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { timingSafeEqual } from "node:crypto";
 import { SECRET_LENGTH } from "../protocol/constants.ts";
 
 const HIDDEN = "[secret]";
@@ -46,7 +45,10 @@ export class Secret {
 
   /** Constant-time comparison with another secret. */
   equals(other: Secret): boolean {
-    return timingSafeEqual(this.#bytes, other.#bytes);
+    // Both are SECRET_LENGTH bytes; every byte is read and the differences folded with OR.
+    let diff = 0;
+    for (let i = 0; i < SECRET_LENGTH; i++) diff |= this.#bytes[i]! ^ other.#bytes[i]!;
+    return diff === 0;
   }
 
   /** Overwrites the bytes with zeros; the secret is useless afterwards. */

@@ -19,8 +19,9 @@
  * @module
  */
 
-import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { Aes256 } from "./aes256.ts";
 import { BLOCK_LENGTH, HKDF_SALT, SECRET_LENGTH, TAG_LENGTH, UID_LENGTH } from "./constants.ts";
+import { hkdfSha256 } from "./hkdf.ts";
 import { HmacSha256 } from "./hmac_sha256.ts";
 import { directionCode, directionOf, isReply, kindCode, type MessageKind } from "./message_kind.ts";
 import { encodeServerId } from "./server_id.ts";
@@ -31,6 +32,7 @@ const SERVER_KEY_LABEL = encoder.encode("spa/2 server key");
 const MESSAGE_LABEL = encoder.encode("spa/2 message");
 const BINDING_LABEL = encoder.encode("spa/2 binding");
 const FINGERPRINT_LABEL = encoder.encode("spa/2 fingerprint");
+const SALT = encoder.encode(HKDF_SALT);
 
 /**
  * The keys of one message kind for one user under one context (sequence number or minute).
@@ -49,7 +51,7 @@ export class MessageKey {
   readonly kind: MessageKind;
   /** The sequence number or UTC minute the key is bound to. */
   readonly context: number;
-  readonly #cipherKey: Uint8Array;
+  readonly #cipher: Aes256;
   readonly #mac: HmacSha256;
 
   /** @internal Use {@linkcode deriveMessageKey}. */
@@ -57,7 +59,7 @@ export class MessageKey {
     this.uid = uid;
     this.kind = kind;
     this.context = context;
-    this.#cipherKey = okm.slice(0, 32);
+    this.#cipher = new Aes256(okm.subarray(0, 32));
     this.#mac = new HmacSha256(okm.subarray(32, 64));
     okm.fill(0);
   }
@@ -92,19 +94,17 @@ export class MessageKey {
 
   /** Encrypts one 16-byte block with AES-256 (a pseudorandom permutation, no mode, no IV). */
   encryptBlock(plain: Uint8Array): Uint8Array {
-    const cipher = createCipheriv("aes-256-ecb", this.#cipherKey, null).setAutoPadding(false);
-    return new Uint8Array(cipher.update(plain));
+    return this.#cipher.encryptBlock(plain);
   }
 
   /** Decrypts one 16-byte block with AES-256. */
   decryptBlock(sealed: Uint8Array): Uint8Array {
-    const decipher = createDecipheriv("aes-256-ecb", this.#cipherKey, null).setAutoPadding(false);
-    return new Uint8Array(decipher.update(sealed));
+    return this.#cipher.decryptBlock(sealed);
   }
 
   /** Overwrites the key material (best effort: JavaScript may keep copies). */
   destroy(): void {
-    this.#cipherKey.fill(0);
+    this.#cipher.destroy();
     this.#mac.destroy();
   }
 
@@ -256,7 +256,7 @@ function labelledInfo(label: Uint8Array, uid: number): Uint8Array {
 }
 
 function hkdf(secret: Uint8Array, info: Uint8Array): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", secret, HKDF_SALT, info, 64));
+  return hkdfSha256(secret, SALT, info, 64);
 }
 
 function checkInputs(secret: Uint8Array, uid: number): void {

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../posix_path.ts";
 import { isSequence } from "../protocol/message.ts";
 import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
 import { type ClientSequence, MAX_UNCONFIRMED } from "./sequence.ts";

@@ -56,7 +56,8 @@ async function attempt(op: string, args: string[]): Promise<void> {
       Deno.listen({ hostname: "127.0.0.1", port: 0 }).close();
       return;
     case "listen-udp": {
-      // Deno.listenDatagram needs --unstable-net, which neither binary has; node:dgram does not.
+      // node:dgram needs no --unstable-net (only the client runs with it), so this probe works
+      // under both programs' flags.
       const socket = createSocket("udp4");
       await new Promise<void>((resolve, reject) => {
         socket.once("error", reject);
