@@ -5,13 +5,45 @@
  * seen, by the caller's choice of expiry), and it serialises to JSON so a restart does not reopen
  * the window.
  *
+ * The capacity bounds only the tags of contexts that can still verify (PROTOCOL.md §5): each tag
+ * is remembered with its context (`n<number>` for a sequence number, `m<minute>` for a resync
+ * minute), and when the cache is full, the tags of contexts the caller says are spent (a sequence
+ * number the user has moved past) give way to one small entry per context, a *spent mark*: any
+ * packet under a marked context is refused as a replay until the mark expires. A user who knocks
+ * often therefore never fills the cache, and no tag is forgotten while its packet could verify.
+ *
  * @module
  */
 
 import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
 
-/** A serialised replay cache: `[tag as hex, expiry in unix seconds]` pairs. */
-export type ReplayCacheJson = Array<[string, number]>;
+/**
+ * A serialised replay cache: `[tag as hex, expiry in unix seconds, context]` for tags (the context
+ * may be absent in files of older versions) and `["#" + context, expiry]` for spent marks.
+ */
+export type ReplayCacheJson = Array<[string, number] | [string, number, string]>;
+
+/** Says whether a context (`n<number>` or `m<minute>`) can still verify; see {@linkcode contextKey}. */
+export type LiveContext = (context: string) => boolean;
+
+/**
+ * The context key of a packet: `n<number>` for knocks and checks (both keyed by the sequence
+ * number), `m<minute>` for resyncs.
+ *
+ * @example
+ * ```ts
+ * import { contextKey } from "./replay_cache.ts";
+ * if (contextKey("knock", 7) !== "n7" || contextKey("resync", 7) !== "m7") throw new Error();
+ * ```
+ */
+export function contextKey(kind: string, context: number): string {
+  return `${kind === "resync" ? "m" : "n"}${context}`;
+}
+
+interface Entry {
+  expiry: number;
+  context: string | undefined;
+}
 
 /**
  * Bounded set of used tags with expiry.
@@ -26,10 +58,15 @@ export type ReplayCacheJson = Array<[string, number]>;
  * ```
  */
 export class ReplayCache {
-  readonly #entries = new Map<string, number>();
+  readonly #entries = new Map<string, Entry>();
+  /** Spent marks: context → expiry. */
+  readonly #spent = new Map<string, number>();
   readonly #capacity: number;
 
-  /** @param capacity Most unexpired tags kept; when full, new tags are refused (fail closed). */
+  /**
+   * @param capacity Most unexpired tags kept; when full, tags of spent contexts give way to spent
+   * marks, and when still full, new tags are refused (fail closed).
+   */
   constructor(capacity: number = DEFAULT_REPLAY_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
@@ -39,39 +76,84 @@ export class ReplayCache {
     this.#capacity = capacity;
   }
 
-  /** Number of entries (expired ones included until the next prune). */
+  /** Number of tags (expired ones included until the next prune). */
   get size(): number {
     return this.#entries.size;
   }
 
-  /** Whether `tag` was remembered and has not expired at `now` (unix seconds). */
-  has(tag: Uint8Array, now: number): boolean {
-    const expiry = this.#entries.get(tagKey(tag));
-    return expiry !== undefined && expiry >= now;
+  /** Number of spent marks (expired ones included until the next prune). */
+  get spentMarks(): number {
+    return this.#spent.size;
   }
 
   /**
-   * Remembers `tag` until `expiresAt`. Returns false when the cache is full of unexpired entries:
-   * the caller must then refuse the packet rather than forget a tag.
+   * Whether `tag` was remembered, or its `context` (see {@linkcode contextKey}) was marked spent,
+   * and has not expired at `now` (unix seconds).
    */
-  remember(tag: Uint8Array, expiresAt: number, now: number): boolean {
+  has(tag: Uint8Array, now: number, context?: string): boolean {
+    if (context !== undefined) {
+      const spent = this.#spent.get(context);
+      if (spent !== undefined && spent >= now) return true;
+    }
+    const entry = this.#entries.get(tagKey(tag));
+    return entry !== undefined && entry.expiry >= now;
+  }
+
+  /**
+   * Remembers `tag` of `context` until `expiresAt`. When the cache is full, drops expired entries,
+   * then turns the tags of contexts `live` says are spent into spent marks. Returns false when it is
+   * still full: the caller must then refuse the packet rather than forget a tag.
+   */
+  remember(
+    tag: Uint8Array,
+    expiresAt: number,
+    now: number,
+    context?: string,
+    live?: LiveContext,
+  ): boolean {
     const key = tagKey(tag);
-    if (!this.#entries.has(key) && this.#entries.size >= this.#capacity) {
+    const held = this.#entries.get(key);
+    if (held === undefined && this.#entries.size >= this.#capacity) {
       this.prune(now);
+      if (live !== undefined && this.#entries.size >= this.#capacity) this.#markSpent(live);
       if (this.#entries.size >= this.#capacity) return false;
     }
-    this.#entries.set(key, Math.max(expiresAt, this.#entries.get(key) ?? 0));
+    this.#entries.set(key, {
+      expiry: Math.max(expiresAt, held?.expiry ?? 0),
+      context: context ?? held?.context,
+    });
     return true;
   }
 
-  /** Drops entries expired at `now`. */
+  /** Drops entries and spent marks expired at `now`. */
   prune(now: number): void {
-    for (const [key, expiry] of this.#entries) if (expiry < now) this.#entries.delete(key);
+    for (const [key, entry] of this.#entries) if (entry.expiry < now) this.#entries.delete(key);
+    for (const [context, expiry] of this.#spent) if (expiry < now) this.#spent.delete(context);
   }
 
-  /** The unexpired entries, for the state file. */
+  /** The entries and spent marks, for the state file. */
   toJSON(): ReplayCacheJson {
-    return [...this.#entries];
+    const out: ReplayCacheJson = [];
+    for (const [key, entry] of this.#entries) {
+      out.push(
+        entry.context === undefined ? [key, entry.expiry] : [key, entry.expiry, entry.context],
+      );
+    }
+    for (const [context, expiry] of this.#spent) out.push([`#${context}`, expiry]);
+    return out;
+  }
+
+  #markSpent(live: LiveContext): void {
+    const verdicts = new Map<string, boolean>();
+    for (const [key, entry] of this.#entries) {
+      const context = entry.context;
+      if (context === undefined) continue;
+      let isLive = verdicts.get(context);
+      if (isLive === undefined) verdicts.set(context, isLive = live(context));
+      if (isLive) continue;
+      this.#spent.set(context, Math.max(entry.expiry, this.#spent.get(context) ?? 0));
+      this.#entries.delete(key);
+    }
   }
 
   /**
@@ -84,17 +166,27 @@ export class ReplayCache {
     if (!Array.isArray(json)) throw new TypeError("Cannot restore replay cache: not a list");
     for (const entry of json) {
       if (
-        !Array.isArray(entry) || typeof entry[0] !== "string" ||
-        !/^[0-9a-f]{32}$/.test(entry[0]) || typeof entry[1] !== "number" ||
-        !Number.isFinite(entry[1])
+        !Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "number" ||
+        !Number.isFinite(entry[1]) ||
+        !(entry.length === 2 || (entry.length === 3 && typeof entry[2] === "string" &&
+          CONTEXT.test(entry[2])))
       ) {
         throw new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
       }
-      cache.#entries.set(entry[0], entry[1]);
+      const mark = /^#([nm]\d{1,10})$/.exec(entry[0]);
+      if (mark !== null && entry.length === 2) {
+        cache.#spent.set(mark[1]!, entry[1]);
+      } else if (/^[0-9a-f]{32}$/.test(entry[0])) {
+        cache.#entries.set(entry[0], { expiry: entry[1], context: entry[2] as string | undefined });
+      } else {
+        throw new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
+      }
     }
     return cache;
   }
 }
+
+const CONTEXT = /^[nm]\d{1,10}$/;
 
 function tagKey(tag: Uint8Array): string {
   if (tag.length !== TAG_LENGTH) {
