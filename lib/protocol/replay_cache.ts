@@ -17,11 +17,16 @@
 
 import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
 
+/** A serialised tag: `[tag as hex, expiry in unix seconds, context]` (no context in older files). */
+export type ReplayTagJson = [string, number] | [string, number, string];
+
 /**
- * A serialised replay cache: `[tag as hex, expiry in unix seconds, context]` for tags (the context
- * may be absent in files of older versions) and `["#" + context, expiry]` for spent marks.
+ * A serialised replay cache: its tags, and its spent marks packed as base64 of big-endian
+ * `(sequence number, expiry in unix seconds)` pairs of 32-bit words (8 bytes a mark, since a user
+ * knocking 50 times a second holds about 12,000 of them). Files of older versions hold the list of
+ * tags alone.
  */
-export type ReplayCacheJson = Array<[string, number] | [string, number, string]>;
+export type ReplayCacheJson = { tags: ReplayTagJson[]; spent: string };
 
 /** Says whether a context (`n<number>` or `m<minute>`) can still verify; see {@linkcode contextKey}. */
 export type LiveContext = (context: string) => boolean;
@@ -59,8 +64,8 @@ interface Entry {
  */
 export class ReplayCache {
   readonly #entries = new Map<string, Entry>();
-  /** Spent marks: context → expiry. */
-  readonly #spent = new Map<string, number>();
+  /** Spent marks: sequence number → expiry (unix seconds). */
+  readonly #spent = new Map<number, number>();
   readonly #capacity: number;
 
   /**
@@ -91,8 +96,8 @@ export class ReplayCache {
    * and has not expired at `now` (unix seconds).
    */
   has(tag: Uint8Array, now: number, context?: string): boolean {
-    if (context !== undefined) {
-      const spent = this.#spent.get(context);
+    if (context !== undefined && context.startsWith("n")) {
+      const spent = this.#spent.get(Number(context.slice(1)));
       if (spent !== undefined && spent >= now) return true;
     }
     const entry = this.#entries.get(tagKey(tag));
@@ -128,30 +133,38 @@ export class ReplayCache {
   /** Drops entries and spent marks expired at `now`. */
   prune(now: number): void {
     for (const [key, entry] of this.#entries) if (entry.expiry < now) this.#entries.delete(key);
-    for (const [context, expiry] of this.#spent) if (expiry < now) this.#spent.delete(context);
+    for (const [number, expiry] of this.#spent) if (expiry < now) this.#spent.delete(number);
   }
 
   /** The entries and spent marks, for the state file. */
   toJSON(): ReplayCacheJson {
-    const out: ReplayCacheJson = [];
+    const tags: ReplayTagJson[] = [];
     for (const [key, entry] of this.#entries) {
-      out.push(
+      tags.push(
         entry.context === undefined ? [key, entry.expiry] : [key, entry.expiry, entry.context],
       );
     }
-    for (const [context, expiry] of this.#spent) out.push([`#${context}`, expiry]);
-    return out;
+    const packed = new DataView(new ArrayBuffer(this.#spent.size * 8));
+    let offset = 0;
+    for (const [number, expiry] of this.#spent) {
+      packed.setUint32(offset, number);
+      packed.setUint32(offset + 4, Math.min(0xffff_ffff, Math.max(0, Math.ceil(expiry))));
+      offset += 8;
+    }
+    return { tags, spent: toBase64(new Uint8Array(packed.buffer)) };
   }
 
   #markSpent(live: LiveContext): void {
     const verdicts = new Map<string, boolean>();
     for (const [key, entry] of this.#entries) {
       const context = entry.context;
-      if (context === undefined) continue;
+      // Only sequence numbers can be spent: a minute can come back (a clock stepped back).
+      if (context === undefined || !context.startsWith("n")) continue;
       let isLive = verdicts.get(context);
       if (isLive === undefined) verdicts.set(context, isLive = live(context));
       if (isLive) continue;
-      this.#spent.set(context, Math.max(entry.expiry, this.#spent.get(context) ?? 0));
+      const number = Number(context.slice(1));
+      this.#spent.set(number, Math.max(entry.expiry, this.#spent.get(number) ?? 0));
       this.#entries.delete(key);
     }
   }
@@ -163,30 +176,60 @@ export class ReplayCache {
    */
   static fromJSON(json: unknown, capacity?: number): ReplayCache {
     const cache = new ReplayCache(capacity);
-    if (!Array.isArray(json)) throw new TypeError("Cannot restore replay cache: not a list");
-    for (const entry of json) {
+    const bad = () =>
+      new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
+    const tags = Array.isArray(json) ? json : (json as { tags?: unknown } | null)?.tags;
+    const spent = Array.isArray(json) ? "" : (json as { spent?: unknown } | null)?.spent;
+    if (!Array.isArray(tags) || typeof spent !== "string") {
+      throw new TypeError("Cannot restore replay cache: not a list");
+    }
+    for (const entry of tags) {
       if (
-        !Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "number" ||
-        !Number.isFinite(entry[1]) ||
-        !(entry.length === 2 || (entry.length === 3 && typeof entry[2] === "string" &&
-          CONTEXT.test(entry[2])))
+        !Array.isArray(entry) || typeof entry[0] !== "string" || !TAG_HEX.test(entry[0]) ||
+        typeof entry[1] !== "number" || !Number.isFinite(entry[1]) ||
+        !(entry.length === 2 ||
+          (entry.length === 3 && typeof entry[2] === "string" && CONTEXT.test(entry[2])))
       ) {
-        throw new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
+        throw bad();
       }
-      const mark = /^#([nm]\d{1,10})$/.exec(entry[0]);
-      if (mark !== null && entry.length === 2) {
-        cache.#spent.set(mark[1]!, entry[1]);
-      } else if (/^[0-9a-f]{32}$/.test(entry[0])) {
-        cache.#entries.set(entry[0], { expiry: entry[1], context: entry[2] as string | undefined });
-      } else {
-        throw new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
-      }
+      cache.#entries.set(entry[0], { expiry: entry[1], context: entry[2] as string | undefined });
+    }
+    let packed: Uint8Array;
+    try {
+      packed = fromBase64(spent);
+    } catch (error) {
+      throw new TypeError("Cannot restore replay cache: spent marks are not base64", {
+        cause: error,
+      });
+    }
+    if (packed.length % 8 !== 0) {
+      throw new TypeError("Cannot restore replay cache: spent marks are not 8-byte pairs");
+    }
+    const view = new DataView(packed.buffer, packed.byteOffset, packed.length);
+    for (let offset = 0; offset < packed.length; offset += 8) {
+      cache.#spent.set(view.getUint32(offset), view.getUint32(offset + 4));
     }
     return cache;
   }
 }
 
 const CONTEXT = /^[nm]\d{1,10}$/;
+const TAG_HEX = /^[0-9a-f]{32}$/;
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
 
 function tagKey(tag: Uint8Array): string {
   if (tag.length !== TAG_LENGTH) {

@@ -49,5 +49,13 @@ Deno.test("ReplayCache: when full, tags of spent contexts become spent marks, li
   equal(restored.has(tag(7), 50, "n1"), true, "spent marks survive a restart");
   equal(restored.has(tag(4), 50, "n3"), true);
   throws(() => ReplayCache.fromJSON([["#x1", 1]]), TypeError);
+  throws(() => ReplayCache.fromJSON({ tags: [], spent: "AAAA" }), TypeError);
   throws(() => ReplayCache.fromJSON([["00".repeat(16), 1, "q"]]), TypeError);
+});
+
+Deno.test("ReplayCache never turns a resync minute's tags into marks (a minute can come back)", () => {
+  const cache = new ReplayCache(1);
+  equal(cache.remember(tag(1), 100, 0, "m5", () => false), true);
+  equal(cache.remember(tag(2), 100, 0, "m6", () => false), false, "full of minute tags: refused");
+  equal(cache.has(tag(1), 50, "m5"), true);
 });
