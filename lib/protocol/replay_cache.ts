@@ -20,13 +20,8 @@ import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
 /** A serialised tag: `[tag as hex, expiry in unix seconds, context]` (no context in older files). */
 export type ReplayTagJson = [string, number] | [string, number, string];
 
-/**
- * A serialised replay cache: its tags, and its spent marks packed as base64 of big-endian
- * `(sequence number, expiry in unix seconds)` pairs of 32-bit words (8 bytes a mark, since a user
- * knocking 50 times a second holds about 12,000 of them). Files of older versions hold the list of
- * tags alone.
- */
-export type ReplayCacheJson = { tags: ReplayTagJson[]; spent: string };
+/** A serialised replay cache: its tags (the spent marks are stored apart, see `spentBytes`). */
+export type ReplayCacheJson = ReplayTagJson[];
 
 /** Says whether a context (`n<number>` or `m<minute>`) can still verify; see {@linkcode contextKey}. */
 export type LiveContext = (context: string) => boolean;
@@ -66,6 +61,8 @@ export class ReplayCache {
   readonly #entries = new Map<string, Entry>();
   /** Spent marks: sequence number → expiry (unix seconds). */
   readonly #spent = new Map<number, number>();
+  /** Bumped whenever marks are added. */
+  #spentVersion = 0;
   readonly #capacity: number;
 
   /**
@@ -84,6 +81,15 @@ export class ReplayCache {
   /** Number of tags (expired ones included until the next prune). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /**
+   * Changes whenever spent marks are added (once per `capacity` tags at most, when the cache is
+   * full): the state store writes {@linkcode spentBytes} durably only then, so a user knocking
+   * often does not rewrite thousands of marks with every knock.
+   */
+  get spentVersion(): number {
+    return this.#spentVersion;
   }
 
   /** Number of spent marks (expired ones included until the next prune). */
@@ -136,7 +142,7 @@ export class ReplayCache {
     for (const [number, expiry] of this.#spent) if (expiry < now) this.#spent.delete(number);
   }
 
-  /** The entries and spent marks, for the state file. */
+  /** The tags, for the state file. */
   toJSON(): ReplayCacheJson {
     const tags: ReplayTagJson[] = [];
     for (const [key, entry] of this.#entries) {
@@ -144,6 +150,14 @@ export class ReplayCache {
         entry.context === undefined ? [key, entry.expiry] : [key, entry.expiry, entry.context],
       );
     }
+    return tags;
+  }
+
+  /**
+   * The spent marks, packed: big-endian `(sequence number, expiry in unix seconds)` pairs of 32-bit
+   * words, 8 bytes a mark (a user knocking 50 times a second holds about 12,000).
+   */
+  spentBytes(): Uint8Array {
     const packed = new DataView(new ArrayBuffer(this.#spent.size * 8));
     let offset = 0;
     for (const [number, expiry] of this.#spent) {
@@ -151,11 +165,28 @@ export class ReplayCache {
       packed.setUint32(offset + 4, Math.min(0xffff_ffff, Math.max(0, Math.ceil(expiry))));
       offset += 8;
     }
-    return { tags, spent: toBase64(new Uint8Array(packed.buffer)) };
+    return new Uint8Array(packed.buffer);
+  }
+
+  /**
+   * Adds the marks of {@linkcode spentBytes} output.
+   *
+   * @throws {TypeError} When `bytes` is not a whole number of 8-byte marks.
+   */
+  restoreSpent(bytes: Uint8Array): void {
+    if (bytes.length % 8 !== 0) {
+      throw new TypeError("Cannot restore spent marks: not a whole number of 8-byte marks");
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    for (let offset = 0; offset < bytes.length; offset += 8) {
+      const number = view.getUint32(offset);
+      this.#spent.set(number, Math.max(view.getUint32(offset + 4), this.#spent.get(number) ?? 0));
+    }
   }
 
   #markSpent(live: LiveContext): void {
     const verdicts = new Map<string, boolean>();
+    let marked = false;
     for (const [key, entry] of this.#entries) {
       const context = entry.context;
       // Only sequence numbers can be spent: a minute can come back (a clock stepped back).
@@ -166,7 +197,9 @@ export class ReplayCache {
       const number = Number(context.slice(1));
       this.#spent.set(number, Math.max(entry.expiry, this.#spent.get(number) ?? 0));
       this.#entries.delete(key);
+      marked = true;
     }
+    if (marked) this.#spentVersion++;
   }
 
   /**
@@ -176,38 +209,17 @@ export class ReplayCache {
    */
   static fromJSON(json: unknown, capacity?: number): ReplayCache {
     const cache = new ReplayCache(capacity);
-    const bad = () =>
-      new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
-    const tags = Array.isArray(json) ? json : (json as { tags?: unknown } | null)?.tags;
-    const spent = Array.isArray(json) ? "" : (json as { spent?: unknown } | null)?.spent;
-    if (!Array.isArray(tags) || typeof spent !== "string") {
-      throw new TypeError("Cannot restore replay cache: not a list");
-    }
-    for (const entry of tags) {
+    if (!Array.isArray(json)) throw new TypeError("Cannot restore replay cache: not a list");
+    for (const entry of json) {
       if (
         !Array.isArray(entry) || typeof entry[0] !== "string" || !TAG_HEX.test(entry[0]) ||
         typeof entry[1] !== "number" || !Number.isFinite(entry[1]) ||
         !(entry.length === 2 ||
           (entry.length === 3 && typeof entry[2] === "string" && CONTEXT.test(entry[2])))
       ) {
-        throw bad();
+        throw new TypeError("Cannot restore replay cache: an entry is not [hex tag, expiry]");
       }
       cache.#entries.set(entry[0], { expiry: entry[1], context: entry[2] as string | undefined });
-    }
-    let packed: Uint8Array;
-    try {
-      packed = fromBase64(spent);
-    } catch (error) {
-      throw new TypeError("Cannot restore replay cache: spent marks are not base64", {
-        cause: error,
-      });
-    }
-    if (packed.length % 8 !== 0) {
-      throw new TypeError("Cannot restore replay cache: spent marks are not 8-byte pairs");
-    }
-    const view = new DataView(packed.buffer, packed.byteOffset, packed.length);
-    for (let offset = 0; offset < packed.length; offset += 8) {
-      cache.#spent.set(view.getUint32(offset), view.getUint32(offset + 4));
     }
     return cache;
   }
@@ -215,21 +227,6 @@ export class ReplayCache {
 
 const CONTEXT = /^[nm]\d{1,10}$/;
 const TAG_HEX = /^[0-9a-f]{32}$/;
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
 
 function tagKey(tag: Uint8Array): string {
   if (tag.length !== TAG_LENGTH) {

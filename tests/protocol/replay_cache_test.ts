@@ -46,10 +46,12 @@ Deno.test("ReplayCache: when full, tags of spent contexts become spent marks, li
   equal(cache.remember(tag(5), 100, 0, "n3", live), false, "full of live tags: refused");
   equal(cache.has(tag(3), 50, "n3"), true, "a live tag is never evicted");
   const restored = ReplayCache.fromJSON(JSON.parse(JSON.stringify(cache)), 2);
+  restored.restoreSpent(cache.spentBytes());
+  equal(cache.spentBytes().length, 16);
   equal(restored.has(tag(7), 50, "n1"), true, "spent marks survive a restart");
   equal(restored.has(tag(4), 50, "n3"), true);
   throws(() => ReplayCache.fromJSON([["#x1", 1]]), TypeError);
-  throws(() => ReplayCache.fromJSON({ tags: [], spent: "AAAA" }), TypeError);
+  throws(() => new ReplayCache().restoreSpent(new Uint8Array(7)), TypeError);
   throws(() => ReplayCache.fromJSON([["00".repeat(16), 1, "q"]]), TypeError);
 });
 
