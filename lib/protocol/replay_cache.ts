@@ -8,7 +8,8 @@
  * The capacity bounds only the tags of contexts that can still verify (PROTOCOL.md §5): each tag
  * is remembered with its context (`n<number>` for a sequence number, `m<minute>` for a resync
  * minute), and when the cache is full, the tags of contexts the caller says are spent (a sequence
- * number the user has moved past) give way to one small entry per context, a *spent mark*: any
+ * number the user has moved past) give way to one small entry per context, a *spent mark* (and so
+ * they do once {@linkcode SPENT_SWEEP_AT} tags are held, to keep the state file small): any
  * packet under a marked context is refused as a replay until the mark expires. A user who knocks
  * often therefore never fills the cache, and no tag is forgotten while its packet could verify.
  *
@@ -16,6 +17,13 @@
  */
 
 import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
+
+/**
+ * Tags held before those of spent contexts are turned into marks (also when the cache is full,
+ * whatever its capacity): a few dozen tags keep the state file small for a user who knocks often,
+ * and the marks file is rewritten once per this many tags at most.
+ */
+export const SPENT_SWEEP_AT = 64;
 
 /** A serialised tag: `[tag as hex, expiry in unix seconds, context]` (no context in older files). */
 export type ReplayTagJson = [string, number] | [string, number, string];
@@ -84,8 +92,8 @@ export class ReplayCache {
   }
 
   /**
-   * Changes whenever spent marks are added (once per `capacity` tags at most, when the cache is
-   * full): the state store writes {@linkcode spentBytes} durably only then, so a user knocking
+   * Changes whenever spent marks are added (once per {@linkcode SPENT_SWEEP_AT} tags at most): the
+   * state store writes {@linkcode spentBytes} durably only then, so a user knocking
    * often does not rewrite thousands of marks with every knock.
    */
   get spentVersion(): number {
@@ -111,9 +119,10 @@ export class ReplayCache {
   }
 
   /**
-   * Remembers `tag` of `context` until `expiresAt`. When the cache is full, drops expired entries,
-   * then turns the tags of contexts `live` says are spent into spent marks. Returns false when it is
-   * still full: the caller must then refuse the packet rather than forget a tag.
+   * Remembers `tag` of `context` until `expiresAt`. Once it holds {@linkcode SPENT_SWEEP_AT} tags,
+   * and when it is full, turns the tags of contexts `live` says are spent into spent marks (and
+   * when full, drops expired entries first). Returns false when it is still full: the caller must
+   * then refuse the packet rather than forget a tag.
    */
   remember(
     tag: Uint8Array,
@@ -124,6 +133,9 @@ export class ReplayCache {
   ): boolean {
     const key = tagKey(tag);
     const held = this.#entries.get(key);
+    if (held === undefined && live !== undefined && this.#entries.size >= SPENT_SWEEP_AT) {
+      this.#markSpent(live);
+    }
     if (held === undefined && this.#entries.size >= this.#capacity) {
       this.prune(now);
       if (live !== undefined && this.#entries.size >= this.#capacity) this.#markSpent(live);
