@@ -160,12 +160,14 @@ async function main(): Promise<number> {
   }
 
   const markdown = renderResults(results);
-  // Keep the section bench:flood-resync writes into the same file.
+  // Keep the sections bench:flood-resync and bench:memory write into the same file.
   const previous = await Deno.readTextFile(`${ROOT}/bench/RESULTS.md`).catch(() => "");
-  const kept = /<!-- flood-resync:begin -->[\s\S]*<!-- flood-resync:end -->/.exec(previous)?.[0];
+  const kept = ["flood-resync", "memory"].map((name) =>
+    new RegExp(`<!-- ${name}:begin -->[\\s\\S]*<!-- ${name}:end -->`).exec(previous)?.[0]
+  ).filter((section) => section !== undefined);
   await Deno.writeTextFile(
     `${ROOT}/bench/RESULTS.md`,
-    kept === undefined ? markdown : `${markdown.trimEnd()}\n\n${kept}\n`,
+    [markdown.trimEnd(), ...kept].join("\n\n") + "\n",
   );
   console.log(markdown);
   log(`wrote ${ROOT}/bench/RESULTS.md`);

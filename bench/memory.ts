@@ -65,7 +65,12 @@ async function main(): Promise<number> {
     idleTimeout: "2s",
   });
   const starts = await nftStartLog(setup.dir);
-  const server = await startServerWithEnv(topo, setup, { PATH: starts.path });
+  const server = await startServerWithEnv(topo, setup, {
+    PATH: starts.path,
+    ...(Deno.env.get("MALLOC_ARENA_MAX")
+      ? { MALLOC_ARENA_MAX: Deno.env.get("MALLOC_ARENA_MAX")! }
+      : {}),
+  });
   const pid = server.child.pid;
   const user = setup.users[0]!;
   const points: Point[] = [];
