@@ -39,7 +39,7 @@ import {
   spaVersionArgv,
 } from "./e2e/measure.ts";
 import { Prober } from "./e2e/prober.ts";
-import { statusKiB } from "./e2e/proc.ts";
+import { memoryKiB, statusKiB } from "./e2e/proc.ts";
 import {
   formatMarkdown,
   renderResults,
@@ -262,6 +262,7 @@ async function measureContender(
     rssGrowthPerKnockKB: rssGrowth,
     startRssMB: startRss,
     peakRssMB: await peakRssMB(contender.pid),
+    privateDirtyMB: (await memoryKiB(contender.pid)).privateDirty / 1024,
     ringMB: await ringMB(contender.pid),
     recovery,
   };

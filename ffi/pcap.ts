@@ -64,7 +64,12 @@ export interface CaptureOptions {
    * after 1 ms, so a reader may stall at least 32 ms at any packet rate (more at high rates, when
    * blocks fill with ~1,700 packets each) before anything is dropped. The end-to-end benchmark saw
    * no drops with 8 MiB (or 4 MiB) under floods of up to ~190k packets/s; every MiB of ring is
-   * resident memory.
+   * resident memory, but shared with the kernel, not private dirty. Sized again by measurement in
+   * issue 15 (`deno task bench:ring`, flooder's maximum, ~160k packets/s, on a loaded 2-core
+   * machine): random payloads dropped 2,708 packets with 1 MiB and none from 2 MiB up, but forged
+   * trailers (each verified) dropped 17,953 / 8,044 / 2,649 / 325 with 1 / 2 / 4 / 8 MiB, while
+   * peak RSS differed by about the ring's size (96 → 104 MB) and private dirty memory not at all.
+   * So the default stays 8 MiB: a smaller ring trades drops for shared, not private, memory.
    */
   bufferSize?: number;
   /** A BPF filter expression (tcpdump syntax); default none: every packet. */

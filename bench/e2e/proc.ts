@@ -94,3 +94,23 @@ export async function socketMappingKiB(pid: number): Promise<number> {
   }
   return total;
 }
+
+/**
+ * Resident and private dirty memory of a process in kB, from `/proc/<pid>/smaps_rollup`: private
+ * dirty is what the process alone costs the machine (most of the Deno binary's resident pages are
+ * shared and clean).
+ *
+ * @example
+ * ```ts ignore
+ * const { rss, privateDirty } = await memoryKiB(pid);
+ * ```
+ */
+export async function memoryKiB(pid: number): Promise<{ rss: number; privateDirty: number }> {
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+    if (match === null) throw new Error(`Cannot read ${name} of process ${pid}`);
+    return Number(match[1]);
+  };
+  return { rss: field("Rss"), privateDirty: field("Private_Dirty") };
+}

@@ -33,6 +33,8 @@ export interface ContenderResults {
   startRssMB: number;
   /** VmHWM of the daemon at the end of its phase, MB. */
   peakRssMB: number;
+  /** Private dirty memory of the daemon at the end of its phase (smaps_rollup), MB. */
+  privateDirtyMB: number;
   /** Resident MB of its capture ring. */
   ringMB: number;
   /** Knocks a few seconds after the last flood (bound: `recoveryMs`). */

@@ -41,6 +41,7 @@ import {
   startScript,
   tableProblem,
 } from "./nft_script.ts";
+import { NftSession, sessionRunner } from "./nft_session.ts";
 
 export {
   commandRunner,
@@ -62,6 +63,12 @@ export interface NftBackendOptions {
   command?: readonly string[];
   /** Replaces the process runner entirely (unit tests). */
   run?: NftRunner;
+  /**
+   * Run grants and listings through one long-lived `nft -j -i` (default true; see
+   * `nft_session.ts`) rather than one process per call. Start, reconfigure, check and stop always
+   * run a process of their own.
+   */
+  session?: boolean;
   /** Leave the table (its drop rules, no grants) in place at `stop`, so ports stay closed. */
   keepTableOnStop?: boolean;
   /** Time limit of each nft run (default {@linkcode NFT_TIMEOUT_MS}); nft is killed past it. */
@@ -88,6 +95,9 @@ export class NftBackend implements FirewallBackend {
   /** The table name (family inet). */
   readonly table: string;
   readonly #run: NftRunner;
+  /** The runner of opens, closes and listings: the long-lived session unless replaced. */
+  readonly #fast: NftRunner;
+  readonly #session: NftSession | undefined;
   readonly #keepTableOnStop: boolean;
   readonly #command: readonly string[];
   #timeoutMs: number;
@@ -103,6 +113,10 @@ export class NftBackend implements FirewallBackend {
     checkTableName(this.table);
     this.#command = options.command ?? ["nft"];
     this.#run = options.run ?? commandRunner(this.#command);
+    this.#session = options.run === undefined && options.session !== false
+      ? new NftSession(this.#command)
+      : undefined;
+    this.#fast = this.#session === undefined ? this.#run : sessionRunner(this.#session, this.#run);
     this.#keepTableOnStop = options.keepTableOnStop ?? false;
     this.#timeoutMs = options.timeoutMs ?? NFT_TIMEOUT_MS;
     checkTimeout(this.#timeoutMs);
@@ -112,6 +126,11 @@ export class NftBackend implements FirewallBackend {
   /** The protected ports of the running table, or `undefined` before `start`/after `stop`. */
   get ports(): readonly ProtectedPort[] | undefined {
     return this.#ports;
+  }
+
+  /** How many `nft -j -i` processes the backend has started (0 without a session). */
+  get sessionSpawns(): number {
+    return this.#session?.spawns ?? 0;
   }
 
   /**
@@ -149,7 +168,7 @@ export class NftBackend implements FirewallBackend {
     return this.#serial(async () => {
       const ports = this.#ports;
       if (ports === undefined) return undefined;
-      const result = await this.#exec("check the firewall table", [
+      const result = await this.#exec("check the firewall table", this.#fast, [
         "-j",
         "list",
         "table",
@@ -184,6 +203,8 @@ export class NftBackend implements FirewallBackend {
       await this.#apply(
         "restore the firewall",
         startScript(this.table, ports, this.#response) + elements.join(""),
+        [],
+        this.#fast,
       );
       return restored;
     });
@@ -254,6 +275,8 @@ export class NftBackend implements FirewallBackend {
       await this.#apply(
         "open grant",
         openScript(this.table, target, grant.timeoutMs, grant.fresh === true),
+        [],
+        this.#fast,
       );
     });
   }
@@ -262,7 +285,7 @@ export class NftBackend implements FirewallBackend {
   close(target: GrantTarget): Promise<void> {
     return this.#serial(async () => {
       const checked = checkTarget(target);
-      await this.#apply("close grant", closeScript(this.table, checked));
+      await this.#apply("close grant", closeScript(this.table, checked), [], this.#fast);
     });
   }
 
@@ -272,7 +295,13 @@ export class NftBackend implements FirewallBackend {
    */
   list(): Promise<LiveGrant[]> {
     return this.#serial(async () => {
-      const result = await this.#exec("list grants", ["-j", "list", "table", "inet", this.table]);
+      const result = await this.#exec("list grants", this.#fast, [
+        "-j",
+        "list",
+        "table",
+        "inet",
+        this.table,
+      ]);
       if (result.code !== 0) {
         // A started table that is gone was removed from outside: that is not "no grants" (the
         // daemon must not close its grants for it, but restore them).
@@ -294,21 +323,32 @@ export class NftBackend implements FirewallBackend {
       const script = this.#keepTableOnStop
         ? `flush set inet ${this.table} grants4\nflush set inet ${this.table} grants6\n`
         : `delete table inet ${this.table}\n`;
-      const result = await this.#exec("stop the firewall", [], script);
+      this.#session?.close();
+      const result = await this.#exec("stop the firewall", this.#run, [], script);
       if (result.code !== 0 && !isMissingTable(result.stderr)) {
         throw nftError("stop the firewall", result);
       }
     });
   }
 
-  async #apply(what: string, script: string, flags: readonly string[] = []): Promise<void> {
-    const result = await this.#exec(what, [...flags], script);
+  async #apply(
+    what: string,
+    script: string,
+    flags: readonly string[] = [],
+    run: NftRunner = this.#run,
+  ): Promise<void> {
+    const result = await this.#exec(what, run, [...flags], script);
     if (result.code !== 0) throw nftError(what, result);
   }
 
-  async #exec(what: string, args: readonly string[], stdin?: string): Promise<NftResult> {
+  async #exec(
+    what: string,
+    run: NftRunner,
+    args: readonly string[],
+    stdin?: string,
+  ): Promise<NftResult> {
     try {
-      return await this.#run(args, stdin, {
+      return await run(args, stdin, {
         timeoutMs: this.#timeoutMs,
         signal: this.#abort.signal,
       });

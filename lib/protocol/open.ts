@@ -13,7 +13,7 @@
 import { FLAG_SOURCE_BOUND, TAG_LENGTH, TRAILER_LENGTH, UID_LENGTH } from "./constants.ts";
 import type { BindingKey, MessageKey } from "./key_schedule.ts";
 import { decodeBlock, type Message } from "./message.ts";
-import type { ReplayCache } from "./replay_cache.ts";
+import { contextKey, type LiveContext, type ReplayCache } from "./replay_cache.ts";
 import { readUid } from "./uid.ts";
 
 /** Why a trailer was refused, in the order the checks run. */
@@ -75,6 +75,11 @@ export interface OpenOptions {
    * `now + 2 * maxAge`; a remembered packet is refused as a replay.
    */
   replay?: ReplayCache;
+  /**
+   * Which contexts (sequence numbers, minutes) can still verify: when the replay cache is full, the
+   * tags of the others give way to spent marks (see `replay_cache.ts`) instead of refusing.
+   */
+  live?: LiveContext;
 }
 
 /**
@@ -138,19 +143,22 @@ export function openWithKey(
   if (-age > options.maxAge) return { ok: false, reason: "future", message };
 
   const expiry = options.now + 2 * options.maxAge;
+  const context = contextKey(key.kind, key.context);
   if (bound) {
     const matches = options.source !== undefined && options.bindingKey !== undefined &&
       (options.source.length === 4 || options.source.length === 16) &&
       options.bindingKey.digest(options.source) === decoded.last4;
     if (!matches) {
       // Burn it: an attacker replaying it from his own address gets one guess, not many.
-      options.replay?.remember(tag, expiry, options.now);
+      options.replay?.remember(tag, expiry, options.now, context, options.live);
       return { ok: false, reason: "binding", message };
     }
   }
   if (options.replay !== undefined) {
-    if (options.replay.has(tag, options.now)) return { ok: false, reason: "replay", message };
-    if (!options.replay.remember(tag, expiry, options.now)) {
+    if (options.replay.has(tag, options.now, context)) {
+      return { ok: false, reason: "replay", message };
+    }
+    if (!options.replay.remember(tag, expiry, options.now, context, options.live)) {
       return { ok: false, reason: "replay-cache-full", message };
     }
   }

@@ -16,6 +16,7 @@ import type { MessageKey } from "../protocol/key_schedule.ts";
 import type { Message } from "../protocol/message.ts";
 import { findKey, openWithKey, type RejectReason } from "../protocol/open.ts";
 import { minuteOf } from "../protocol/random.ts";
+import { contextKey } from "../protocol/replay_cache.ts";
 import type { PacketView } from "../packet/view.ts";
 import { readUid } from "../protocol/uid.ts";
 import type { Counters } from "./counters.ts";
@@ -133,17 +134,23 @@ export function verifyPacket(
     source,
     bindingKey: user.keys.bindingKey,
     replay: user.replay,
+    live: (context) => liveContext(user, context),
   });
   const message = verdict.message;
   if (
     resync && message !== undefined && isSkewed(verdict.ok ? undefined : verdict.reason, key, now)
   ) {
     // Authentic, but from a clock outside the window: answer once per packet that the clock is off.
-    if (!verdict.ok && user.replay.has(message.tag, now)) {
+    if (!verdict.ok && user.replay.has(message.tag, now, contextKey(key.kind, key.context))) {
       ctx.counters.count("replay");
       return undefined;
     }
-    user.replay.remember(message.tag, now + 2 * ctx.maxAgeSeconds, now);
+    user.replay.remember(
+      message.tag,
+      now + 2 * ctx.maxAgeSeconds,
+      now,
+      contextKey(key.kind, key.context),
+    );
     ctx.counters.count("clock-skew");
     return { kind: "clock-skew", user, source, message };
   }
@@ -186,4 +193,15 @@ function equalBytes(a: Uint8Array, offset: number, b: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < b.length; i++) diff |= a[offset + i]! ^ b[i]!;
   return diff === 0;
+}
+
+/**
+ * Whether a replay-cache context can still verify for `user`: a sequence number while the user's
+ * state accepts it (its keys are among those tried first); a resync minute always (its tags only
+ * expire with time, since a clock stepped back makes an old minute current again).
+ */
+function liveContext(user: ServerUser, context: string): boolean {
+  if (context.startsWith("m")) return true;
+  const number = Number(context.slice(1));
+  return user.keys.primary.some((key) => key.context === number);
 }

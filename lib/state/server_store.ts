@@ -5,6 +5,11 @@
  * A file records the key's fingerprint: when the key file changes (a new key), the stored numbers
  * belong to the old key and the state starts again from the key file's initial sequence.
  *
+ * The replay cache's spent marks (`replay_cache.ts`) live apart, in `<uid>.spent` (the fingerprint,
+ * a newline, then the packed marks), rewritten durably only when marks were added — before the
+ * user's file that no longer holds their tags — so a user knocking often does not rewrite
+ * thousands of marks with every knock.
+ *
  * @module
  */
 
@@ -56,6 +61,8 @@ interface FileShape {
  */
 export class ServerStore {
   readonly #dir: string;
+  /** Per user: the spent-marks version last written (absent: not written by this process). */
+  readonly #spentWritten = new Map<number, number>();
 
   constructor(stateDir: string) {
     this.#dir = `${stateDir}/users`;
@@ -117,7 +124,11 @@ export class ServerStore {
       if (file.uid === uid && file.fingerprint === fingerprint) {
         return {
           sequence: file.sequence,
-          replay: ReplayCache.fromJSON(file.replay, replayCapacity),
+          replay: this.#restoreSpent(
+            uid,
+            fingerprint,
+            ReplayCache.fromJSON(file.replay, replayCapacity),
+          ),
           ...(file.lastAccepted
             ? {
               lastAccepted: {
@@ -140,9 +151,19 @@ export class ServerStore {
     };
   }
 
-  /** Durably replaces a user's state file. */
+  /** Durably replaces a user's state file (and its spent marks, when they changed). */
   async save(uid: number, fingerprint: string, record: ServerUserRecord): Promise<void> {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const version = record.replay.spentVersion;
+    if (this.#spentWritten.get(uid) !== version && (version > 0 || this.#spentWritten.has(uid))) {
+      const marks = record.replay.spentBytes();
+      const header = new TextEncoder().encode(`${fingerprint}\n`);
+      const bytes = new Uint8Array(header.length + marks.length);
+      bytes.set(header);
+      bytes.set(marks, header.length);
+      await writeFileAtomic(this.#spentPath(uid), bytes);
+      this.#spentWritten.set(uid, version);
+    }
     const last = record.lastAccepted;
     const file: FileShape = {
       version: 1,
@@ -163,6 +184,36 @@ export class ServerStore {
         : {}),
     };
     await writeFileAtomic(this.path(uid), JSON.stringify(file) + "\n");
+  }
+
+  #spentPath(uid: number): string {
+    return `${this.#dir}/${uid}.spent`;
+  }
+
+  /** Adds the user's stored spent marks to `cache`, when they belong to the same key. */
+  /** Synchronous, like the rest of a user's load (it runs in the packet path, see `loadSync`). */
+  #restoreSpent(uid: number, fingerprint: string, cache: ReplayCache): ReplayCache {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(this.#spentPath(uid));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return cache;
+      throw error;
+    }
+    const newline = bytes.indexOf(0x0a);
+    if (newline < 0 || new TextDecoder().decode(bytes.subarray(0, newline)) !== fingerprint) {
+      return cache;
+    }
+    try {
+      cache.restoreSpent(bytes.subarray(newline + 1));
+    } catch (error) {
+      throw new SyntaxError(
+        `Cannot read ${this.#spentPath(uid)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.#spentWritten.set(uid, -1);
+    return cache;
   }
 }
 

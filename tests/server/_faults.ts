@@ -1,6 +1,7 @@
 /**
  * Fault injection for the spa-server namespace tests: an `nft` wrapper put first on the daemon's
- * PATH (it can fail or hang chosen runs, and logs each run), the daemon started with extra
+ * PATH (it can fail or hang chosen runs, and logs each run; for the daemon's long-lived
+ * `nft -j -i` it sits between the daemon and the real nft and does so per command line), the daemon started with extra
  * environment (the wrapper's PATH, libfaketime), and small probes (RSS, exit time).
  *
  * @module
@@ -28,7 +29,10 @@ export interface NftWrapper {
   set(fault: NftFault): Promise<void>;
   /** Makes `nft monitor` fail at once from now on (the daemon then relies on its tick). */
   breakMonitor(): Promise<void>;
-  /** Runs so far: each "add" (adds an element) or "other". */
+  /**
+   * Runs so far: each "add" (adds an element) or "other"; a command line sent to the daemon's
+   * long-lived `nft -j -i` counts as a run.
+   */
   runs(): Promise<string[]>;
 }
 
@@ -50,6 +54,25 @@ fault=$(cat "$dir/nft-fault" 2>/dev/null)
 if [ "$1" = monitor ]; then
   [ -e "$dir/nft-no-monitor" ] && { echo "Error: injected monitor failure" >&2; exit 1; }
   exec ${real} "$@"
+fi
+if [[ " $* " == *" -i "* ]]; then
+  # The daemon's long-lived \`nft -j -i\`: each command line is a run; sentinels pass through.
+  exec 3> >(exec ${real} "$@")
+  while IFS= read -r line; do
+    case "$line" in
+      __spa_sync_*) ;;
+      *)
+        case "$line" in *"add element"*) kind=add;; *) kind=other;; esac
+        echo "$kind" >> "$dir/nft-runs"
+        fault=$(cat "$dir/nft-fault" 2>/dev/null)
+        case "$fault/$kind" in
+          fail-add/add) echo "Error: injected failure" >&2; line="";;
+          hang-add/add|hang/*) exec sleep 600;;
+        esac;;
+    esac
+    printf '%s\n' "$line" >&3
+  done
+  exit 0
 fi
 case "$*" in *"add element"*) kind=add;; *) kind=other;; esac
 echo "$kind" >> "$dir/nft-runs"
