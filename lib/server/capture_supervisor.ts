@@ -162,10 +162,19 @@ export class CaptureSupervisor {
           after_ms: deps.now() - this.#lostAt,
         });
       }
+      // libpcap reports a deleted interface on its next read, which an idle or loaded link may
+      // not make soon: the interface's presence is checked too, and its loss ends the capture.
+      let gone = false;
+      const watchdog = setInterval(() => {
+        if (deps.exists(this.name)) return;
+        gone = true;
+        capture.close();
+      }, CAPTURE_RETRY_MS);
       try {
         await deps.serve(capture);
         if (this.#stopped()) return;
-        throw new PcapError(`Cannot read packets on ${this.name}: the capture ended`, -1);
+        const why = gone ? "the interface is gone" : "the capture ended";
+        throw new PcapError(`Cannot read packets on ${this.name}: ${why}`, -1);
       } catch (error) {
         capture.close();
         this.#capture = undefined;
@@ -177,6 +186,8 @@ export class CaptureSupervisor {
           reason: (error as Error).message,
           action: "waiting for the interface; protected ports stay closed",
         });
+      } finally {
+        clearInterval(watchdog);
       }
     }
   }

@@ -9,6 +9,7 @@
 
 import { serverArgv, ServerProcess, type ServerSetup } from "../netns/spa_server.ts";
 import type { Topology } from "../netns/topology.ts";
+import { type NftWrapper, nftWrapper } from "../server/_faults.ts";
 
 /** Loss the hub applies to the client's traffic to the server's port 22 (udp). */
 export interface WireFaults {
@@ -33,34 +34,24 @@ export class FaultRig implements AsyncDisposable {
   readonly setup: ServerSetup;
   readonly #server: string;
   readonly #client: string;
-  readonly #bin: string;
-  readonly #refuseFlag: string;
+  readonly #nft: NftWrapper;
   #wire: WireFaults = { ...NO_WIRE_FAULTS };
   #process: ServerProcess | undefined;
 
-  private constructor(topo: Topology, setup: ServerSetup, bin: string) {
+  private constructor(topo: Topology, setup: ServerSetup, nft: NftWrapper) {
     this.topo = topo;
     this.setup = setup;
     this.#server = topo.host("server").ipv4;
     this.#client = topo.host("client").ipv4;
-    this.#bin = bin;
-    this.#refuseFlag = `${bin}/refuse`;
+    this.#nft = nft;
   }
 
-  /** Writes the failing-nft wrapper into `setup.dir/bin` and starts the server. */
+  /**
+   * Puts the fault-injecting `nft` wrapper of the server tests first on the server's PATH (it
+   * also sits in front of the daemon's long-lived `nft -j -i`) and starts the server.
+   */
   static async start(topo: Topology, setup: ServerSetup): Promise<FaultRig> {
-    const bin = `${setup.dir}/bin`;
-    await Deno.mkdir(bin, { recursive: true });
-    const real = await which("nft");
-    await Deno.writeTextFile(
-      `${bin}/nft`,
-      `#!/bin/sh\nif [ -e '${bin}/refuse' ]; then\n` +
-        `  echo "Error: refused by the test's nft wrapper" >&2\n  exit 1\nfi\n` +
-        `exec '${real}' "$@"\n`,
-      { mode: 0o755 },
-    );
-    await Deno.chmod(`${bin}/nft`, 0o755);
-    const rig = new FaultRig(topo, setup, bin);
+    const rig = new FaultRig(topo, setup, await nftWrapper(setup.dir));
     await rig.startServer();
     return rig;
   }
@@ -78,7 +69,7 @@ export class FaultRig implements AsyncDisposable {
   /** Starts spa-server (the shipped argv) with the wrapper first on its PATH. */
   async startServer(): Promise<ServerProcess> {
     if (this.#process !== undefined) return this.#process;
-    const path = `${this.#bin}:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`;
+    const path = this.#nft.path;
     const child = this.topo.spawn(
       "server",
       serverArgv(this.setup, "run", "--config", this.setup.configPath),
@@ -106,10 +97,9 @@ export class FaultRig implements AsyncDisposable {
     await server.exited;
   }
 
-  /** Makes the server's `nft` fail (true) or work (false). */
+  /** Makes the server's `nft` refuse every grant (true) or work (false). */
   async refuseNft(refuse: boolean): Promise<void> {
-    if (refuse) await Deno.writeTextFile(this.#refuseFlag, "");
-    else await Deno.remove(this.#refuseFlag).catch(() => {});
+    await this.#nft.set(refuse ? "fail-add" : "none");
   }
 
   /** The loss in force. */
@@ -159,16 +149,6 @@ export class FaultRig implements AsyncDisposable {
     await server.exited.catch(() => {});
     clearTimeout(timer);
   }
-}
-
-async function which(program: string): Promise<string> {
-  for (const dir of ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]) {
-    try {
-      await Deno.stat(`${dir}/${program}`);
-      return `${dir}/${program}`;
-    } catch { /* next */ }
-  }
-  throw new Error(`Cannot find ${program}`);
 }
 
 async function nft(ns: string, script: string): Promise<void> {

@@ -95,3 +95,19 @@ Deno.test("CaptureSupervisor: a capture that cannot work on reopen stops and rep
   deepStrictEqual(w.fatal, ["eth0: Cannot open capture on eth0: permission denied"]);
   deepStrictEqual(w.events, ["capture-lost", "capture-failed"]);
 });
+
+Deno.test("CaptureSupervisor: an interface gone while libpcap reports nothing ends the capture", async () => {
+  const w = world();
+  const supervisor = CaptureSupervisor.start("eth0", w.deps);
+  equal(supervisor.state, "capturing");
+  // The interface is deleted; the capture itself never fails (an idle link, no read).
+  w.state.present = false;
+  await tick();
+  equal(supervisor.state, "waiting");
+  equal(w.captures[0]!.closed, true);
+  w.state.present = true;
+  await tick();
+  equal(supervisor.state, "capturing");
+  await supervisor.stop();
+  deepStrictEqual(w.events, ["capture-lost", "capture-resumed"]);
+});
