@@ -136,11 +136,10 @@ function privilegeOr(error: unknown, what: string): ClientError {
   return new ClientError(`Cannot ${what}: ${reason(error)}`, { cause: error });
 }
 
-/** The part of an error message after "Cannot ...: ", for wrapping in our own sentence. */
+/** Why `error` happened, for wrapping in our own sentence: a SystemError's reason, else its message. */
 function reason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const match = /^Cannot [^:]*: (.*)$/s.exec(message);
-  return match === null ? message : match[1]!;
+  if (error instanceof SystemError) return error.reason;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
