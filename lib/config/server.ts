@@ -10,47 +10,29 @@
  * @module
  */
 
-import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_REPLAY_CAPACITY } from "../protocol/constants.ts";
+import { DEFAULT_MAX_AGE_SECONDS } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
-import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseByteSize } from "./byte_size.ts";
-import type { PortSpec } from "./port_spec.ts";
-import { readPorts, readUsers } from "./_server_sections.ts";
+import {
+  type KeyFileRef,
+  type PortConfig,
+  readIdle,
+  readPorts,
+  readUsers,
+  type UserConfig,
+} from "./_server_sections.ts";
+import { SERVER_DEFAULTS } from "./_server_defaults.ts";
+
+export type { KeyFileRef, PortConfig, UserConfig } from "./_server_sections.ts";
+export { SERVER_DEFAULTS } from "./_server_defaults.ts";
 
 /** Which firewall backend opens ports. */
 export type FirewallKind = "nft" | "none";
 /** How log lines are written. */
 export type LogFormat = "text" | "json";
-
-/** A protected port with its settings (from the users' `ports` and `[ports."tcp/22"]`). */
-export interface PortConfig extends PortSpec {
-  /** Canonical reference, e.g. `tcp/22`. */
-  readonly key: string;
-  /** A grant on this port closes after this long without traffic. */
-  readonly idleTimeoutMs: number;
-  /** Program and arguments run when a grant opens (never through a shell). */
-  readonly onOpen?: readonly string[];
-  /** Program and arguments run when a grant closes. */
-  readonly onClose?: readonly string[];
-}
-
-/** One `[[users]]` entry. */
-export interface UserConfig {
-  readonly uid: number;
-  /** A log-safe name: letters, digits, `.`, `_`, `-`. */
-  readonly name: string;
-  /** Absolute path of the user's key file. */
-  readonly keyFile: string;
-  /** Ports this user may open. */
-  readonly ports: readonly PortSpec[];
-  /** Source prefixes this user may knock from. */
-  readonly sources: SourceList;
-  /** Refuse knocks that are not bound to their source address. */
-  readonly requireSourceBinding: boolean;
-}
 
 /** Per-source limit on failed verifications (token bucket), with bounded memory. */
 export interface RateLimitConfig {
@@ -114,43 +96,12 @@ export interface ServerConfig {
   readonly ports: readonly PortConfig[];
 }
 
-/** The defaults of the optional keys, as written in a config. */
-export const SERVER_DEFAULTS = Object.freeze(
-  {
-    interfaces: ["any"],
-    state_dir: "/var/lib/spa",
-    firewall: "nft",
-    nft_table: "spa",
-    idle_timeout: "5m",
-    max_packet_age: `${DEFAULT_MAX_AGE_SECONDS}s`,
-    resync_grace: "10m",
-    log_format: "text",
-    command_timeout: "10s",
-    nft_timeout: "5s",
-    protected_response: "drop",
-    capture_buffer: "8MiB",
-    promiscuous: false,
-    replay_capacity: DEFAULT_REPLAY_CAPACITY,
-    rate_limit: { failed_per_second: 10, failed_burst: 20, tracked_sources: 4096 },
-    sources: ["0.0.0.0/0", "::/0"],
-    require_source_binding: false,
-  } as const,
-);
-
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const MIB = 1024 * 1024;
 const NFT_TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
-
-/** A user whose key file the loader should read (also when other parts of the file are bad). */
-export interface KeyFileRef {
-  readonly path: string;
-  readonly uid: number;
-  /** Key path of the `key_file` entry, e.g. `users[0].key_file`. */
-  readonly keyPath: string;
-}
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
 export interface ServerConfigCheck {
@@ -340,10 +291,6 @@ function readInterfaces(top: Fields): string[] | undefined {
     return undefined;
   }
   return list;
-}
-
-export function readIdle(fields: Fields): number | undefined {
-  return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
 }
 
 function readRateLimit(top: Fields): RateLimitConfig {
