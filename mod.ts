@@ -46,12 +46,8 @@ export {
   MessageKey,
 } from "./lib/protocol/key_schedule.ts";
 export type { Direction, MessageKind } from "./lib/protocol/message_kind.ts";
-export type {
-  Message,
-  MessageBody,
-  ResyncStatus,
-  TransportProtocol,
-} from "./lib/protocol/message.ts";
+export type { Message, MessageBody, ResyncStatus } from "./lib/protocol/message.ts";
+export type { L4Protocol, PortSpec } from "./lib/protocol/port.ts";
 export {
   findKey,
   type KeyLookup,

@@ -10,7 +10,8 @@ import type { Checked } from "./_checked.ts";
 import type { Fields } from "./_fields.ts";
 import { resolveConfigPath } from "./_paths.ts";
 import { checkCidr, type Cidr, SourceList } from "./cidr.ts";
-import { checkPortSpec, formatPortSpec, type PortSpec } from "./port_spec.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import { checkPortSpec, formatPortSpec } from "./port_spec.ts";
 import { SERVER_DEFAULTS } from "./_server_defaults.ts";
 
 const SECOND = 1_000;

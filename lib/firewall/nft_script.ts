@@ -49,7 +49,7 @@
  * @module
  */
 
-import type { L4Protocol } from "../config/port_spec.ts";
+import type { L4Protocol } from "../protocol/port.ts";
 import type { CheckedTarget, LiveGrant, ProtectedPort } from "./backend.ts";
 
 /** Table names this backend accepts: a letter, then up to 31 letters, digits or `_`. */

@@ -19,17 +19,9 @@ import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import type { PortRef, ServerUser } from "./users.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import type { GrantRequest, ServerUser } from "./users.ts";
 import type { Outcome } from "./verifier.ts";
-
-/** A grant to open in the firewall. */
-export interface GrantRequest {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-  idleTimeoutMs: number;
-}
 
 /** What the pipeline needs from the rest of the daemon. */
 export interface PipelineDeps {
@@ -48,7 +40,7 @@ export interface PipelineDeps {
   /** Sends a reply trailer back along a route. */
   reply(route: ReplyRoute, trailer: Uint8Array): void;
   /** The idle timeout of a port. */
-  idleTimeoutMs(port: PortRef): number;
+  idleTimeoutMs(port: PortSpec): number;
   /** The resync grace period. */
   resyncGraceMs(): number;
   log: Logger;
@@ -217,7 +209,7 @@ export class Pipeline {
     const now = this.#nowSeconds();
     const before = { sequence: user.keys.sequence, lastAccepted: user.lastAccepted };
     let reply: Uint8Array;
-    let grant: PortRef | undefined;
+    let grant: PortSpec | undefined;
     if (
       (message.kind === "knock" || message.kind === "check") &&
       !serverValidSequences(user.keys.sequence).includes(keyedBy)
@@ -317,7 +309,7 @@ export class Pipeline {
   async #open(
     user: ServerUser,
     address: string,
-    grant: PortRef,
+    grant: PortSpec,
     retransmit = false,
   ): Promise<boolean> {
     try {
@@ -343,7 +335,7 @@ export class Pipeline {
   #policyRefusal(
     user: ServerUser,
     bound: boolean,
-    grant: PortRef,
+    grant: PortSpec,
     source: Uint8Array,
   ): string | undefined {
     const policy = user.policy;
@@ -382,7 +374,7 @@ export class Pipeline {
   }
 }
 
-function portText(port: PortRef): string {
+function portText(port: PortSpec): string {
   return `${port.protocol}/${port.port}`;
 }
 

@@ -10,10 +10,11 @@
 import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_RST, TCP_SYN } from "../packet/constants.ts";
 import { encodeTcpPacket, encodeUdpPacket } from "../packet/encode.ts";
 import type { PacketView } from "../packet/view.ts";
+import type { L4Protocol } from "../protocol/port.ts";
 
 /** How to answer one packet. */
 export interface ReplyRoute {
-  readonly transport: "tcp" | "udp" | "none";
+  readonly transport: L4Protocol | "none";
   /** Our address: the packet's destination (4 or 16 bytes). */
   readonly local: Uint8Array;
   /** The sender's address (4 or 16 bytes). */

@@ -14,18 +14,13 @@ import { parseAddress } from "../packet/address.ts";
 import type { GrantTarget } from "../firewall/backend.ts";
 import type { GrantBook } from "./grants.ts";
 import type { Logger } from "./log.ts";
-import type { ServerUser } from "./users.ts";
+import type { ServerUser, UserGrant } from "./users.ts";
 
 /** Why a grant is revoked. */
 export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
 
 /** What a grant must say for {@linkcode revocations}. */
-export interface GrantRef {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-}
+export type GrantRef = UserGrant;
 
 /**
  * The grants among `grants` that `users` (the new config's) no longer allow, each with its reason.

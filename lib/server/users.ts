@@ -5,13 +5,21 @@
  * @module
  */
 
+import type { GrantTarget } from "../firewall/backend.ts";
+import type { PortSpec } from "../protocol/port.ts";
 import type { ReplayCache } from "../protocol/replay_cache.ts";
 import type { UserKeys } from "./user_keys.ts";
 
-/** A protocol and port, e.g. tcp/22. */
-export interface PortRef {
-  readonly protocol: "tcp" | "udp";
-  readonly port: number;
+/** A grant of one user: the port and address it opens, and whose it is. */
+export interface UserGrant extends GrantTarget {
+  /** The user's name. */
+  readonly user: string;
+}
+
+/** A grant to open in the firewall. */
+export interface GrantRequest extends UserGrant {
+  /** The port's idle timeout. */
+  readonly idleTimeoutMs: number;
 }
 
 /** What a user may do, from the config. */
@@ -19,7 +27,7 @@ export interface UserPolicy {
   /** Name for logs and status. */
   readonly name: string;
   /** Ports the user may open. */
-  readonly ports: readonly PortRef[];
+  readonly ports: readonly PortSpec[];
   /** Source prefixes the user may knock from. */
   readonly sources: { contains(address: Uint8Array): boolean };
   /** Refuse knocks that are not bound to their source address. */
@@ -37,7 +45,7 @@ export interface LastAccepted {
   /** The 37-byte reply trailer sent for it. */
   readonly reply: Uint8Array;
   /** The grant it opened, if a knock. */
-  readonly grant?: PortRef;
+  readonly grant?: PortSpec;
 }
 
 /** A user held by the daemon. */

@@ -15,6 +15,7 @@
 
 import { ReplayCache } from "../protocol/replay_cache.ts";
 import { isSequence } from "../protocol/message.ts";
+import type { PortSpec } from "../protocol/port.ts";
 import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
 import type { ServerSequence } from "./sequence.ts";
 
@@ -31,7 +32,7 @@ export interface StoredLastAccepted {
   source: Uint8Array;
   timestamp: number;
   reply: Uint8Array;
-  grant?: { protocol: "tcp" | "udp"; port: number };
+  grant?: PortSpec;
 }
 
 interface FileShape {
@@ -45,7 +46,7 @@ interface FileShape {
     source: string;
     timestamp: number;
     reply: string;
-    grant?: { protocol: "tcp" | "udp"; port: number };
+    grant?: PortSpec;
   };
 }
 
