@@ -147,23 +147,6 @@ export function checkPorts(ports: readonly ProtectedPort[]): void {
   }
 }
 
-/**
- * The protected port a grant target is for, or `undefined` when the port is not protected.
- *
- * @example
- * ```ts
- * import { findPort } from "./backend.ts";
- * const ports = [{ protocol: "tcp" as const, port: 22, idleTimeoutMs: 1000 }];
- * if (findPort(ports, { protocol: "udp", port: 22 }) !== undefined) throw new Error();
- * ```
- */
-export function findPort(
-  ports: readonly ProtectedPort[],
-  target: Pick<GrantTarget, "protocol" | "port">,
-): ProtectedPort | undefined {
-  return ports.find((p) => p.protocol === target.protocol && p.port === target.port);
-}
-
 function checkPort(spec: PortSpec): void {
   if (spec.protocol !== "tcp" && spec.protocol !== "udp") {
     throw new TypeError(

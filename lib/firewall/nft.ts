@@ -12,11 +12,11 @@
  * @module
  */
 
+import { findPort } from "../protocol/port.ts";
 import {
   checkPorts,
   checkTarget,
   checkTimeout,
-  findPort,
   type FirewallBackend,
   FirewallError,
   type Grant,

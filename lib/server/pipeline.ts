@@ -20,7 +20,7 @@ import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { PortSpec } from "../protocol/port.ts";
-import type { GrantRequest, ServerUser } from "./users.ts";
+import { type GrantRequest, type PolicyRefusal, policyRefusal, type ServerUser } from "./users.ts";
 import type { Outcome } from "./verifier.ts";
 
 /** What the pipeline needs from the rest of the daemon. */
@@ -48,6 +48,13 @@ export interface PipelineDeps {
   /** Clock, milliseconds. */
   now(): number;
 }
+
+/** The `reason` logged for each policy refusal. */
+const REFUSALS: Readonly<Record<PolicyRefusal, string>> = {
+  port: "port not allowed for this user",
+  source: "source address not allowed for this user",
+  binding: "knock not bound to its source address",
+};
 
 /** Refused-message log lines allowed per user per minute (the rest are only counted). */
 export const REFUSED_LOG_PER_MINUTE = 10;
@@ -338,13 +345,8 @@ export class Pipeline {
     grant: PortSpec,
     source: Uint8Array,
   ): string | undefined {
-    const policy = user.policy;
-    if (!policy.ports.some((p) => p.protocol === grant.protocol && p.port === grant.port)) {
-      return "port not allowed for this user";
-    }
-    if (!policy.sources.contains(source)) return "source address not allowed for this user";
-    if (policy.requireSourceBinding && !bound) return "knock not bound to its source address";
-    return undefined;
+    const refusal = policyRefusal(user.policy, grant, source, bound);
+    return refusal === undefined ? undefined : REFUSALS[refusal];
   }
 
   #logRefused(

@@ -6,7 +6,7 @@
  */
 
 import type { GrantTarget } from "../firewall/backend.ts";
-import type { PortSpec } from "../protocol/port.ts";
+import { findPort, type PortSpec } from "../protocol/port.ts";
 import type { ReplayCache } from "../protocol/replay_cache.ts";
 import type { UserKeys } from "./user_keys.ts";
 
@@ -32,6 +32,46 @@ export interface UserPolicy {
   readonly sources: { contains(address: Uint8Array): boolean };
   /** Refuse knocks that are not bound to their source address. */
   readonly requireSourceBinding: boolean;
+}
+
+/** Why a policy refuses a grant: the port, the source address, or an unbound knock. */
+export type PolicyRefusal = "port" | "source" | "binding";
+
+/**
+ * Whether `policy` allows opening `port` for `source` (4 or 16 bytes; `undefined` for an address
+ * that does not parse): `undefined` when it does, else why not. `bound` says whether the knock was
+ * bound to its source address; leave it out when no knock is at hand (a grant already open, a
+ * reload), and the binding rule is not applied.
+ *
+ * @example
+ * ```ts
+ * import { policyRefusal } from "./users.ts";
+ * const policy = {
+ *   name: "alice",
+ *   ports: [{ protocol: "tcp" as const, port: 22 }],
+ *   sources: { contains: (address: Uint8Array) => address[0] === 10 },
+ *   requireSourceBinding: true,
+ * };
+ * const source = new Uint8Array([10, 0, 0, 1]);
+ * if (policyRefusal(policy, { protocol: "tcp", port: 22 }, source, true) !== undefined) {
+ *   throw new Error("allowed");
+ * }
+ * if (policyRefusal(policy, { protocol: "udp", port: 22 }, source) !== "port") throw new Error();
+ * if (policyRefusal(policy, { protocol: "tcp", port: 22 }, source, false) !== "binding") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function policyRefusal(
+  policy: UserPolicy,
+  port: PortSpec,
+  source: Uint8Array | undefined,
+  bound?: boolean,
+): PolicyRefusal | undefined {
+  if (findPort(policy.ports, port) === undefined) return "port";
+  if (source === undefined || !policy.sources.contains(source)) return "source";
+  if (bound === false && policy.requireSourceBinding) return "binding";
+  return undefined;
 }
 
 /** The last knock or check the daemon accepted for a user. */
