@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import type { Checked } from "./_checked.ts";
 import type { Fields } from "./_fields.ts";
@@ -57,8 +58,6 @@ export function readIdle(fields: Fields): number | undefined {
   return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 /** Options of {@linkcode readUser}. */
 export interface ReadUserOptions {
   /** The `name` when the table has none (a users_dir file's name without `.toml`). */
@@ -91,7 +90,7 @@ export function readUser(
   }
   const name = user.string("name", { required: options.defaultName === undefined }) ??
     options.defaultName;
-  if (name !== undefined && !NAME.test(name)) {
+  if (name !== undefined && !isValidName(name)) {
     user.problem(
       "name",
       `${JSON.stringify(name)} is not a name (letters, digits, ".", "_", "-"; at most 64)`,
@@ -148,7 +147,7 @@ export function readUser(
   user.finish();
   const out = { ...(ref ? { keyFile: ref } : {}), ports: good };
   if (uid === undefined || name === undefined || keyFile === undefined || !ports) return out;
-  if (!NAME.test(name)) return out;
+  if (!isValidName(name)) return out;
   return {
     ...out,
     user: { uid, name, keyFile, ports, sources: sourceList, requireSourceBinding },

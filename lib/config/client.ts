@@ -21,6 +21,7 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
@@ -91,7 +92,6 @@ export const CLIENT_HOST_DEFAULTS = Object.freeze(
 
 /** Most padding bytes before the trailer (the knock must fit one packet). */
 export const MAX_PAD = 1024;
-const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const PLACEHOLDERS = ["host", "address", "port"] as const;
 
@@ -179,7 +179,7 @@ export function parseClientConfig(
   for (const name of Object.keys(table?.data ?? {})) {
     const fields = table!.table(name);
     if (fields === undefined) continue;
-    if (!HOST_NAME.test(name)) {
+    if (!isValidName(name)) {
       table!.problem(name, `is not a host name (letters, digits, ".", "_", "-"; at most 64)`);
     }
     const host = readHost(fields, name, (key, value) => path(fields, key, value));

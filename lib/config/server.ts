@@ -10,6 +10,7 @@
  * @module
  */
 
+import { TABLE_NAME } from "../firewall/nft_script.ts";
 import { DEFAULT_MAX_AGE_SECONDS } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
@@ -101,7 +102,6 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const MIB = 1024 * 1024;
-const NFT_TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
 export interface ServerConfigCheck {
@@ -180,7 +180,7 @@ export function checkServerConfig(
   const stateDir = path("state_dir", top, top.string("state_dir") ?? SERVER_DEFAULTS.state_dir);
   const firewall = top.choice("firewall", ["nft", "none"] as const) ?? SERVER_DEFAULTS.firewall;
   const nftTable = top.string("nft_table") ?? SERVER_DEFAULTS.nft_table;
-  if (!NFT_TABLE.test(nftTable)) {
+  if (!TABLE_NAME.test(nftTable)) {
     top.problem(
       "nft_table",
       `${
