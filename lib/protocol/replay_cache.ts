@@ -16,6 +16,7 @@
  * @module
  */
 
+import { encodeHex } from "./hex.ts";
 import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
 
 /**
@@ -244,7 +245,5 @@ function tagKey(tag: Uint8Array): string {
   if (tag.length !== TAG_LENGTH) {
     throw new TypeError(`Cannot use tag: expected ${TAG_LENGTH} bytes`);
   }
-  let s = "";
-  for (const byte of tag) s += byte.toString(16).padStart(2, "0");
-  return s;
+  return encodeHex(tag);
 }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { decodeHex, encodeHex } from "../protocol/hex.ts";
 import { ReplayCache } from "../protocol/replay_cache.ts";
 import { isSequence } from "../protocol/message.ts";
 import type { PortSpec } from "../protocol/port.ts";
@@ -133,10 +134,10 @@ export class ServerStore {
           ...(file.lastAccepted
             ? {
               lastAccepted: {
-                trailer: unhex(file.lastAccepted.trailer),
-                source: unhex(file.lastAccepted.source),
+                trailer: decodeHex(file.lastAccepted.trailer),
+                source: decodeHex(file.lastAccepted.source),
                 timestamp: file.lastAccepted.timestamp,
-                reply: unhex(file.lastAccepted.reply),
+                reply: decodeHex(file.lastAccepted.reply),
                 ...(file.lastAccepted.grant ? { grant: file.lastAccepted.grant } : {}),
               },
             }
@@ -175,10 +176,10 @@ export class ServerStore {
       ...(last
         ? {
           lastAccepted: {
-            trailer: hex(last.trailer),
-            source: hex(last.source),
+            trailer: encodeHex(last.trailer),
+            source: encodeHex(last.source),
             timestamp: last.timestamp,
-            reply: hex(last.reply),
+            reply: encodeHex(last.reply),
             ...(last.grant ? { grant: last.grant } : {}),
           },
         }
@@ -238,12 +239,4 @@ function parseFile(text: string, path: string): FileShape {
     throw new SyntaxError(`Cannot read state file ${path}: it is not a spa server state file`);
   }
   return file as FileShape;
-}
-
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function unhex(text: string): Uint8Array {
-  return new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
 }
