@@ -12,7 +12,11 @@ import { writeKeyFile } from "../config/key_file.ts";
 import { Secret } from "../config/secret.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
 import { deriveServerKey, keyFingerprint } from "../protocol/key_schedule.ts";
-import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import {
+  isLongEnoughPassphrase,
+  MIN_PASSPHRASE_LENGTH,
+  secretFromPassphrase,
+} from "../protocol/passphrase.ts";
 import { generateSecret, randomSequence } from "../protocol/random.ts";
 import { ClientError, usageError } from "./errors.ts";
 
@@ -92,7 +96,7 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
   if (options.passphrase === undefined) {
     bytes = generateSecret();
   } else {
-    if ([...options.passphrase].length < MIN_PASSPHRASE_LENGTH) {
+    if (!isLongEnoughPassphrase(options.passphrase)) {
       throw usageError(
         `Cannot use the passphrase: it is shorter than ${MIN_PASSPHRASE_LENGTH} characters`,
       );
