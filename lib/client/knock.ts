@@ -13,6 +13,7 @@
  */
 
 import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
+import type { TransportKind } from "../config/client.ts";
 import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import { ClientError, count } from "./errors.ts";
 import { describeSkew, requestResync } from "./resync.ts";
@@ -29,7 +30,7 @@ export interface KnockReport {
   protocol: L4Protocol;
   /** The port opened. */
   port: number;
-  transport: "syn" | "udp";
+  transport: TransportKind;
   /** The port the knock was sent to, when not `port`. */
   viaPort: number | undefined;
   /** Whether the knock was bound to the source address. */

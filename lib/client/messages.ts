@@ -23,7 +23,7 @@ export interface ClientKey {
 }
 
 /** Options of {@linkcode rollRequest}. */
-export interface RollOptions {
+export interface RollRequestOptions {
   /** The sequence number the request is keyed by. */
   current: number;
   /** The number to roll to. */
@@ -74,7 +74,7 @@ export function unixNow(): number {
  * if (request.payload.length !== 40) throw new Error("3 bytes of padding, then the trailer");
  * ```
  */
-export function rollRequest(key: ClientKey, options: RollOptions): Request<Ack> {
+export function rollRequest(key: ClientKey, options: RollRequestOptions): Request<Ack> {
   const clock = options.clock ?? unixNow;
   const secret = key.secret.bytes();
   try {

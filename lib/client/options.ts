@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type BindSource, MAX_PAD, parseBindSource, type Transport } from "../config/client.ts";
+import { type BindSource, MAX_PAD, parseBindSource, type TransportKind } from "../config/client.ts";
 import { checkDuration } from "../config/duration.ts";
 import { checkPortSpec, isValidPort } from "../config/port_spec.ts";
 import type { PortSpec } from "../protocol/port.ts";
@@ -143,7 +143,7 @@ export function parseTimeoutOption(text: string): number {
  * if (parseTransportOption("udp") !== "udp") throw new Error();
  * ```
  */
-export function parseTransportOption(text: string): Transport {
+export function parseTransportOption(text: string): TransportKind {
   if (text === "syn" || text === "udp") return text;
   throw usageError(`Cannot use --transport ${text}: it must be syn or udp`);
 }

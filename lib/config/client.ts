@@ -34,7 +34,10 @@ import { ConfigError } from "./config_error.ts";
 export type EnvLookup = (name: string) => string | undefined;
 
 /** How a knock travels: a raw TCP SYN (root) or a UDP datagram (no privileges). */
-export type Transport = "syn" | "udp";
+export type TransportKind = "syn" | "udp";
+
+/** Every transport kind. */
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["syn", "udp"];
 
 /**
  * Which source address a knock is bound to: the one the kernel would pick (`auto`), none, or a
@@ -57,7 +60,7 @@ export interface ClientHostConfig {
   readonly keyFile: string;
   /** Port knocked when none is given on the command line. */
   readonly port: number | undefined;
-  readonly transport: Transport;
+  readonly transport: TransportKind;
   /** Program run after a successful knock, with `{host}`, `{address}`, `{port}` placeholders. */
   readonly exec: readonly string[] | undefined;
   /** Send the knock to this port instead of the one to open. */
@@ -302,7 +305,7 @@ function readHost(
   const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   const keyFile = path("key_file", fields.string("key_file", { required: true }));
   const port = fields.integer("port", 1, 65535, { what: "not a port" });
-  const transport = fields.choice("transport", ["syn", "udp"] as const) ??
+  const transport = fields.choice("transport", TRANSPORT_KINDS) ??
     CLIENT_HOST_DEFAULTS.transport;
   const exec = fields.argv("exec");
   exec?.forEach((arg, i) => {
