@@ -11,12 +11,12 @@
  */
 
 import { TABLE_NAME } from "../firewall/nft_script.ts";
-import { DEFAULT_MAX_AGE_SECONDS } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseByteSize } from "./byte_size.ts";
+import { parseDuration } from "./duration.ts";
 import {
   type KeyFileRef,
   type PortConfig,
@@ -188,16 +188,17 @@ export function checkServerConfig(
       } is not a table name (a letter, then up to 31 letters, digits or "_")`,
     );
   }
-  const idleTimeoutMs = readIdle(top) ?? 5 * MINUTE;
+  const idleTimeoutMs = readIdle(top) ?? parseDuration(SERVER_DEFAULTS.idle_timeout);
   const maxPacketAgeMs = top.duration("max_packet_age", SECOND, HOUR, "1s", "1h") ??
-    DEFAULT_MAX_AGE_SECONDS * SECOND;
-  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ?? 10 * MINUTE;
+    parseDuration(SERVER_DEFAULTS.max_packet_age);
+  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ??
+    parseDuration(SERVER_DEFAULTS.resync_grace);
   const logFormat = top.choice("log_format", ["text", "json"] as const) ??
     SERVER_DEFAULTS.log_format;
   const commandTimeoutMs = top.duration("command_timeout", 100, HOUR, "100ms", "1h") ??
-    10 * SECOND;
+    parseDuration(SERVER_DEFAULTS.command_timeout);
   const nftTimeoutMs = top.duration("nft_timeout", 100, 10 * MINUTE, "100ms", "10m") ??
-    5 * SECOND;
+    parseDuration(SERVER_DEFAULTS.nft_timeout);
   const protectedResponse = top.choice("protected_response", ["drop", "reject"] as const) ??
     SERVER_DEFAULTS.protected_response;
   const captureBufferBytes =
