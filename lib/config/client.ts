@@ -115,6 +115,22 @@ export function defaultClientConfigPath(env: EnvLookup): string {
 }
 
 /**
+ * The default folder of the client's key files: `$XDG_CONFIG_HOME/spa/keys`, else
+ * `$HOME/.config/spa/keys`.
+ *
+ * @throws {ConfigError} When neither variable is set.
+ * @example
+ * ```ts
+ * import { defaultClientKeyDir } from "./client.ts";
+ * const env = (name: string) => ({ HOME: "/home/alice" } as Record<string, string>)[name];
+ * if (defaultClientKeyDir(env) !== "/home/alice/.config/spa/keys") throw new Error();
+ * ```
+ */
+export function defaultClientKeyDir(env: EnvLookup): string {
+  return `${xdgDir(env, "XDG_CONFIG_HOME", ".config")}/spa/keys`;
+}
+
+/**
  * The default client state folder: `$XDG_STATE_HOME/spa`, else `$HOME/.local/state/spa`.
  *
  * @throws {ConfigError} When neither variable is set.
