@@ -32,6 +32,7 @@ export interface PortConfig extends PortSpec {
 
 /** One `[[users]]` entry. */
 export interface UserConfig {
+  /** The user id knocks carry. */
   readonly uid: number;
   /** A log-safe name: letters, digits, `.`, `_`, `-`. */
   readonly name: string;
@@ -47,7 +48,9 @@ export interface UserConfig {
 
 /** A user whose key file the loader should read (also when other parts of the file are bad). */
 export interface KeyFileRef {
+  /** Absolute path of the key file. */
   readonly path: string;
+  /** The user id it is for. */
   readonly uid: number;
   /** Key path of the `key_file` entry, e.g. `users[0].key_file`. */
   readonly keyPath: string;

@@ -50,21 +50,25 @@ export type BindSource =
 
 /** One `[hosts.NAME]` table. */
 export interface ClientHostConfig {
+  /** The table's name, as given on the command line (`--host NAME`). */
   readonly name: string;
   /** An IP address in canonical form, or a DNS name. */
   readonly address: string;
   /** The server's `server_id`, which every key is derived for (default: the table's name). */
   readonly serverId: string;
+  /** The user id the server knows this key by. */
   readonly uid: number;
   /** Absolute path of the key file. */
   readonly keyFile: string;
   /** Port knocked when none is given on the command line. */
   readonly port: number | undefined;
+  /** How the knock travels (`syn` or `udp`). */
   readonly transport: TransportKind;
   /** Program run after a successful knock, with `{host}`, `{address}`, `{port}` placeholders. */
   readonly exec: readonly string[] | undefined;
   /** Send the knock to this port instead of the one to open. */
   readonly viaPort: number | undefined;
+  /** Which source address the knock is bound to. */
   readonly bindSource: BindSource;
   /** Random bytes before the trailer. */
   readonly pad: number;
@@ -78,7 +82,9 @@ export interface ClientHostConfig {
 export interface ClientConfig {
   /** The file it came from, when there was one. */
   readonly path: string | undefined;
+  /** The folder of the per-host sequence state. */
   readonly stateDir: string;
+  /** The `[hosts.NAME]` tables, in file order. */
   readonly hosts: readonly ClientHostConfig[];
 }
 

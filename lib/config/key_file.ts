@@ -317,9 +317,11 @@ function parseKeyFileBytes(bytes: Uint8Array, filled: number, path: string): Key
 
 /** What {@linkcode formatKeyFile} writes. */
 export interface NewKey {
+  /** The user id. */
   readonly uid: number;
   /** The user's secret, or with `serverId` the key of that server only. */
   readonly secret: Secret;
+  /** The first sequence number. */
   readonly sequence: number;
   /** Write a server key file for this server (`server_key` and `server_id`). */
   readonly serverId?: string;

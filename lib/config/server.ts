@@ -37,7 +37,9 @@ export type LogFormat = "text" | "json";
 
 /** Per-source limit on failed verifications (token bucket), with bounded memory. */
 export interface RateLimitConfig {
+  /** Tokens (failed verifications) a source earns back per second. */
   readonly failedPerSecond: number;
+  /** Failed verifications a source may make at once. */
   readonly failedBurst: number;
   /** Most sources tracked at once; the oldest are forgotten first. */
   readonly trackedSources: number;
@@ -54,13 +56,19 @@ export interface ServerConfig {
   readonly serverId: string;
   /** Capture interfaces, or `["any"]`. */
   readonly interfaces: readonly string[];
+  /** The folder of the per-user sequence state and the status file. */
   readonly stateDir: string;
+  /** Which firewall backend opens ports. */
   readonly firewall: FirewallKind;
   /** Name of the nft table (family inet) the daemon owns. */
   readonly nftTable: string;
+  /** A grant closes after this long without traffic (ports without their own `idle_timeout`). */
   readonly idleTimeoutMs: number;
+  /** Knocks older or newer than this (by their timestamp) are refused. */
   readonly maxPacketAgeMs: number;
+  /** How long a resynced user's old number is still accepted. */
   readonly resyncGraceMs: number;
+  /** How log lines are written. */
   readonly logFormat: LogFormat;
   /** Time limit of each `on_open`/`on_close` command. */
   readonly commandTimeoutMs: number;
@@ -73,6 +81,7 @@ export interface ServerConfig {
   readonly protectedResponse: "drop" | "reject";
   /** Kernel capture buffer per interface, in bytes. */
   readonly captureBufferBytes: number;
+  /** Put the capture interfaces in promiscuous mode. */
   readonly promiscuous: boolean;
   /**
    * Optional BPF pre-filter (opt-in; by default every packet is inspected). A trailer may ride on
@@ -83,6 +92,7 @@ export interface ServerConfig {
   readonly bpfFilter: string | undefined;
   /** A libpcap file to load instead of the standard ones. */
   readonly libpcapPath: string | undefined;
+  /** The per-source limit on failed verifications. */
   readonly rateLimit: RateLimitConfig;
   /** Authenticated tags remembered per user against replays. */
   readonly replayCapacity: number;
@@ -92,6 +102,7 @@ export interface ServerConfig {
    * `users` only after {@linkcode loadServerConfig}.
    */
   readonly usersDir: string | undefined;
+  /** The users, from `[[users]]` and (after loading) `users_dir`. */
   readonly users: readonly UserConfig[];
   /** Every port some user may open, in order of first mention. */
   readonly ports: readonly PortConfig[];
@@ -105,8 +116,11 @@ const MIB = 1024 * 1024;
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
 export interface ServerConfigCheck {
+  /** The config, when there were no problems. */
   readonly config: ServerConfig | undefined;
+  /** One line per problem. */
   readonly problems: readonly string[];
+  /** The key files the loader should read. */
   readonly keyFiles: readonly KeyFileRef[];
 }
 

@@ -10,6 +10,7 @@ export type L4Protocol = "tcp" | "udp";
 
 /** A protocol and port number, e.g. tcp port 22. */
 export interface PortSpec {
+  /** `tcp` or `udp`. */
   readonly protocol: L4Protocol;
   /** 1..65535. */
   readonly port: number;

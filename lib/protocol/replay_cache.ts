@@ -75,6 +75,8 @@ export class ReplayCache {
   readonly #capacity: number;
 
   /**
+   * An empty cache.
+   *
    * @param capacity Most unexpired tags kept; when full, tags of spent contexts give way to spent
    * marks, and when still full, new tags are refused (fail closed).
    */
