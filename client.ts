@@ -10,7 +10,12 @@
 
 import { parseArgs, type ParsedFlags, UsageError } from "./lib/cli/args.ts";
 import { CLIENT_PROGRAM } from "./lib/cli/client_spec.ts";
-import { type ClientConfig, expandExec, loadClientConfig } from "./lib/config/client.ts";
+import {
+  type ClientConfig,
+  defaultClientKeyDir,
+  expandExec,
+  loadClientConfig,
+} from "./lib/config/client.ts";
 import { ConfigError } from "./lib/config/config_error.ts";
 import type { CheckStatus, SyncReport } from "./lib/client/check.ts";
 import { ClientError, EXIT_CODES, usageError } from "./lib/client/errors.ts";
@@ -166,15 +171,14 @@ async function keygenCommand(flags: ParsedFlags): Promise<number> {
   const uid = parse.parseUidOption(flags.string("uid")!);
   const portText = flags.string("port");
   const port = portText === undefined ? undefined : parse.parseViaPortOption(portText);
-  const configHome = env("XDG_CONFIG_HOME")?.startsWith("/")
-    ? env("XDG_CONFIG_HOME")
-    : env("HOME") === undefined
-    ? undefined
-    : `${env("HOME")}/.config`;
-  const outDir = flags.string("out") ??
-    (configHome === undefined ? undefined : `${configHome}/spa/keys`);
+  let outDir = flags.string("out");
   if (outDir === undefined) {
-    throw usageError("Cannot write key file: give --out (HOME is not set)");
+    try {
+      outDir = defaultClientKeyDir(env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw usageError("Cannot write key file: give --out (HOME is not set)", error);
+    }
   }
   const passphraseFile = flags.string("passphraseFile");
   const host = flags.string("host");

@@ -46,12 +46,8 @@ export {
   MessageKey,
 } from "./lib/protocol/key_schedule.ts";
 export type { Direction, MessageKind } from "./lib/protocol/message_kind.ts";
-export type {
-  Message,
-  MessageBody,
-  ResyncStatus,
-  TransportProtocol,
-} from "./lib/protocol/message.ts";
+export type { Message, MessageBody, ResyncStatus } from "./lib/protocol/message.ts";
+export type { L4Protocol, PortSpec } from "./lib/protocol/port.ts";
 export {
   findKey,
   type KeyLookup,
@@ -65,7 +61,12 @@ export {
 export { secretFromPassphrase } from "./lib/protocol/passphrase.ts";
 export { isValidServerId } from "./lib/protocol/server_id.ts";
 export { generateSecret, minuteOf, randomSequence } from "./lib/protocol/random.ts";
-export { ReplayCache, type ReplayCacheJson } from "./lib/protocol/replay_cache.ts";
+export {
+  type LiveContext,
+  ReplayCache,
+  type ReplayCacheJson,
+  type ReplayTagJson,
+} from "./lib/protocol/replay_cache.ts";
 export { type SealOptions, sealTrailer, tagOf } from "./lib/protocol/seal.ts";
 export { encodeUid, readUid } from "./lib/protocol/uid.ts";
 
@@ -77,21 +78,37 @@ export {
   type TcpPacketOptions,
   type UdpPacketOptions,
 } from "./lib/packet/encode.ts";
-export { PacketView } from "./lib/packet/view.ts";
+export { type IpFamily, PacketView } from "./lib/packet/view.ts";
 
 export {
+  type BindSource,
   type ClientConfig,
   type ClientHostConfig,
+  type EnvLookup,
   parseClientConfig,
+  type TransportKind,
 } from "./lib/config/client.ts";
+export type { Cidr, SourceList } from "./lib/config/cidr.ts";
 export { ConfigError } from "./lib/config/config_error.ts";
 export { formatDuration, parseDuration } from "./lib/config/duration.ts";
-export { formatKeyFile, type KeyFile, keyForServer, parseKeyFile } from "./lib/config/key_file.ts";
+export {
+  formatKeyFile,
+  type KeyFile,
+  keyForServer,
+  type NewKey,
+  parseKeyFile,
+} from "./lib/config/key_file.ts";
 export { Secret } from "./lib/config/secret.ts";
 export {
   checkServerConfig,
+  type FirewallKind,
+  type KeyFileRef,
+  type LogFormat,
   parseServerConfig,
+  type PortConfig,
+  type RateLimitConfig,
   type ServerConfig,
+  type ServerConfigCheck,
   type UserConfig,
 } from "./lib/config/server.ts";
 

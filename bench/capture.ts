@@ -19,13 +19,13 @@
 import { parseArgs } from "node:util";
 import { Capture } from "../ffi/pcap.ts";
 import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
+import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 import { createTopology, type Topology } from "../tests/netns/topology.ts";
 
-const TRAILER_LENGTH = 37;
 const KNOWN_UID = 1000;
 const FLOOD_SECONDS = 30;
 const USER_HZ = 100; // the unit of utime/stime in /proc/<pid>/stat
-const LIVE_RING_MIB = 32; // the Capture default, given to tcpdump too
+const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own default is 8 MiB)
 const DRAIN_RING_MIB = 1024; // 4096 blocks of 1 ms: 1M packets fit at ≥ 250k packets/s
 const DRAIN_ROUNDS = 3;
 const DRAIN_WARM = 200_000;

@@ -21,8 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { dlopenFirst } from "../ffi/dlopen.ts";
-import { LIBC_CANDIDATES } from "../ffi/library_paths.ts";
+import { openFloodLibc } from "../ffi/bench_libc.ts";
 import { socketAddress, systemError } from "../ffi/libc.ts";
 import { localAddressFor } from "../ffi/local_address.ts";
 import { parseAddress } from "../lib/packet/mod.ts";
@@ -81,23 +80,6 @@ export interface FloodResult {
   rate: number;
 }
 
-const SYMBOLS = {
-  // int socket(int domain, int type, int protocol)
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // int sendmmsg(int fd, struct mmsghdr *messages, unsigned int count, int flags)
-  sendmmsg: { parameters: ["i32", "usize", "u32", "i32"], result: "i32" },
-  // void *malloc(size_t size)
-  malloc: { parameters: ["usize"], result: "usize" },
-  // void free(void *memory)
-  free: { parameters: ["usize"], result: "void" },
-  // void *memcpy(void *destination, const void *source, size_t length), into C memory
-  memcpy: { parameters: ["usize", "buffer", "usize"], result: "usize" },
-  // ssize_t getrandom(void *buffer, size_t length, unsigned int flags), into C memory
-  getrandom: { parameters: ["usize", "usize", "u32"], result: "isize" },
-  // int close(int fd)
-  close: { parameters: ["i32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
-
 const AF_INET = 2;
 const AF_PACKET = 17;
 const SOCK_DGRAM = 2;
@@ -151,7 +133,7 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
   const header = packet ? frameHeader(options, destination, port, size) : new Uint8Array(0);
   const iovecs = packet ? 2 : 1;
 
-  const c = dlopenFirst("libc", LIBC_CANDIDATES, SYMBOLS, "this is not a glibc system");
+  const c = openFloodLibc();
   const fd = packet
     ? c.symbols.socket(AF_PACKET, SOCK_RAW, 0) // protocol 0: send only, receive nothing
     : c.symbols.socket(AF_INET, SOCK_DGRAM, 0);

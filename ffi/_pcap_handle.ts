@@ -33,8 +33,14 @@ export class PcapError extends Error {
 export const PCAP_ERROR = -1;
 /** `PCAP_ERROR_BREAK`: the end of a capture file. */
 export const PCAP_ERROR_BREAK = -2;
-const PCAP_ERROR_PERM_DENIED = -8;
-const PCAP_ERROR_PROMISC_PERM_DENIED = -11;
+/** `PCAP_ERROR_NO_SUCH_DEVICE`: the interface does not exist. */
+export const PCAP_ERROR_NO_SUCH_DEVICE = -5;
+/** `PCAP_ERROR_PERM_DENIED`: no permission to capture (needs root or CAP_NET_RAW). */
+export const PCAP_ERROR_PERM_DENIED = -8;
+/** `PCAP_ERROR_IFACE_NOT_UP`: the interface is not up. */
+export const PCAP_ERROR_IFACE_NOT_UP = -9;
+/** `PCAP_ERROR_PROMISC_PERM_DENIED`: no permission to capture in promiscuous mode. */
+export const PCAP_ERROR_PROMISC_PERM_DENIED = -11;
 const PCAP_ERRBUF_SIZE = 256;
 const PCAP_NETMASK_UNKNOWN = 0xffffffff;
 const BPF_PROGRAM_SIZE = 16; // struct bpf_program: u_int length, padding, struct bpf_insn *

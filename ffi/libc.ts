@@ -194,6 +194,11 @@ export class SystemError extends Error {
   readonly errno: number;
   /** The errno name, e.g. `EPERM` (or `E<number>` for an unlisted one). */
   readonly code: string;
+  /**
+   * The message without its "Cannot <operation>: " prefix, e.g. "needs root or CAP_NET_RAW
+   * (EPERM)", for a caller wrapping the failure in a sentence of its own.
+   */
+  readonly reason: string;
 
   /**
    * @example
@@ -201,6 +206,7 @@ export class SystemError extends Error {
    * import { SystemError } from "./libc.ts";
    * const error = new SystemError("open a raw socket", 1, "needs root or CAP_NET_RAW");
    * if (error.code !== "EPERM") throw new Error("unexpected");
+   * if (error.reason !== "needs root or CAP_NET_RAW (EPERM)") throw new Error("unexpected");
    * ```
    */
   constructor(operation: string, errno: number, reason: string) {
@@ -208,6 +214,7 @@ export class SystemError extends Error {
     super(`Cannot ${operation}: ${reason} (${code})`);
     this.errno = errno;
     this.code = code;
+    this.reason = `${reason} (${code})`;
   }
 
   override get name(): string {

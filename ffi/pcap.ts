@@ -40,7 +40,13 @@ import { type Libc, loadLibc } from "./libc.ts";
 import { Readiness } from "./_readiness.ts";
 import { type Libpcap, loadLibpcap } from "./libpcap.ts";
 
-export { PcapError };
+export {
+  PCAP_ERROR_IFACE_NOT_UP,
+  PCAP_ERROR_NO_SUCH_DEVICE,
+  PCAP_ERROR_PERM_DENIED,
+  PCAP_ERROR_PROMISC_PERM_DENIED,
+  PcapError,
+} from "./_pcap_handle.ts";
 
 /**
  * Called once per packet. `frame` is a buffer reused for every packet: only its first `length`

@@ -10,25 +10,9 @@
  * @module
  */
 
-import { dlopenFirst } from "../../ffi/dlopen.ts";
+import { openConnectLibc } from "../../ffi/bench_libc.ts";
 import { AF_INET, SOCK_CLOEXEC, socketAddress } from "../../ffi/libc.ts";
-import { LIBC_CANDIDATES } from "../../ffi/library_paths.ts";
 import { parseAddress } from "../../lib/packet/address.ts";
-
-const SYMBOLS = {
-  // int socket(int domain, int type, int protocol)
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // int bind(int fd, const struct sockaddr *address, socklen_t length)
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  // int connect(int fd, const struct sockaddr *address, socklen_t length)
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  // int getsockopt(int fd, int level, int name, void *value, socklen_t *length)
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  // int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
-  ppoll: { parameters: ["buffer", "usize", "buffer", "usize"], result: "i32", nonblocking: true },
-  // int close(int fd)
-  close: { parameters: ["i32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
 
 const SOCK_STREAM = 1;
 const SOCK_NONBLOCK = 0o4000;
@@ -68,7 +52,7 @@ interface Pending {
  * ```
  */
 export class ConnectPoller implements Disposable {
-  readonly #lib = dlopenFirst("libc", LIBC_CANDIDATES, SYMBOLS, "this is not a glibc system");
+  readonly #lib = openConnectLibc();
   readonly #address: Uint8Array<ArrayBuffer>;
   #source: Uint8Array<ArrayBuffer> | undefined;
   readonly #intervalNs: bigint;

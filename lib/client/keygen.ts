@@ -6,12 +6,17 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { join } from "../posix_path.ts";
 import { writeKeyFile } from "../config/key_file.ts";
 import { Secret } from "../config/secret.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
 import { deriveServerKey, keyFingerprint } from "../protocol/key_schedule.ts";
-import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import {
+  isLongEnoughPassphrase,
+  MIN_PASSPHRASE_LENGTH,
+  secretFromPassphrase,
+} from "../protocol/passphrase.ts";
 import { generateSecret, randomSequence } from "../protocol/random.ts";
 import { ClientError, usageError } from "./errors.ts";
 
@@ -50,7 +55,6 @@ export interface KeygenResult {
 }
 
 /** User names the server config accepts. */
-const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Where the server reads key files, relative to its config folder. */
 const SERVER_KEY_DIR = "keys";
 
@@ -70,14 +74,14 @@ const SERVER_KEY_DIR = "keys";
  * ```
  */
 export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
-  if (!USER_NAME.test(options.name)) {
+  if (!isValidName(options.name)) {
     throw usageError(
       `Cannot use --name ${JSON.stringify(options.name)}: use letters, digits, ".", "_", "-" ` +
         `(at most 64, starting with a letter or digit)`,
     );
   }
   const host = options.host ?? "myserver";
-  if (!USER_NAME.test(host)) {
+  if (!isValidName(host)) {
     throw usageError(`Cannot use --host ${JSON.stringify(host)}: not a host name for the config`);
   }
   let address = "SERVER_ADDRESS";
@@ -92,7 +96,7 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
   if (options.passphrase === undefined) {
     bytes = generateSecret();
   } else {
-    if ([...options.passphrase].length < MIN_PASSPHRASE_LENGTH) {
+    if (!isLongEnoughPassphrase(options.passphrase)) {
       throw usageError(
         `Cannot use the passphrase: it is shorter than ${MIN_PASSPHRASE_LENGTH} characters`,
       );

@@ -13,8 +13,9 @@
  */
 
 import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
+import type { TransportKind } from "../config/client.ts";
+import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import { ClientError, count } from "./errors.ts";
-import type { OpenRequest } from "./messages.ts";
 import { describeSkew, requestResync } from "./resync.ts";
 import { type Rolled, rollSequence } from "./roll.ts";
 import { bindingAddress, type Log, openSession, type Session } from "./session.ts";
@@ -26,10 +27,10 @@ export interface KnockReport {
   host: string;
   /** The address knocked. */
   address: string;
-  protocol: "tcp" | "udp";
+  protocol: L4Protocol;
   /** The port opened. */
   port: number;
-  transport: "syn" | "udp";
+  transport: TransportKind;
   /** The port the knock was sent to, when not `port`. */
   viaPort: number | undefined;
   /** Whether the knock was bound to the source address. */
@@ -55,7 +56,7 @@ export interface KnockReport {
  * if (report.resynced) console.error("was out of sync; resynced");
  * ```
  */
-export async function knock(target: Target, open: OpenRequest, log: Log): Promise<KnockReport> {
+export async function knock(target: Target, open: PortSpec, log: Log): Promise<KnockReport> {
   const binding = bindingAddress(target);
   const sendPort = target.viaPort ?? open.port;
   await using session = await openSession(target, sendPort, log);
@@ -88,7 +89,7 @@ export async function knock(target: Target, open: OpenRequest, log: Log): Promis
 }
 
 /** Resyncs after an unacked knock; throws the error that says why when the resync fails. */
-async function resyncOrExplain(session: Session, rolled: Rolled, open: OpenRequest) {
+async function resyncOrExplain(session: Session, rolled: Rolled, open: PortSpec) {
   const { target } = session;
   const outcome = await requestResync(session);
   const knocked = `${count(rolled.sent, "packet")}` +
@@ -118,7 +119,7 @@ async function resyncOrExplain(session: Session, rolled: Rolled, open: OpenReque
 }
 
 /** The host answered a resync (key, clock and route are right) but acked no knock. */
-function refusedAfterResync(target: Target, open: OpenRequest, sent: number): ClientError {
+function refusedAfterResync(target: Target, open: PortSpec, sent: number): ClientError {
   const nat = target.bindSource.mode === "auto" ? "; behind a NAT use --bind-source none" : "";
   return new ClientError(
     `Cannot knock on ${target.name}: ${target.addressText} answered a resync (so the key, the ` +

@@ -7,7 +7,7 @@
 
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { deriveBindingKey, deriveMessageKey } from "../protocol/key_schedule.ts";
-import type { TransportProtocol } from "../protocol/message.ts";
+import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import { openTrailer } from "../protocol/open.ts";
 import { minuteOf } from "../protocol/random.ts";
 import { sealTrailer, tagOf } from "../protocol/seal.ts";
@@ -22,20 +22,14 @@ export interface ClientKey {
   readonly secret: Secret;
 }
 
-/** What a knock asks to open. */
-export interface OpenRequest {
-  readonly protocol: TransportProtocol;
-  readonly port: number;
-}
-
 /** Options of {@linkcode rollRequest}. */
-export interface RollOptions {
+export interface RollRequestOptions {
   /** The sequence number the request is keyed by. */
   current: number;
   /** The number to roll to. */
   next: number;
   /** Ask to open this (a knock); without it the request is a check. */
-  open?: OpenRequest;
+  open?: PortSpec;
   /** Bind the knock to this source address (4 or 16 bytes), as the server will see it. */
   binding?: Uint8Array;
   /** Random bytes before the trailer. */
@@ -49,7 +43,7 @@ export interface RollOptions {
 /** A verified ack. */
 export interface Ack {
   /** What was opened (null for a check). */
-  protocol: TransportProtocol | null;
+  protocol: L4Protocol | null;
   /** The port opened (0 for a check). */
   port: number;
   /** The server's clock when it answered, unix seconds. */
@@ -80,7 +74,7 @@ export function unixNow(): number {
  * if (request.payload.length !== 40) throw new Error("3 bytes of padding, then the trailer");
  * ```
  */
-export function rollRequest(key: ClientKey, options: RollOptions): Request<Ack> {
+export function rollRequest(key: ClientKey, options: RollRequestOptions): Request<Ack> {
   const clock = options.clock ?? unixNow;
   const secret = key.secret.bytes();
   try {

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { type BindSource, MAX_PAD, parseBindSource, type Transport } from "../config/client.ts";
+import { type BindSource, MAX_PAD, parseBindSource, type TransportKind } from "../config/client.ts";
 import { checkDuration } from "../config/duration.ts";
 import { checkPortSpec, isValidPort } from "../config/port_spec.ts";
+import type { PortSpec } from "../protocol/port.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import { usageError } from "./errors.ts";
-import type { OpenRequest } from "./messages.ts";
 
 /** Shortest and longest `--timeout` (the config's bounds). */
 export const TIMEOUT_RANGE_MS = { min: 10, max: 60_000 } as const;
@@ -28,7 +28,7 @@ export const MAX_RETRIES = 100;
  * if (parsePortOption("22").protocol !== "tcp") throw new Error();
  * ```
  */
-export function parsePortOption(text: string): OpenRequest {
+export function parsePortOption(text: string): PortSpec {
   if (/^\d+$/.test(text)) {
     const port = Number(text);
     if (!isValidPort(port)) throw usageError(`Cannot use --port ${text}: not a port (1-65535)`);
@@ -143,7 +143,7 @@ export function parseTimeoutOption(text: string): number {
  * if (parseTransportOption("udp") !== "udp") throw new Error();
  * ```
  */
-export function parseTransportOption(text: string): Transport {
+export function parseTransportOption(text: string): TransportKind {
   if (text === "syn" || text === "udp") return text;
   throw usageError(`Cannot use --transport ${text}: it must be syn or udp`);
 }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { basename, join } from "../posix_path.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { formatKeyFile, keyForServer, loadKeyFile, writeKeyFile } from "../config/key_file.ts";
@@ -54,8 +55,6 @@ export interface ProvisionResult {
   serverStanza: string;
 }
 
-const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 /**
  * Derives the server key of `serverId` from the client's key file and returns (or writes, mode
  * 0600, never over an existing file) the server key file with the server config lines for it.
@@ -82,7 +81,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     );
   }
   const name = options.name ?? basename(options.keyFile).replace(/\.key$/, "");
-  if (!USER_NAME.test(name)) {
+  if (!isValidName(name)) {
     throw usageError(`Cannot provision: give --name (${JSON.stringify(name)} is not a user name)`);
   }
   let serverKey;

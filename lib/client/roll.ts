@@ -22,13 +22,14 @@ import type { StateOrigin } from "../state/client_store.ts";
 import { clientAcked, clientCandidates, clientSending } from "../state/sequence.ts";
 import { count } from "./errors.ts";
 import { exchange } from "./exchange.ts";
-import { type Ack, type OpenRequest, rollRequest, unixNow } from "./messages.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import { type Ack, rollRequest, unixNow } from "./messages.ts";
 import type { Session } from "./session.ts";
 
 /** Options of {@linkcode rollSequence}. */
 export interface RollOptions {
   /** What a knock asks to open; absent for a check. */
-  open?: OpenRequest;
+  open?: PortSpec;
   /** Bind the knock to this source address. */
   binding?: Uint8Array;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { SystemError } from "../../ffi/libc.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { type KeyFile, keyForServer, loadKeyFile } from "../config/key_file.ts";
@@ -154,7 +155,7 @@ export function bindingAddress(target: Target): Uint8Array | undefined {
       try {
         return localAddressFor(target.address);
       } catch (error) {
-        const reason = (error as Error).message.replace(/^Cannot [^:]*: /, "");
+        const reason = error instanceof SystemError ? error.reason : (error as Error).message;
         throw new ClientError(`Cannot reach ${target.addressText}: ${reason}`, { cause: error });
       }
     default: {

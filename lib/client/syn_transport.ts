@@ -17,7 +17,7 @@ import { localAddressFor } from "../../ffi/local_address.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import { RawTcpReceiver } from "../../ffi/raw_tcp_receiver.ts";
 import { SystemError } from "../../ffi/libc.ts";
-import { formatAddress } from "../packet/address.ts";
+import { formatAddress, sameAddress } from "../packet/address.ts";
 import { TCP_RST, TCP_SYN } from "../packet/constants.ts";
 import { encodeTcpPacket } from "../packet/encode.ts";
 import { readTcpSegment } from "../packet/tcp_segment.ts";
@@ -82,7 +82,7 @@ export function openSynTransport(target: Endpoint): Transport {
       const tcp = readTcpSegment(got.segment);
       if (tcp === undefined || (tcp.flags & TCP_RST) === 0) continue;
       if (tcp.sourcePort !== target.port || tcp.destinationPort !== sourcePort) continue;
-      if (!sameBytes(got.source, target.address)) continue;
+      if (!sameAddress(got.source, target.address)) continue;
       inbox.push(tcp.payload.slice());
     }
   };
@@ -136,15 +136,8 @@ function privilegeOr(error: unknown, what: string): ClientError {
   return new ClientError(`Cannot ${what}: ${reason(error)}`, { cause: error });
 }
 
-/** The part of an error message after "Cannot ...: ", for wrapping in our own sentence. */
+/** Why `error` happened, for wrapping in our own sentence: a SystemError's reason, else its message. */
 function reason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const match = /^Cannot [^:]*: (.*)$/s.exec(message);
-  return match === null ? message : match[1]!;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  if (error instanceof SystemError) return error.reason;
+  return error instanceof Error ? error.message : String(error);
 }

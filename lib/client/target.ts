@@ -12,7 +12,7 @@ import {
   type ClientConfig,
   type ClientHostConfig,
   findHost,
-  type Transport,
+  type TransportKind,
 } from "../config/client.ts";
 import { isIpv4Mapped } from "../config/address.ts";
 import { parseDuration } from "../config/duration.ts";
@@ -27,7 +27,7 @@ export interface TargetOverrides {
   serverId?: string;
   uid?: number;
   keyFile?: string;
-  transport?: Transport;
+  transport?: TransportKind;
   viaPort?: number;
   bindSource?: BindSource;
   pad?: number;
@@ -54,7 +54,7 @@ export interface Target {
   readonly port: number | undefined;
   /** The config's program to run after a knock. */
   readonly exec: readonly string[] | undefined;
-  readonly transport: Transport;
+  readonly transport: TransportKind;
   readonly viaPort: number | undefined;
   readonly bindSource: BindSource;
   readonly pad: number;

@@ -7,11 +7,7 @@
  * @module
  */
 
-/** The transports a client can knock over. */
-export type TransportKind = "syn" | "udp";
-
-/** Every transport, for option parsing. */
-export const TRANSPORT_KINDS: readonly TransportKind[] = ["syn", "udp"];
+import type { TransportKind } from "../config/client.ts";
 
 /** Where requests go: the server's address (4 or 16 bytes) and a port. */
 export interface Endpoint {

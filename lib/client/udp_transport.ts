@@ -11,7 +11,7 @@
  * @module
  */
 
-import { formatAddress, parseAddress } from "../packet/address.ts";
+import { formatAddress, parseAddress, sameAddress } from "../packet/address.ts";
 import { ClientError } from "./errors.ts";
 import { type Endpoint, Inbox, type Transport } from "./transport.ts";
 
@@ -57,7 +57,7 @@ export function openUdpTransport(target: Endpoint): Promise<Transport> {
       const [message, remote] = datagram;
       if (remote.transport !== "udp" || remote.port !== target.port) continue;
       const from = parseAddress(remote.hostname);
-      if (from === undefined || !sameBytes(from, target.address)) continue;
+      if (from === undefined || !sameAddress(from, target.address)) continue;
       inbox.push(message);
     }
   };
@@ -100,10 +100,4 @@ function describeSendError(error: Error): string {
   // Deno reports the OS error as "... (os error N)"; its error classes do not cover these.
   const errno = Number(/\(os error (\d+)\)/.exec(error.message)?.[1]);
   return SEND_ERRORS[errno] ?? error.message;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -5,21 +5,61 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import type { Checked } from "./_checked.ts";
 import type { Fields } from "./_fields.ts";
 import { resolveConfigPath } from "./_paths.ts";
 import { checkCidr, type Cidr, SourceList } from "./cidr.ts";
-import { checkPortSpec, formatPortSpec, type PortSpec } from "./port_spec.ts";
-import {
-  type KeyFileRef,
-  type PortConfig,
-  readIdle,
-  SERVER_DEFAULTS,
-  type UserConfig,
-} from "./server.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import { checkPortSpec, formatPortSpec } from "./port_spec.ts";
+import { SERVER_DEFAULTS } from "./_server_defaults.ts";
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SECOND = 1_000;
+const DAY = 24 * 60 * 60 * SECOND;
+
+/** A protected port with its settings (from the users' `ports` and `[ports."tcp/22"]`). */
+export interface PortConfig extends PortSpec {
+  /** Canonical reference, e.g. `tcp/22`. */
+  readonly key: string;
+  /** A grant on this port closes after this long without traffic. */
+  readonly idleTimeoutMs: number;
+  /** Program and arguments run when a grant opens (never through a shell). */
+  readonly onOpen?: readonly string[];
+  /** Program and arguments run when a grant closes. */
+  readonly onClose?: readonly string[];
+}
+
+/** One `[[users]]` entry. */
+export interface UserConfig {
+  /** The user id knocks carry. */
+  readonly uid: number;
+  /** A log-safe name: letters, digits, `.`, `_`, `-`. */
+  readonly name: string;
+  /** Absolute path of the user's key file. */
+  readonly keyFile: string;
+  /** Ports this user may open. */
+  readonly ports: readonly PortSpec[];
+  /** Source prefixes this user may knock from. */
+  readonly sources: SourceList;
+  /** Refuse knocks that are not bound to their source address. */
+  readonly requireSourceBinding: boolean;
+}
+
+/** A user whose key file the loader should read (also when other parts of the file are bad). */
+export interface KeyFileRef {
+  /** Absolute path of the key file. */
+  readonly path: string;
+  /** The user id it is for. */
+  readonly uid: number;
+  /** Key path of the `key_file` entry, e.g. `users[0].key_file`. */
+  readonly keyPath: string;
+}
+
+/** The `idle_timeout` key of `fields` (top level or a `[ports."tcp/22"]` table), in ms. */
+export function readIdle(fields: Fields): number | undefined {
+  return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
+}
 
 /** Options of {@linkcode readUser}. */
 export interface ReadUserOptions {
@@ -53,7 +93,7 @@ export function readUser(
   }
   const name = user.string("name", { required: options.defaultName === undefined }) ??
     options.defaultName;
-  if (name !== undefined && !NAME.test(name)) {
+  if (name !== undefined && !isValidName(name)) {
     user.problem(
       "name",
       `${JSON.stringify(name)} is not a name (letters, digits, ".", "_", "-"; at most 64)`,
@@ -110,7 +150,7 @@ export function readUser(
   user.finish();
   const out = { ...(ref ? { keyFile: ref } : {}), ports: good };
   if (uid === undefined || name === undefined || keyFile === undefined || !ports) return out;
-  if (!NAME.test(name)) return out;
+  if (!isValidName(name)) return out;
   return {
     ...out,
     user: { uid, name, keyFile, ports, sources: sourceList, requireSourceBinding },

@@ -29,6 +29,8 @@ export class Cidr {
   readonly #v4Mask: number;
 
   /**
+   * The prefix `network`/`prefix`.
+   *
    * @param network The network address, 4 or 16 bytes, with no bits set past the prefix.
    * @param prefix The prefix length.
    * @throws {RangeError} When the prefix is out of range or host bits are set.
@@ -159,6 +161,7 @@ export class SourceList {
   readonly #allV4: boolean;
   readonly #allV6: boolean;
 
+  /** A list of `cidrs` (checked already, e.g. by {@linkcode checkCidr}). */
   constructor(cidrs: readonly Cidr[]) {
     this.cidrs = Object.freeze([...cidrs]);
     this.#v4 = cidrs.filter((c) => c.family === 4);

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
@@ -33,7 +34,10 @@ import { ConfigError } from "./config_error.ts";
 export type EnvLookup = (name: string) => string | undefined;
 
 /** How a knock travels: a raw TCP SYN (root) or a UDP datagram (no privileges). */
-export type Transport = "syn" | "udp";
+export type TransportKind = "syn" | "udp";
+
+/** Every transport kind. */
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["syn", "udp"];
 
 /**
  * Which source address a knock is bound to: the one the kernel would pick (`auto`), none, or a
@@ -46,21 +50,25 @@ export type BindSource =
 
 /** One `[hosts.NAME]` table. */
 export interface ClientHostConfig {
+  /** The table's name, as given on the command line (`--host NAME`). */
   readonly name: string;
   /** An IP address in canonical form, or a DNS name. */
   readonly address: string;
   /** The server's `server_id`, which every key is derived for (default: the table's name). */
   readonly serverId: string;
+  /** The user id the server knows this key by. */
   readonly uid: number;
   /** Absolute path of the key file. */
   readonly keyFile: string;
   /** Port knocked when none is given on the command line. */
   readonly port: number | undefined;
-  readonly transport: Transport;
+  /** How the knock travels (`syn` or `udp`). */
+  readonly transport: TransportKind;
   /** Program run after a successful knock, with `{host}`, `{address}`, `{port}` placeholders. */
   readonly exec: readonly string[] | undefined;
   /** Send the knock to this port instead of the one to open. */
   readonly viaPort: number | undefined;
+  /** Which source address the knock is bound to. */
   readonly bindSource: BindSource;
   /** Random bytes before the trailer. */
   readonly pad: number;
@@ -74,7 +82,9 @@ export interface ClientHostConfig {
 export interface ClientConfig {
   /** The file it came from, when there was one. */
   readonly path: string | undefined;
+  /** The folder of the per-host sequence state. */
   readonly stateDir: string;
+  /** The `[hosts.NAME]` tables, in file order. */
   readonly hosts: readonly ClientHostConfig[];
 }
 
@@ -91,7 +101,6 @@ export const CLIENT_HOST_DEFAULTS = Object.freeze(
 
 /** Most padding bytes before the trailer (the knock must fit one packet). */
 export const MAX_PAD = 1024;
-const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const PLACEHOLDERS = ["host", "address", "port"] as const;
 
@@ -109,6 +118,22 @@ const PLACEHOLDERS = ["host", "address", "port"] as const;
  */
 export function defaultClientConfigPath(env: EnvLookup): string {
   return `${xdgDir(env, "XDG_CONFIG_HOME", ".config")}/spa/client.toml`;
+}
+
+/**
+ * The default folder of the client's key files: `$XDG_CONFIG_HOME/spa/keys`, else
+ * `$HOME/.config/spa/keys`.
+ *
+ * @throws {ConfigError} When neither variable is set.
+ * @example
+ * ```ts
+ * import { defaultClientKeyDir } from "./client.ts";
+ * const env = (name: string) => ({ HOME: "/home/alice" } as Record<string, string>)[name];
+ * if (defaultClientKeyDir(env) !== "/home/alice/.config/spa/keys") throw new Error();
+ * ```
+ */
+export function defaultClientKeyDir(env: EnvLookup): string {
+  return `${xdgDir(env, "XDG_CONFIG_HOME", ".config")}/spa/keys`;
 }
 
 /**
@@ -179,7 +204,7 @@ export function parseClientConfig(
   for (const name of Object.keys(table?.data ?? {})) {
     const fields = table!.table(name);
     if (fields === undefined) continue;
-    if (!HOST_NAME.test(name)) {
+    if (!isValidName(name)) {
       table!.problem(name, `is not a host name (letters, digits, ".", "_", "-"; at most 64)`);
     }
     const host = readHost(fields, name, (key, value) => path(fields, key, value));
@@ -302,7 +327,7 @@ function readHost(
   const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   const keyFile = path("key_file", fields.string("key_file", { required: true }));
   const port = fields.integer("port", 1, 65535, { what: "not a port" });
-  const transport = fields.choice("transport", ["syn", "udp"] as const) ??
+  const transport = fields.choice("transport", TRANSPORT_KINDS) ??
     CLIENT_HOST_DEFAULTS.transport;
   const exec = fields.argv("exec");
   exec?.forEach((arg, i) => {

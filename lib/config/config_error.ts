@@ -20,6 +20,7 @@
  * ```
  */
 export class ConfigError extends Error {
+  /** Always `ConfigError`. */
   override name = "ConfigError";
   /** One line per problem, in the order the schema reads the keys. */
   readonly problems: readonly string[];
@@ -27,6 +28,8 @@ export class ConfigError extends Error {
   readonly path: string | undefined;
 
   /**
+   * An error listing `problems` of `path`.
+   *
    * @param path The file, or `undefined` for text that did not come from a file.
    * @param problems At least one problem line.
    * @param options `subject` names the kind of file in the message (default `config`).

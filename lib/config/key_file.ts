@@ -27,7 +27,11 @@
 
 import { MAX_SEQUENCE, MAX_UID, SECRET_LENGTH } from "../protocol/constants.ts";
 import { deriveServerKey } from "../protocol/key_schedule.ts";
-import { MIN_PASSPHRASE_LENGTH, secretFromPassphrase } from "../protocol/passphrase.ts";
+import {
+  isLongEnoughPassphrase,
+  MIN_PASSPHRASE_LENGTH,
+  secretFromPassphrase,
+} from "../protocol/passphrase.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { ConfigError } from "./config_error.ts";
@@ -135,7 +139,7 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
     source = "passphrase";
     if (typeof passphraseValue !== "string") {
       problems.add("passphrase", "must be a string");
-    } else if ([...passphraseValue].length < MIN_PASSPHRASE_LENGTH) {
+    } else if (!isLongEnoughPassphrase(passphraseValue)) {
       problems.add("passphrase", `is shorter than ${MIN_PASSPHRASE_LENGTH} characters`);
     } else if (uid !== undefined) {
       const bytes = secretFromPassphrase(passphraseValue, uid);
@@ -313,9 +317,11 @@ function parseKeyFileBytes(bytes: Uint8Array, filled: number, path: string): Key
 
 /** What {@linkcode formatKeyFile} writes. */
 export interface NewKey {
+  /** The user id. */
   readonly uid: number;
   /** The user's secret, or with `serverId` the key of that server only. */
   readonly secret: Secret;
+  /** The first sequence number. */
   readonly sequence: number;
   /** Write a server key file for this server (`server_key` and `server_id`). */
   readonly serverId?: string;

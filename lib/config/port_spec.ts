@@ -4,20 +4,8 @@
  * @module
  */
 
+import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import type { Checked } from "./_checked.ts";
-
-/** A transport protocol spa can guard. */
-export type L4Protocol = "tcp" | "udp";
-
-/** The transport protocols, in a fixed order. */
-export const L4_PROTOCOLS: readonly L4Protocol[] = ["tcp", "udp"];
-
-/** A protocol and port number, e.g. tcp port 22. */
-export interface PortSpec {
-  readonly protocol: L4Protocol;
-  /** 1..65535. */
-  readonly port: number;
-}
 
 /**
  * Whether `port` is a valid port number (an integer in 1..65535).

@@ -26,6 +26,8 @@ export class Secret {
   readonly #bytes: Uint8Array;
 
   /**
+   * Holds a copy of `bytes`.
+   *
    * @param bytes Exactly 32 bytes; they are copied.
    * @throws {RangeError} When `bytes` is not 32 bytes long.
    */

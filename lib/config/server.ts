@@ -10,51 +10,36 @@
  * @module
  */
 
-import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_REPLAY_CAPACITY } from "../protocol/constants.ts";
+import { TABLE_NAME } from "../firewall/nft_script.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
-import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseByteSize } from "./byte_size.ts";
-import type { PortSpec } from "./port_spec.ts";
-import { readPorts, readUsers } from "./_server_sections.ts";
+import { parseDuration } from "./duration.ts";
+import {
+  type KeyFileRef,
+  type PortConfig,
+  readIdle,
+  readPorts,
+  readUsers,
+  type UserConfig,
+} from "./_server_sections.ts";
+import { SERVER_DEFAULTS } from "./_server_defaults.ts";
+
+export type { KeyFileRef, PortConfig, UserConfig } from "./_server_sections.ts";
+export { SERVER_DEFAULTS } from "./_server_defaults.ts";
 
 /** Which firewall backend opens ports. */
 export type FirewallKind = "nft" | "none";
 /** How log lines are written. */
 export type LogFormat = "text" | "json";
 
-/** A protected port with its settings (from the users' `ports` and `[ports."tcp/22"]`). */
-export interface PortConfig extends PortSpec {
-  /** Canonical reference, e.g. `tcp/22`. */
-  readonly key: string;
-  /** A grant on this port closes after this long without traffic. */
-  readonly idleTimeoutMs: number;
-  /** Program and arguments run when a grant opens (never through a shell). */
-  readonly onOpen?: readonly string[];
-  /** Program and arguments run when a grant closes. */
-  readonly onClose?: readonly string[];
-}
-
-/** One `[[users]]` entry. */
-export interface UserConfig {
-  readonly uid: number;
-  /** A log-safe name: letters, digits, `.`, `_`, `-`. */
-  readonly name: string;
-  /** Absolute path of the user's key file. */
-  readonly keyFile: string;
-  /** Ports this user may open. */
-  readonly ports: readonly PortSpec[];
-  /** Source prefixes this user may knock from. */
-  readonly sources: SourceList;
-  /** Refuse knocks that are not bound to their source address. */
-  readonly requireSourceBinding: boolean;
-}
-
 /** Per-source limit on failed verifications (token bucket), with bounded memory. */
 export interface RateLimitConfig {
+  /** Tokens (failed verifications) a source earns back per second. */
   readonly failedPerSecond: number;
+  /** Failed verifications a source may make at once. */
   readonly failedBurst: number;
   /** Most sources tracked at once; the oldest are forgotten first. */
   readonly trackedSources: number;
@@ -71,13 +56,19 @@ export interface ServerConfig {
   readonly serverId: string;
   /** Capture interfaces, or `["any"]`. */
   readonly interfaces: readonly string[];
+  /** The folder of the per-user sequence state and the status file. */
   readonly stateDir: string;
+  /** Which firewall backend opens ports. */
   readonly firewall: FirewallKind;
   /** Name of the nft table (family inet) the daemon owns. */
   readonly nftTable: string;
+  /** A grant closes after this long without traffic (ports without their own `idle_timeout`). */
   readonly idleTimeoutMs: number;
+  /** Knocks older or newer than this (by their timestamp) are refused. */
   readonly maxPacketAgeMs: number;
+  /** How long a resynced user's old number is still accepted. */
   readonly resyncGraceMs: number;
+  /** How log lines are written. */
   readonly logFormat: LogFormat;
   /** Time limit of each `on_open`/`on_close` command. */
   readonly commandTimeoutMs: number;
@@ -90,6 +81,7 @@ export interface ServerConfig {
   readonly protectedResponse: "drop" | "reject";
   /** Kernel capture buffer per interface, in bytes. */
   readonly captureBufferBytes: number;
+  /** Put the capture interfaces in promiscuous mode. */
   readonly promiscuous: boolean;
   /**
    * Optional BPF pre-filter (opt-in; by default every packet is inspected). A trailer may ride on
@@ -100,6 +92,7 @@ export interface ServerConfig {
   readonly bpfFilter: string | undefined;
   /** A libpcap file to load instead of the standard ones. */
   readonly libpcapPath: string | undefined;
+  /** The per-source limit on failed verifications. */
   readonly rateLimit: RateLimitConfig;
   /** Authenticated tags remembered per user against replays. */
   readonly replayCapacity: number;
@@ -109,53 +102,25 @@ export interface ServerConfig {
    * `users` only after {@linkcode loadServerConfig}.
    */
   readonly usersDir: string | undefined;
+  /** The users, from `[[users]]` and (after loading) `users_dir`. */
   readonly users: readonly UserConfig[];
   /** Every port some user may open, in order of first mention. */
   readonly ports: readonly PortConfig[];
 }
-
-/** The defaults of the optional keys, as written in a config. */
-export const SERVER_DEFAULTS = Object.freeze(
-  {
-    interfaces: ["any"],
-    state_dir: "/var/lib/spa",
-    firewall: "nft",
-    nft_table: "spa",
-    idle_timeout: "5m",
-    max_packet_age: `${DEFAULT_MAX_AGE_SECONDS}s`,
-    resync_grace: "10m",
-    log_format: "text",
-    command_timeout: "10s",
-    nft_timeout: "5s",
-    protected_response: "drop",
-    capture_buffer: "8MiB",
-    promiscuous: false,
-    replay_capacity: DEFAULT_REPLAY_CAPACITY,
-    rate_limit: { failed_per_second: 10, failed_burst: 20, tracked_sources: 4096 },
-    sources: ["0.0.0.0/0", "::/0"],
-    require_source_binding: false,
-  } as const,
-);
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const MIB = 1024 * 1024;
-const NFT_TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
-
-/** A user whose key file the loader should read (also when other parts of the file are bad). */
-export interface KeyFileRef {
-  readonly path: string;
-  readonly uid: number;
-  /** Key path of the `key_file` entry, e.g. `users[0].key_file`. */
-  readonly keyPath: string;
-}
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
 export interface ServerConfigCheck {
+  /** The config, when there were no problems. */
   readonly config: ServerConfig | undefined;
+  /** One line per problem. */
   readonly problems: readonly string[];
+  /** The key files the loader should read. */
   readonly keyFiles: readonly KeyFileRef[];
 }
 
@@ -229,7 +194,7 @@ export function checkServerConfig(
   const stateDir = path("state_dir", top, top.string("state_dir") ?? SERVER_DEFAULTS.state_dir);
   const firewall = top.choice("firewall", ["nft", "none"] as const) ?? SERVER_DEFAULTS.firewall;
   const nftTable = top.string("nft_table") ?? SERVER_DEFAULTS.nft_table;
-  if (!NFT_TABLE.test(nftTable)) {
+  if (!TABLE_NAME.test(nftTable)) {
     top.problem(
       "nft_table",
       `${
@@ -237,16 +202,17 @@ export function checkServerConfig(
       } is not a table name (a letter, then up to 31 letters, digits or "_")`,
     );
   }
-  const idleTimeoutMs = readIdle(top) ?? 5 * MINUTE;
+  const idleTimeoutMs = readIdle(top) ?? parseDuration(SERVER_DEFAULTS.idle_timeout);
   const maxPacketAgeMs = top.duration("max_packet_age", SECOND, HOUR, "1s", "1h") ??
-    DEFAULT_MAX_AGE_SECONDS * SECOND;
-  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ?? 10 * MINUTE;
+    parseDuration(SERVER_DEFAULTS.max_packet_age);
+  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ??
+    parseDuration(SERVER_DEFAULTS.resync_grace);
   const logFormat = top.choice("log_format", ["text", "json"] as const) ??
     SERVER_DEFAULTS.log_format;
   const commandTimeoutMs = top.duration("command_timeout", 100, HOUR, "100ms", "1h") ??
-    10 * SECOND;
+    parseDuration(SERVER_DEFAULTS.command_timeout);
   const nftTimeoutMs = top.duration("nft_timeout", 100, 10 * MINUTE, "100ms", "10m") ??
-    5 * SECOND;
+    parseDuration(SERVER_DEFAULTS.nft_timeout);
   const protectedResponse = top.choice("protected_response", ["drop", "reject"] as const) ??
     SERVER_DEFAULTS.protected_response;
   const captureBufferBytes =
@@ -340,10 +306,6 @@ function readInterfaces(top: Fields): string[] | undefined {
     return undefined;
   }
   return list;
-}
-
-export function readIdle(fields: Fields): number | undefined {
-  return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
 }
 
 function readRateLimit(top: Fields): RateLimitConfig {

@@ -17,7 +17,7 @@ import { pauser } from "./_pause.ts";
 import { readUser } from "./_server_sections.ts";
 import type { SourceList } from "./cidr.ts";
 import type { FileCache } from "./_file_cache.ts";
-import type { PortSpec } from "./port_spec.ts";
+import type { PortSpec } from "../protocol/port.ts";
 import type { KeyFileRef, UserConfig } from "./server.ts";
 
 /** What {@linkcode formatUserFile} writes. */

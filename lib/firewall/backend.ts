@@ -10,23 +10,18 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
-import type { L4Protocol } from "../config/port_spec.ts";
+import type { PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
-export interface ProtectedPort {
-  readonly protocol: L4Protocol;
-  /** 1..65535. */
-  readonly port: number;
+export interface ProtectedPort extends PortSpec {
   /** A grant on this port closes after this long without traffic. */
   readonly idleTimeoutMs: number;
 }
 
 /** Which (address, protocol, port) a grant is for. */
-export interface GrantTarget {
+export interface GrantTarget extends PortSpec {
   /** IPv4 or IPv6 address literal. */
   readonly address: string;
-  readonly protocol: L4Protocol;
-  readonly port: number;
 }
 
 /** A request to open a protected port for one address. */
@@ -83,11 +78,8 @@ export class FirewallError extends Error {
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** A grant target after checking: canonical address text and its family. */
-export interface CheckedTarget {
-  readonly address: string;
+export interface CheckedTarget extends GrantTarget {
   readonly family: 4 | 6;
-  readonly protocol: L4Protocol;
-  readonly port: number;
 }
 
 /**
@@ -155,24 +147,7 @@ export function checkPorts(ports: readonly ProtectedPort[]): void {
   }
 }
 
-/**
- * The protected port a grant target is for, or `undefined` when the port is not protected.
- *
- * @example
- * ```ts
- * import { findPort } from "./backend.ts";
- * const ports = [{ protocol: "tcp" as const, port: 22, idleTimeoutMs: 1000 }];
- * if (findPort(ports, { protocol: "udp", port: 22 }) !== undefined) throw new Error();
- * ```
- */
-export function findPort(
-  ports: readonly ProtectedPort[],
-  target: Pick<GrantTarget, "protocol" | "port">,
-): ProtectedPort | undefined {
-  return ports.find((p) => p.protocol === target.protocol && p.port === target.port);
-}
-
-function checkPort(spec: { protocol: L4Protocol; port: number }): void {
+function checkPort(spec: PortSpec): void {
   if (spec.protocol !== "tcp" && spec.protocol !== "udp") {
     throw new TypeError(
       `Cannot use port: protocol ${JSON.stringify(spec.protocol)} is not tcp or udp`,

@@ -12,11 +12,11 @@
  * @module
  */
 
+import { findPort } from "../protocol/port.ts";
 import {
   checkPorts,
   checkTarget,
   checkTimeout,
-  findPort,
   type FirewallBackend,
   FirewallError,
   type Grant,
@@ -65,7 +65,7 @@ export interface NftBackendOptions {
   run?: NftRunner;
   /**
    * Run grants and listings through one long-lived `nft -j -i` (default true; see
-   * `nft_session.ts`) rather than one process per call. Start, reconfigure, check and stop always
+   * `nft_session.ts`) rather than one process per call. Start, reconfigure and stop always
    * run a process of their own.
    */
   session?: boolean;
@@ -241,21 +241,6 @@ export class NftBackend implements FirewallBackend {
       this.#ports = [...ports];
       this.#response = response;
       this.#timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    });
-  }
-
-  /**
-   * Checks, without changing anything (`nft -c`), that the kernel and nft accept the table for
-   * `ports`; for `check-config`.
-   */
-  check(ports: readonly ProtectedPort[]): Promise<void> {
-    return this.#serial(async () => {
-      checkPorts(ports);
-      await this.#apply(
-        "check the firewall rules",
-        startScript(this.table, ports, this.#response),
-        ["-c"],
-      );
     });
   }
 

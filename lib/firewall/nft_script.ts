@@ -1,6 +1,7 @@
 /**
- * The nftables scripts the `nft` backend feeds to `nft -f -`, and the parser of `nft -j list`
- * output. Pure: nothing here runs a program. Every value written into a script is one this module
+ * The nftables scripts the `nft` backend runs (each passed to `nft` as one argument, applied as
+ * one transaction like `nft -f`; grant lines also go to the long-lived `nft -j -i` of
+ * `nft_session.ts`), and the parser of `nft -j list` output. Pure: nothing here runs a program. Every value written into a script is one this module
  * formatted itself from checked numbers, a union-typed protocol, a table name matching
  * {@linkcode TABLE_NAME} and addresses re-formatted from their parsed bytes; no text from a packet
  * or a file is pasted in.
@@ -49,7 +50,7 @@
  * @module
  */
 
-import type { L4Protocol } from "../config/port_spec.ts";
+import type { L4Protocol } from "../protocol/port.ts";
 import type { CheckedTarget, LiveGrant, ProtectedPort } from "./backend.ts";
 
 /** Table names this backend accepts: a letter, then up to 31 letters, digits or `_`. */

@@ -6,11 +6,11 @@
  * @module
  */
 
+import { findPort } from "../protocol/port.ts";
 import {
   checkPorts,
   checkTarget,
   checkTimeout,
-  findPort,
   type FirewallBackend,
   type Grant,
   type GrantTarget,

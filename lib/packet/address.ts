@@ -130,3 +130,19 @@ function parseGroups(groups: string[], last: boolean): number[] | undefined {
   }
   return words;
 }
+
+/**
+ * Whether two addresses (4 or 16 bytes each) are the same address.
+ *
+ * @example
+ * ```ts
+ * import { sameAddress } from "./address.ts";
+ * if (!sameAddress(new Uint8Array([10, 77, 0, 1]), new Uint8Array([10, 77, 0, 1]))) throw new Error();
+ * if (sameAddress(new Uint8Array([10, 77, 0, 1]), new Uint8Array(16))) throw new Error();
+ * ```
+ */
+export function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

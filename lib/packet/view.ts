@@ -103,8 +103,22 @@ export class PacketView {
    * @param frame The frame this view was decoded from.
    * @returns 4 or 16 bytes.
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { PacketView } from "./view.ts";
+   * import { decodeFrame } from "./decode.ts";
+   * import { encodeUdpPacket } from "./encode.ts";
+   * import { LINKTYPE_RAW } from "./constants.ts";
+   * const frame = encodeUdpPacket({
+   *   source: new Uint8Array([10, 77, 0, 2]),
+   *   destination: new Uint8Array([10, 77, 0, 1]),
+   *   sourcePort: 40000,
+   *   destinationPort: 62201,
+   *   payload: new TextEncoder().encode("hello"),
+   * });
+   * const view = new PacketView();
+   * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
    * const source = view.sourceAddress(frame);
+   * if (source.join(".") !== "10.77.0.2") throw new Error("unexpected");
    * ```
    */
   sourceAddress(frame: Uint8Array): Uint8Array {
@@ -117,8 +131,22 @@ export class PacketView {
    * @param frame The frame this view was decoded from.
    * @returns 4 or 16 bytes.
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { PacketView } from "./view.ts";
+   * import { decodeFrame } from "./decode.ts";
+   * import { encodeUdpPacket } from "./encode.ts";
+   * import { LINKTYPE_RAW } from "./constants.ts";
+   * const frame = encodeUdpPacket({
+   *   source: new Uint8Array([10, 77, 0, 2]),
+   *   destination: new Uint8Array([10, 77, 0, 1]),
+   *   sourcePort: 40000,
+   *   destinationPort: 62201,
+   *   payload: new TextEncoder().encode("hello"),
+   * });
+   * const view = new PacketView();
+   * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
    * const destination = view.destinationAddress(frame);
+   * if (destination.join(".") !== "10.77.0.1") throw new Error("unexpected");
    * ```
    */
   destinationAddress(frame: Uint8Array): Uint8Array {
@@ -131,8 +159,21 @@ export class PacketView {
    * @param frame The frame this view was decoded from.
    * @returns The formatted address.
    * @example
-   * ```ts ignore
-   * console.log(view.formatSource(frame));
+   * ```ts
+   * import { PacketView } from "./view.ts";
+   * import { decodeFrame } from "./decode.ts";
+   * import { encodeUdpPacket } from "./encode.ts";
+   * import { LINKTYPE_RAW } from "./constants.ts";
+   * const frame = encodeUdpPacket({
+   *   source: new Uint8Array([10, 77, 0, 2]),
+   *   destination: new Uint8Array([10, 77, 0, 1]),
+   *   sourcePort: 40000,
+   *   destinationPort: 62201,
+   *   payload: new TextEncoder().encode("hello"),
+   * });
+   * const view = new PacketView();
+   * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
+   * if (view.formatSource(frame) !== "10.77.0.2") throw new Error("unexpected");
    * ```
    */
   formatSource(frame: Uint8Array): string {
@@ -145,8 +186,21 @@ export class PacketView {
    * @param frame The frame this view was decoded from.
    * @returns The formatted address.
    * @example
-   * ```ts ignore
-   * console.log(view.formatDestination(frame));
+   * ```ts
+   * import { PacketView } from "./view.ts";
+   * import { decodeFrame } from "./decode.ts";
+   * import { encodeUdpPacket } from "./encode.ts";
+   * import { LINKTYPE_RAW } from "./constants.ts";
+   * const frame = encodeUdpPacket({
+   *   source: new Uint8Array([10, 77, 0, 2]),
+   *   destination: new Uint8Array([10, 77, 0, 1]),
+   *   sourcePort: 40000,
+   *   destinationPort: 62201,
+   *   payload: new TextEncoder().encode("hello"),
+   * });
+   * const view = new PacketView();
+   * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
+   * if (view.formatDestination(frame) !== "10.77.0.1") throw new Error("unexpected");
    * ```
    */
   formatDestination(frame: Uint8Array): string {
@@ -161,8 +215,22 @@ export class PacketView {
    * @param frame The frame this view was decoded from.
    * @returns The payload bytes.
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { PacketView } from "./view.ts";
+   * import { decodeFrame } from "./decode.ts";
+   * import { encodeUdpPacket } from "./encode.ts";
+   * import { LINKTYPE_RAW } from "./constants.ts";
+   * const frame = encodeUdpPacket({
+   *   source: new Uint8Array([10, 77, 0, 2]),
+   *   destination: new Uint8Array([10, 77, 0, 1]),
+   *   sourcePort: 40000,
+   *   destinationPort: 62201,
+   *   payload: new TextEncoder().encode("hello"),
+   * });
+   * const view = new PacketView();
+   * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
    * const payload = view.payload(frame);
+   * if (new TextDecoder().decode(payload) !== "hello") throw new Error("unexpected");
    * ```
    */
   payload(frame: Uint8Array): Uint8Array {

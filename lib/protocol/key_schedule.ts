@@ -19,6 +19,7 @@
  * @module
  */
 
+import { encodeHex } from "./hex.ts";
 import { Aes256 } from "./aes256.ts";
 import { BLOCK_LENGTH, HKDF_SALT, SECRET_LENGTH, TAG_LENGTH, UID_LENGTH } from "./constants.ts";
 import { hkdfSha256 } from "./hkdf.ts";
@@ -286,5 +287,5 @@ function checkSecret(secret: Uint8Array): void {
 export function keyFingerprint(secret: Uint8Array, uid: number): string {
   checkInputs(secret, uid);
   const okm = hkdf(secret, labelledInfo(FINGERPRINT_LABEL, uid));
-  return [...okm.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return encodeHex(okm.subarray(0, 8));
 }

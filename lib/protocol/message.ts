@@ -20,9 +20,7 @@ import {
   RESYNC_PERIOD_SECONDS,
 } from "./constants.ts";
 import type { MessageKind } from "./message_kind.ts";
-
-/** The transport a knock asks to open. */
-export type TransportProtocol = "tcp" | "udp";
+import type { L4Protocol } from "./port.ts";
 
 /** What a resync reply says: a new number, or that the client's clock is off. */
 export type ResyncStatus = "ok" | "clock-skew";
@@ -30,13 +28,13 @@ export type ResyncStatus = "ok" | "clock-skew";
 /** The fields of each kind, as a sender gives them. */
 export type MessageBody =
   /** Client asks to open `protocol/port`; `next` becomes the sequence number after this one. */
-  | { kind: "knock"; protocol: TransportProtocol; port: number; next: number; timestamp: number }
+  | { kind: "knock"; protocol: L4Protocol; port: number; next: number; timestamp: number }
   /** Client proves it is in sync and rolls to `next`, opening nothing (the cron check). */
   | { kind: "check"; next: number; timestamp: number }
   /** Client asks for a new sequence number; keyed by the UTC minute of `timestamp`. */
   | { kind: "resync"; timestamp: number }
   /** Server confirms a knock (`protocol`/`port`) or a check (`protocol` null, port 0). */
-  | { kind: "ack"; protocol: TransportProtocol | null; port: number; timestamp: number }
+  | { kind: "ack"; protocol: L4Protocol | null; port: number; timestamp: number }
   /**
    * Server answers a resync with the number to use next and how long it stays pending unused
    * (`graceSeconds`), or says the clock is off (`sequence` and `graceSeconds` 0, `timestamp` is the
@@ -212,7 +210,7 @@ function isNextSequence(next: number, current: number): boolean {
   return isSequence(next) && next !== current;
 }
 
-function protocolOf(code: number): TransportProtocol | undefined {
+function protocolOf(code: number): L4Protocol | undefined {
   return code === 6 ? "tcp" : code === 17 ? "udp" : undefined;
 }
 

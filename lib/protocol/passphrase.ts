@@ -14,6 +14,20 @@ import { encodeUid } from "./uid.ts";
 export const MIN_PASSPHRASE_LENGTH = 12;
 
 /**
+ * Whether `passphrase` is long enough: at least {@linkcode MIN_PASSPHRASE_LENGTH} characters
+ * (code points, so an emoji counts once).
+ *
+ * @example
+ * ```ts
+ * import { isLongEnoughPassphrase } from "./passphrase.ts";
+ * if (isLongEnoughPassphrase("short") || !isLongEnoughPassphrase("twelve chars")) throw new Error();
+ * ```
+ */
+export function isLongEnoughPassphrase(passphrase: string): boolean {
+  return [...passphrase].length >= MIN_PASSPHRASE_LENGTH;
+}
+
+/**
  * Derives a user's 32-byte secret from a passphrase with scrypt (about 0.2 s and 32 MiB; the pure
  * `scrypt.ts`, twice OpenSSL's time but without loading `node:crypto` on every knock).
  *
@@ -30,7 +44,7 @@ export const MIN_PASSPHRASE_LENGTH = 12;
  * ```
  */
 export function secretFromPassphrase(passphrase: string, uid: number): Uint8Array {
-  if ([...passphrase].length < MIN_PASSPHRASE_LENGTH) {
+  if (!isLongEnoughPassphrase(passphrase)) {
     throw new RangeError(
       `Cannot use passphrase: it is shorter than ${MIN_PASSPHRASE_LENGTH} characters`,
     );

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { encodeHex } from "./hex.ts";
 import { DEFAULT_REPLAY_CAPACITY, TAG_LENGTH } from "./constants.ts";
 
 /**
@@ -74,6 +75,8 @@ export class ReplayCache {
   readonly #capacity: number;
 
   /**
+   * An empty cache.
+   *
    * @param capacity Most unexpired tags kept; when full, tags of spent contexts give way to spent
    * marks, and when still full, new tags are refused (fail closed).
    */
@@ -244,7 +247,5 @@ function tagKey(tag: Uint8Array): string {
   if (tag.length !== TAG_LENGTH) {
     throw new TypeError(`Cannot use tag: expected ${TAG_LENGTH} bytes`);
   }
-  let s = "";
-  for (const byte of tag) s += byte.toString(16).padStart(2, "0");
-  return s;
+  return encodeHex(tag);
 }

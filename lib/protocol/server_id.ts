@@ -8,10 +8,10 @@
  * @module
  */
 
-/** Longest server id, in characters (ASCII, so also in bytes). */
-export const MAX_SERVER_ID_LENGTH = 64;
+import { isValidName, MAX_NAME_LENGTH } from "./name.ts";
 
-const SERVER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Longest server id, in characters (ASCII, so also in bytes). */
+export const MAX_SERVER_ID_LENGTH = MAX_NAME_LENGTH;
 
 /**
  * Whether `id` is a valid server id: 1 to 64 ASCII letters, digits, `.`, `_` or `-`, starting with
@@ -26,7 +26,7 @@ const SERVER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  * ```
  */
 export function isValidServerId(id: string): boolean {
-  return SERVER_ID.test(id);
+  return isValidName(id);
 }
 
 /**

@@ -14,16 +14,11 @@
  */
 
 import type { Capture } from "../../ffi/pcap.ts";
-import { PcapError } from "../../ffi/pcap.ts";
+import { PCAP_ERROR_IFACE_NOT_UP, PCAP_ERROR_NO_SUCH_DEVICE, PcapError } from "../../ffi/pcap.ts";
 import type { Logger } from "./log.ts";
 
 /** How often a missing interface is looked for. */
 export const CAPTURE_RETRY_MS = 250;
-
-/** libpcap's `PCAP_ERROR_NO_SUCH_DEVICE`. */
-const PCAP_ERROR_NO_SUCH_DEVICE = -5;
-/** libpcap's `PCAP_ERROR_IFACE_NOT_UP`. */
-const PCAP_ERROR_IFACE_NOT_UP = -9;
 
 /** The states of a supervised capture. */
 export type CaptureState = "capturing" | "waiting" | "stopped";
@@ -49,7 +44,7 @@ export interface CaptureSupervisorDeps {
  *
  * @example
  * ```ts
- * import { PcapError } from "../../ffi/pcap.ts";
+ * import { PCAP_ERROR_IFACE_NOT_UP, PCAP_ERROR_NO_SUCH_DEVICE, PcapError } from "../../ffi/pcap.ts";
  * import { isMissingInterface } from "./capture_supervisor.ts";
  * if (!isMissingInterface(new PcapError("Cannot open capture on x: no such device", -5), () => true)) {
  *   throw new Error("expected missing");

@@ -7,14 +7,10 @@
  */
 
 import type { Logger } from "./log.ts";
+import type { UserGrant } from "./users.ts";
 
 /** What a command is run for. */
-export interface CommandEvent {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-}
+export type CommandEvent = UserGrant;
 
 /** Longest output kept from one command, in bytes. */
 export const MAX_COMMAND_OUTPUT = 16 * 1024;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { findPort } from "../protocol/port.ts";
 import { Capture } from "../../ffi/pcap.ts";
 import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
@@ -155,9 +156,7 @@ export class Daemon {
     this.#grants = new GrantBook({
       firewall: this.#firewall,
       commands: (port) => {
-        const p = this.#config.ports.find((c) =>
-          c.protocol === port.protocol && c.port === port.port
-        );
+        const p = findPort(this.#config.ports, port);
         return {
           ...(p?.onOpen ? { onOpen: p.onOpen } : {}),
           ...(p?.onClose ? { onClose: p.onClose } : {}),
@@ -185,8 +184,7 @@ export class Daemon {
       commit: (user) => this.#commit(user),
       reply: (route, trailer) => this.#reply(route, trailer),
       idleTimeoutMs: (port) =>
-        this.#config.ports.find((p) => p.protocol === port.protocol && p.port === port.port)
-          ?.idleTimeoutMs ??
+        findPort(this.#config.ports, port)?.idleTimeoutMs ??
           this.#config.idleTimeoutMs,
       resyncGraceMs: () => this.#config.resyncGraceMs,
       log: this.log,

@@ -13,29 +13,20 @@
 import { NftTimeoutError } from "../firewall/nft_runner.ts";
 import { runCommand } from "./commands.ts";
 import type { Logger } from "./log.ts";
-import type { GrantRequest } from "./pipeline.ts";
+import type { Grant, GrantTarget, LiveGrant } from "../firewall/backend.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import type { GrantRequest, UserGrant } from "./users.ts";
 
 /** A grant the kernel reports, with the time it has left. */
-export interface KernelGrant {
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-  expiresInMs: number;
-}
+export type KernelGrant = Pick<LiveGrant, "address" | "protocol" | "port" | "expiresInMs">;
 
 /** The firewall operations the book needs. */
 export interface GrantFirewall {
   /** Opens or refreshes; `fresh` tells the backend the grant is known not to be open. */
-  open(grant: {
-    address: string;
-    protocol: "tcp" | "udp";
-    port: number;
-    timeoutMs: number;
-    fresh?: boolean;
-  }): Promise<void>;
+  open(grant: Grant): Promise<void>;
   list(): Promise<KernelGrant[]>;
   /** Removes a grant. */
-  close(grant: { address: string; protocol: "tcp" | "udp"; port: number }): Promise<void>;
+  close(grant: GrantTarget): Promise<void>;
 }
 
 /** Commands of one port. */
@@ -45,21 +36,13 @@ export interface PortCommands {
 }
 
 /** A live grant as `spa-server status` shows it. */
-export interface GrantStatus {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
+export interface GrantStatus extends UserGrant {
   openedAt: string;
   /** At least this long before it can close (as of the last look at the kernel). */
   expiresInMs: number;
 }
 
-interface Entry {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
+interface Entry extends UserGrant {
   idleTimeoutMs: number;
   /** Wall-clock time it opened (for display only). */
   openedAt: number;
@@ -80,7 +63,7 @@ export const RETRANSMIT_REFRESH_MS = 2_000;
 /** Settings of {@linkcode GrantBook}. */
 export interface GrantBookOptions {
   firewall: GrantFirewall;
-  commands: (port: { protocol: "tcp" | "udp"; port: number }) => PortCommands;
+  commands: (port: PortSpec) => PortCommands;
   commandTimeoutMs: number;
   log: Logger;
   /**
@@ -177,7 +160,7 @@ export class GrantBook {
    * The grants the book holds, each with its full idle timeout, to write back into a firewall
    * table that was lost; counts them as written now.
    */
-  restoring(): { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number }[] {
+  restoring(): (GrantTarget & { timeoutMs: number })[] {
     const now = this.#options.now();
     const kept = [...this.#entries].filter(([key]) => !this.#closing.has(key));
     return kept.map(([, e]) => {
@@ -232,7 +215,7 @@ export class GrantBook {
   }
 
   /** Whether the book holds `target` as an open grant (not one being closed). */
-  holds(target: { address: string; protocol: "tcp" | "udp"; port: number }): boolean {
+  holds(target: GrantTarget): boolean {
     const key = grantKey(target);
     return this.#entries.has(key) && !this.#closing.has(key);
   }
@@ -244,7 +227,7 @@ export class GrantBook {
    * fails, the grant stays in the book (still open in the kernel) and the error is thrown.
    */
   async revoke(
-    target: { address: string; protocol: "tcp" | "udp"; port: number },
+    target: GrantTarget,
     reason: string,
     close: () => Promise<void>,
   ): Promise<void> {
@@ -265,7 +248,7 @@ export class GrantBook {
    * logs `close` with `reason` and runs `on_close` when it was its port's last grant.
    */
   async forget(
-    target: { address: string; protocol: "tcp" | "udp"; port: number },
+    target: GrantTarget,
     reason: string,
   ): Promise<void> {
     const key = grantKey(target);
@@ -289,7 +272,7 @@ export class GrantBook {
   async #run(
     label: "on_open" | "on_close",
     user: string,
-    grant: { address: string; protocol: "tcp" | "udp"; port: number },
+    grant: GrantTarget,
   ): Promise<void> {
     const commands = this.#options.commands(grant);
     const argv = label === "on_open" ? commands.onOpen : commands.onClose;

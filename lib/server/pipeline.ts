@@ -19,17 +19,9 @@ import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import type { PortRef, ServerUser } from "./users.ts";
+import type { PortSpec } from "../protocol/port.ts";
+import { type GrantRequest, type PolicyRefusal, policyRefusal, type ServerUser } from "./users.ts";
 import type { Outcome } from "./verifier.ts";
-
-/** A grant to open in the firewall. */
-export interface GrantRequest {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-  idleTimeoutMs: number;
-}
 
 /** What the pipeline needs from the rest of the daemon. */
 export interface PipelineDeps {
@@ -48,7 +40,7 @@ export interface PipelineDeps {
   /** Sends a reply trailer back along a route. */
   reply(route: ReplyRoute, trailer: Uint8Array): void;
   /** The idle timeout of a port. */
-  idleTimeoutMs(port: PortRef): number;
+  idleTimeoutMs(port: PortSpec): number;
   /** The resync grace period. */
   resyncGraceMs(): number;
   log: Logger;
@@ -56,6 +48,13 @@ export interface PipelineDeps {
   /** Clock, milliseconds. */
   now(): number;
 }
+
+/** The `reason` logged for each policy refusal. */
+const REFUSALS: Readonly<Record<PolicyRefusal, string>> = {
+  port: "port not allowed for this user",
+  source: "source address not allowed for this user",
+  binding: "knock not bound to its source address",
+};
 
 /** Refused-message log lines allowed per user per minute (the rest are only counted). */
 export const REFUSED_LOG_PER_MINUTE = 10;
@@ -217,7 +216,7 @@ export class Pipeline {
     const now = this.#nowSeconds();
     const before = { sequence: user.keys.sequence, lastAccepted: user.lastAccepted };
     let reply: Uint8Array;
-    let grant: PortRef | undefined;
+    let grant: PortSpec | undefined;
     if (
       (message.kind === "knock" || message.kind === "check") &&
       !serverValidSequences(user.keys.sequence).includes(keyedBy)
@@ -317,7 +316,7 @@ export class Pipeline {
   async #open(
     user: ServerUser,
     address: string,
-    grant: PortRef,
+    grant: PortSpec,
     retransmit = false,
   ): Promise<boolean> {
     try {
@@ -343,16 +342,11 @@ export class Pipeline {
   #policyRefusal(
     user: ServerUser,
     bound: boolean,
-    grant: PortRef,
+    grant: PortSpec,
     source: Uint8Array,
   ): string | undefined {
-    const policy = user.policy;
-    if (!policy.ports.some((p) => p.protocol === grant.protocol && p.port === grant.port)) {
-      return "port not allowed for this user";
-    }
-    if (!policy.sources.contains(source)) return "source address not allowed for this user";
-    if (policy.requireSourceBinding && !bound) return "knock not bound to its source address";
-    return undefined;
+    const refusal = policyRefusal(user.policy, grant, source, bound);
+    return refusal === undefined ? undefined : REFUSALS[refusal];
   }
 
   #logRefused(
@@ -382,7 +376,7 @@ export class Pipeline {
   }
 }
 
-function portText(port: PortRef): string {
+function portText(port: PortSpec): string {
   return `${port.protocol}/${port.port}`;
 }
 

@@ -10,10 +10,11 @@
 import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_RST, TCP_SYN } from "../packet/constants.ts";
 import { encodeTcpPacket, encodeUdpPacket } from "../packet/encode.ts";
 import type { PacketView } from "../packet/view.ts";
+import type { L4Protocol } from "../protocol/port.ts";
 
 /** How to answer one packet. */
 export interface ReplyRoute {
-  readonly transport: "tcp" | "udp" | "none";
+  readonly transport: L4Protocol | "none";
   /** Our address: the packet's destination (4 or 16 bytes). */
   readonly local: Uint8Array;
   /** The sender's address (4 or 16 bytes). */
@@ -29,8 +30,23 @@ export interface ReplyRoute {
  * The route back for a decoded packet (copies what it needs out of the reused frame).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { replyRouteOf } from "./reply_route.ts";
+ * import { decodeFrame } from "../packet/decode.ts";
+ * import { encodeUdpPacket } from "../packet/encode.ts";
+ * import { LINKTYPE_RAW } from "../packet/constants.ts";
+ * import { PacketView } from "../packet/view.ts";
+ * const frame = encodeUdpPacket({
+ *   source: new Uint8Array([10, 77, 0, 2]),
+ *   destination: new Uint8Array([10, 77, 0, 1]),
+ *   sourcePort: 40000,
+ *   destinationPort: 62201,
+ *   payload: new Uint8Array(37),
+ * });
+ * const view = new PacketView();
+ * if (decodeFrame(LINKTYPE_RAW, frame, frame.length, view) !== "ok") throw new Error("rejected");
  * const route = replyRouteOf(frame, view);
+ * if (route.transport !== "udp" || route.remotePort !== 40000) throw new Error("unexpected");
  * ```
  */
 export function replyRouteOf(frame: Uint8Array, view: PacketView): ReplyRoute {
@@ -58,9 +74,22 @@ export function replyRouteOf(frame: Uint8Array, view: PacketView): ReplyRoute {
  * that get no answer.
  *
  * @example
- * ```ts ignore
- * const packet = replyPacket(route, ackTrailer);
- * if (packet) rawSocket.send(packet, route.remote);
+ * ```ts
+ * import { replyPacket, type ReplyRoute } from "./reply_route.ts";
+ * const route: ReplyRoute = {
+ *   transport: "udp",
+ *   local: new Uint8Array([10, 77, 0, 1]),
+ *   remote: new Uint8Array([10, 77, 0, 2]),
+ *   localPort: 62201,
+ *   remotePort: 40000,
+ *   sequence: 0,
+ *   acknowledgment: 0,
+ * };
+ * const packet = replyPacket(route, new Uint8Array(37)); // an IPv4 UDP packet to 10.77.0.2:40000
+ * if (packet === undefined || packet.length !== 20 + 8 + 37) throw new Error("unexpected");
+ * if (replyPacket({ ...route, transport: "none" }, new Uint8Array(37)) !== undefined) {
+ *   throw new Error("unexpected");
+ * }
  * ```
  */
 export function replyPacket(route: ReplyRoute, trailer: Uint8Array): Uint8Array | undefined {

@@ -14,18 +14,13 @@ import { parseAddress } from "../packet/address.ts";
 import type { GrantTarget } from "../firewall/backend.ts";
 import type { GrantBook } from "./grants.ts";
 import type { Logger } from "./log.ts";
-import type { ServerUser } from "./users.ts";
+import { policyRefusal, type ServerUser, type UserGrant } from "./users.ts";
 
 /** Why a grant is revoked. */
 export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
 
 /** What a grant must say for {@linkcode revocations}. */
-export interface GrantRef {
-  user: string;
-  address: string;
-  protocol: "tcp" | "udp";
-  port: number;
-}
+export type GrantRef = UserGrant;
 
 /**
  * The grants among `grants` that `users` (the new config's) no longer allow, each with its reason.
@@ -51,13 +46,9 @@ export function revocations<G extends GrantRef>(
       out.push({ grant, reason: "user-removed" });
       continue;
     }
-    if (!user.policy.ports.some((p) => p.protocol === grant.protocol && p.port === grant.port)) {
-      out.push({ grant, reason: "port-removed" });
-      continue;
-    }
-    const address = parseAddress(grant.address);
-    if (address === undefined || !user.policy.sources.contains(address)) {
-      out.push({ grant, reason: "source-removed" });
+    const refusal = policyRefusal(user.policy, grant, parseAddress(grant.address));
+    if (refusal !== undefined) {
+      out.push({ grant, reason: refusal === "port" ? "port-removed" : "source-removed" });
     }
   }
   return out;
@@ -80,11 +71,7 @@ export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastA
   for (const user of users) {
     const last = user.lastAccepted;
     if (last?.grant === undefined) continue;
-    const grant = last.grant;
-    const allowed = user.policy.ports.some((p) =>
-      p.protocol === grant.protocol && p.port === grant.port
-    ) && user.policy.sources.contains(last.source);
-    if (!allowed) {
+    if (policyRefusal(user.policy, last.grant, last.source) !== undefined) {
       user.lastAccepted = undefined;
       changed.push(user);
     }

@@ -5,13 +5,21 @@
  * @module
  */
 
+import type { GrantTarget } from "../firewall/backend.ts";
+import { findPort, type PortSpec } from "../protocol/port.ts";
 import type { ReplayCache } from "../protocol/replay_cache.ts";
 import type { UserKeys } from "./user_keys.ts";
 
-/** A protocol and port, e.g. tcp/22. */
-export interface PortRef {
-  readonly protocol: "tcp" | "udp";
-  readonly port: number;
+/** A grant of one user: the port and address it opens, and whose it is. */
+export interface UserGrant extends GrantTarget {
+  /** The user's name. */
+  readonly user: string;
+}
+
+/** A grant to open in the firewall. */
+export interface GrantRequest extends UserGrant {
+  /** The port's idle timeout. */
+  readonly idleTimeoutMs: number;
 }
 
 /** What a user may do, from the config. */
@@ -19,11 +27,51 @@ export interface UserPolicy {
   /** Name for logs and status. */
   readonly name: string;
   /** Ports the user may open. */
-  readonly ports: readonly PortRef[];
+  readonly ports: readonly PortSpec[];
   /** Source prefixes the user may knock from. */
   readonly sources: { contains(address: Uint8Array): boolean };
   /** Refuse knocks that are not bound to their source address. */
   readonly requireSourceBinding: boolean;
+}
+
+/** Why a policy refuses a grant: the port, the source address, or an unbound knock. */
+export type PolicyRefusal = "port" | "source" | "binding";
+
+/**
+ * Whether `policy` allows opening `port` for `source` (4 or 16 bytes; `undefined` for an address
+ * that does not parse): `undefined` when it does, else why not. `bound` says whether the knock was
+ * bound to its source address; leave it out when no knock is at hand (a grant already open, a
+ * reload), and the binding rule is not applied.
+ *
+ * @example
+ * ```ts
+ * import { policyRefusal } from "./users.ts";
+ * const policy = {
+ *   name: "alice",
+ *   ports: [{ protocol: "tcp" as const, port: 22 }],
+ *   sources: { contains: (address: Uint8Array) => address[0] === 10 },
+ *   requireSourceBinding: true,
+ * };
+ * const source = new Uint8Array([10, 0, 0, 1]);
+ * if (policyRefusal(policy, { protocol: "tcp", port: 22 }, source, true) !== undefined) {
+ *   throw new Error("allowed");
+ * }
+ * if (policyRefusal(policy, { protocol: "udp", port: 22 }, source) !== "port") throw new Error();
+ * if (policyRefusal(policy, { protocol: "tcp", port: 22 }, source, false) !== "binding") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function policyRefusal(
+  policy: UserPolicy,
+  port: PortSpec,
+  source: Uint8Array | undefined,
+  bound?: boolean,
+): PolicyRefusal | undefined {
+  if (findPort(policy.ports, port) === undefined) return "port";
+  if (source === undefined || !policy.sources.contains(source)) return "source";
+  if (bound === false && policy.requireSourceBinding) return "binding";
+  return undefined;
 }
 
 /** The last knock or check the daemon accepted for a user. */
@@ -37,7 +85,7 @@ export interface LastAccepted {
   /** The 37-byte reply trailer sent for it. */
   readonly reply: Uint8Array;
   /** The grant it opened, if a knock. */
-  readonly grant?: PortRef;
+  readonly grant?: PortSpec;
 }
 
 /** A user held by the daemon. */

@@ -76,7 +76,7 @@ export interface VerifyContext {
  * @example
  * ```ts ignore
  * const outcome = verifyPacket(context, frame, view, Date.now());
- * if (outcome !== undefined) await pipeline.handle(outcome, frame, view);
+ * if (outcome !== undefined) await pipeline.handle(outcome, replyRouteOf(frame, view));
  * ```
  */
 export function verifyPacket(

@@ -11,7 +11,7 @@
  * also runs: a temporary file is stale when no process holds its lock and it is older than a second.
  *
  * Measured on Linux with Deno 2.9: `Deno.open(folder)` opens a directory read-only and
- * `syncSync()` / `sync()` on it issue a real `fsync(2)` on the directory descriptor (seen with
+ * `sync()` on it issues a real `fsync(2)` on the directory descriptor (seen with
  * strace; `syncData` issues `fdatasync(2)`, which also works on a directory).
  *
  * The target is replaced, not written through: a symlink at `path` is replaced by a regular file.
@@ -75,57 +75,6 @@ export async function writeFileAtomic(
     if (!renamed) await Deno.remove(temp).catch(() => {});
   }
   await syncFolder(dirname(path));
-}
-
-/**
- * The synchronous twin of {@linkcode writeFileAtomic}, for callers that hold a lock and must not
- * yield while they commit.
- *
- * @example
- * ```ts
- * import { readTextFileIfExists, writeFileAtomicSync } from "./atomic_file.ts";
- * const dir = Deno.makeTempDirSync();
- * writeFileAtomicSync(`${dir}/n`, "7");
- * if ((await readTextFileIfExists(`${dir}/n`)) !== "7") throw new Error();
- * Deno.removeSync(dir, { recursive: true });
- * ```
- */
-export function writeFileAtomicSync(
-  path: string,
-  data: Uint8Array | string,
-  options: AtomicWriteOptions = {},
-): void {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  const mode = options.mode ?? 0o600;
-  if (!swept.has(path)) {
-    swept.add(path);
-    cleanTempFilesSync(path);
-  }
-  const temp = tempPathFor(path);
-  const file = Deno.openSync(temp, { write: true, createNew: true, mode });
-  let renamed = false;
-  try {
-    file.lockSync(true);
-    Deno.chmodSync(temp, mode);
-    let written = 0;
-    while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-    file.syncSync();
-    Deno.renameSync(temp, path);
-    renamed = true;
-  } finally {
-    file.close();
-    if (!renamed) {
-      try {
-        Deno.removeSync(temp);
-      } catch { /* already gone */ }
-    }
-  }
-  const folder = Deno.openSync(dirname(path), { read: true });
-  try {
-    folder.syncSync();
-  } finally {
-    folder.close();
-  }
 }
 
 /**
@@ -200,49 +149,6 @@ export async function cleanTempFiles(path: string): Promise<number> {
       if (age < TEMP_FILE_GRACE_MS || !(await file.tryLock(true))) continue;
       await Deno.remove(temp).catch(() => {});
       removed++;
-    } finally {
-      file.close();
-    }
-  }
-  return removed;
-}
-
-/**
- * The synchronous twin of {@linkcode cleanTempFiles}.
- *
- * @example
- * ```ts
- * import { cleanTempFilesSync } from "./atomic_file.ts";
- * if (cleanTempFilesSync("/nonexistent/state") !== 0) throw new Error();
- * ```
- */
-export function cleanTempFilesSync(path: string): number {
-  const folder = dirname(path);
-  const prefix = tempPrefix(path);
-  let removed = 0;
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(folder)];
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
-    throw error;
-  }
-  for (const entry of entries) {
-    if (!entry.isFile || !entry.name.startsWith(prefix)) continue;
-    const temp = join(folder, entry.name);
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(temp, { read: true });
-    } catch {
-      continue;
-    }
-    try {
-      const age = Date.now() - (file.statSync().mtime?.getTime() ?? 0);
-      if (age < TEMP_FILE_GRACE_MS || !file.tryLockSync(true)) continue;
-      try {
-        Deno.removeSync(temp);
-        removed++;
-      } catch { /* already gone */ }
     } finally {
       file.close();
     }

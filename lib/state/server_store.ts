@@ -13,8 +13,10 @@
  * @module
  */
 
+import { decodeHex, encodeHex } from "../protocol/hex.ts";
 import { ReplayCache } from "../protocol/replay_cache.ts";
 import { isSequence } from "../protocol/message.ts";
+import type { PortSpec } from "../protocol/port.ts";
 import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
 import type { ServerSequence } from "./sequence.ts";
 
@@ -31,7 +33,7 @@ export interface StoredLastAccepted {
   source: Uint8Array;
   timestamp: number;
   reply: Uint8Array;
-  grant?: { protocol: "tcp" | "udp"; port: number };
+  grant?: PortSpec;
 }
 
 interface FileShape {
@@ -45,7 +47,7 @@ interface FileShape {
     source: string;
     timestamp: number;
     reply: string;
-    grant?: { protocol: "tcp" | "udp"; port: number };
+    grant?: PortSpec;
   };
 }
 
@@ -132,10 +134,10 @@ export class ServerStore {
           ...(file.lastAccepted
             ? {
               lastAccepted: {
-                trailer: unhex(file.lastAccepted.trailer),
-                source: unhex(file.lastAccepted.source),
+                trailer: decodeHex(file.lastAccepted.trailer),
+                source: decodeHex(file.lastAccepted.source),
                 timestamp: file.lastAccepted.timestamp,
-                reply: unhex(file.lastAccepted.reply),
+                reply: decodeHex(file.lastAccepted.reply),
                 ...(file.lastAccepted.grant ? { grant: file.lastAccepted.grant } : {}),
               },
             }
@@ -174,10 +176,10 @@ export class ServerStore {
       ...(last
         ? {
           lastAccepted: {
-            trailer: hex(last.trailer),
-            source: hex(last.source),
+            trailer: encodeHex(last.trailer),
+            source: encodeHex(last.source),
             timestamp: last.timestamp,
-            reply: hex(last.reply),
+            reply: encodeHex(last.reply),
             ...(last.grant ? { grant: last.grant } : {}),
           },
         }
@@ -237,12 +239,4 @@ function parseFile(text: string, path: string): FileShape {
     throw new SyntaxError(`Cannot read state file ${path}: it is not a spa server state file`);
   }
   return file as FileShape;
-}
-
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function unhex(text: string): Uint8Array {
-  return new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
 }

@@ -1,3 +1,4 @@
+import { encodeHex } from "../../lib/protocol/hex.ts";
 import { deepEqual, equal, notEqual, rejects, throws } from "node:assert/strict";
 import {
   formatKeyFile,
@@ -168,7 +169,7 @@ Deno.test("formatKeyFile output parses back, and refuses out-of-range values", (
 
 Deno.test("a Secret never shows in printed forms", () => {
   const key = parseKeyFile(TEXT);
-  const hex = [...SECRET_BYTES].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = encodeHex(SECRET_BYTES);
   const forms = [
     JSON.stringify(key),
     JSON.stringify({ nested: [key] }),

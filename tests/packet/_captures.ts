@@ -81,9 +81,7 @@ export function ascii(bytes: Uint8Array): string {
 }
 
 /** Hex of bytes. */
-export function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { encodeHex as hex } from "../../lib/protocol/hex.ts";
 
 /** Bytes of hex. */
 export function unhex(text: string): Uint8Array {

@@ -8,9 +8,7 @@ export const UID = 1000;
 export const NOW = 1_800_000_000;
 
 /** Hex of bytes. */
-export function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { encodeHex as hex } from "../../lib/protocol/hex.ts";
 
 /** Bytes of hex. */
 export function unhex(text: string): Uint8Array {

@@ -9,9 +9,9 @@ import { Aes256 } from "../../lib/protocol/aes256.ts";
 import { hkdfSha256 } from "../../lib/protocol/hkdf.ts";
 import { HmacSha256, sha256 } from "../../lib/protocol/hmac_sha256.ts";
 import { scrypt } from "../../lib/protocol/scrypt.ts";
+import { encodeHex } from "../../lib/protocol/hex.ts";
 
-const hex = (bytes: Uint8Array) =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const hex = encodeHex;
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
 Deno.test("AES-256: FIPS-197 C.3, and 300 random keys and blocks against node:crypto", () => {

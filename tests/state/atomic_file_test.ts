@@ -1,14 +1,12 @@
-import { deepEqual, equal, rejects, throws } from "node:assert/strict";
+import { deepEqual, equal, rejects } from "node:assert/strict";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import {
   cleanTempFiles,
-  cleanTempFilesSync,
   isTempFileName,
   readFileIfExists,
   readTextFileIfExists,
   TEMP_FILE_GRACE_MS,
   writeFileAtomic,
-  writeFileAtomicSync,
 } from "../../lib/state/atomic_file.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -39,26 +37,13 @@ Deno.test("writeFileAtomic replaces a file, mode 0600 by default, leaving no tem
   });
 });
 
-Deno.test("writeFileAtomicSync does the same synchronously", async () => {
-  await withDir(async (dir) => {
-    const path = `${dir}/n`;
-    writeFileAtomicSync(path, "1");
-    writeFileAtomicSync(path, "22");
-    equal(await readTextFileIfExists(path), "22");
-    equal(Deno.statSync(path).mode! & 0o777, 0o600);
-    deepEqual(names(dir), ["n"]);
-  });
-});
-
 Deno.test("a failed write leaves the target as it was and removes its temp file", async () => {
   await withDir(async (dir) => {
     await rejects(writeFileAtomic(`${dir}/missing/state`, "x"), Deno.errors.NotFound);
-    throws(() => writeFileAtomicSync(`${dir}/missing/state`, "x"), Deno.errors.NotFound);
     // A folder in the way: the rename fails after the temp file was written.
     await Deno.mkdir(`${dir}/busy`);
     await Deno.writeTextFile(`${dir}/busy/keep`, "k");
     await rejects(writeFileAtomic(`${dir}/busy`, "x"));
-    throws(() => writeFileAtomicSync(`${dir}/busy`, "x"));
     deepEqual(names(dir), ["busy"]);
     equal(await readTextFileIfExists(`${dir}/busy/keep`), "k");
   });
@@ -85,7 +70,7 @@ Deno.test("cleanTempFiles removes only stale, unlocked temp files of that target
       "state",
     ]);
     await holder.unlock();
-    equal(cleanTempFilesSync(path), 1, "the unlocked one goes");
+    equal(await cleanTempFiles(path), 1, "the unlocked one goes");
     deepEqual(names(dir), [".other.tmp-999999-abc", ".state.tmp-999999-def", "state"]);
     equal(await cleanTempFiles(`${dir}/nothing/here`), 0);
     equal(isTempFileName(".state.tmp-999999-def"), true);
@@ -107,15 +92,14 @@ Deno.test("the first write to a target sweeps stale temp files", async () => {
 // A child writes the file as fast as it can and is killed with SIGKILL at a random moment, over and
 // over: the file must always parse, hold a counter that never goes back, and be complete.
 const WRITER = (moduleUrl: string) => `
-import { writeFileAtomic, writeFileAtomicSync } from ${JSON.stringify(moduleUrl)};
-const [path, mode] = Deno.args;
+import { writeFileAtomic } from ${JSON.stringify(moduleUrl)};
+const [path] = Deno.args;
 let n = JSON.parse(Deno.readTextFileSync(path)).n;
 const pad = "x".repeat(64 * 1024);
 for (;;) {
   n++;
   const text = JSON.stringify({ n, pad, check: n });
-  if (mode === "sync") writeFileAtomicSync(path, text);
-  else await writeFileAtomic(path, text);
+  await writeFileAtomic(path, text);
 }
 `;
 
@@ -140,7 +124,6 @@ Deno.test("SIGKILL at random moments never leaves a torn or empty file", async (
           "--allow-write",
           script,
           path,
-          round % 2 ? "sync" : "async",
         ],
         stdout: "null",
         stderr: "piped",

@@ -1,0 +1,32 @@
+/**
+ * What a knock asks to open: a transport protocol and a port. The one definition of both, for the
+ * packet format, the config, the firewall and the daemon.
+ *
+ * @module
+ */
+
+/** A transport protocol spa can guard. */
+export type L4Protocol = "tcp" | "udp";
+
+/** A protocol and port number, e.g. tcp port 22. */
+export interface PortSpec {
+  /** `tcp` or `udp`. */
+  readonly protocol: L4Protocol;
+  /** 1..65535. */
+  readonly port: number;
+}
+
+/**
+ * The entry of `ports` for the same protocol and port as `target`, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { findPort } from "./port.ts";
+ * const ports = [{ protocol: "tcp" as const, port: 22, idleTimeoutMs: 1000 }];
+ * if (findPort(ports, { protocol: "tcp", port: 22 }) !== ports[0]) throw new Error();
+ * if (findPort(ports, { protocol: "udp", port: 22 }) !== undefined) throw new Error();
+ * ```
+ */
+export function findPort<P extends PortSpec>(ports: readonly P[], target: PortSpec): P | undefined {
+  return ports.find((p) => p.protocol === target.protocol && p.port === target.port);
+}
