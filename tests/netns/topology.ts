@@ -273,27 +273,8 @@ export async function createTopology(
       await must(["ip", "netns", "add", ns]);
       // Register before configuring, so a failure below still deletes this namespace.
       topo.addHost({ role, ns, iface: "eth0", ipv4: `10.77.0.${n}`, ipv6: `fd77::${n}`, mac });
-      await must([
-        "ip",
-        "link",
-        "add",
-        outer,
-        "netns",
-        topo.hubNs,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        ns,
-      ]);
-      await must(["ip", "-n", topo.hubNs, "link", "set", outer, "master", "hub", "up"]);
-      await must(["ip", "-n", ns, "link", "set", "eth0", "address", mac]);
       await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
-      await must(["ip", "-n", ns, "link", "set", "eth0", "up"]);
-      await must(["ip", "-n", ns, "addr", "add", `10.77.0.${n}/24`, "dev", "eth0"]);
-      await must(["ip", "-n", ns, "addr", "add", `fd77::${n}/64`, "dev", "eth0", "nodad"]);
+      await joinHub(topo, topo.host(role), outer);
       if (options.noOffload) {
         await run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off"]);
       }
@@ -338,6 +319,35 @@ async function killNamespaceProcesses(ns: string): Promise<void> {
       Deno.kill(Number(pid), "SIGKILL");
     } catch { /* already gone */ }
   }
+}
+
+/**
+ * Gives `host` its `eth0` on the hub: a veth whose outer end `outer` joins the hub bridge, with
+ * the host's MAC and both addresses, up. Used to build a topology and to re-create a link
+ * (`relink.ts`).
+ */
+export async function joinHub(topo: Topology, host: Host, outer: string): Promise<void> {
+  const { ns, iface } = host;
+  await must([
+    "ip",
+    "link",
+    "add",
+    outer,
+    "netns",
+    topo.hubNs,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    iface,
+    "netns",
+    ns,
+  ]);
+  await must(["ip", "-n", topo.hubNs, "link", "set", outer, "master", "hub", "up"]);
+  await must(["ip", "-n", ns, "link", "set", iface, "address", host.mac]);
+  await must(["ip", "-n", ns, "link", "set", iface, "up"]);
+  await must(["ip", "-n", ns, "addr", "add", `${host.ipv4}/24`, "dev", iface]);
+  await must(["ip", "-n", ns, "addr", "add", `${host.ipv6}/64`, "dev", iface, "nodad"]);
 }
 
 async function must(argv: readonly string[]): Promise<void> {
