@@ -8,26 +8,10 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import type { Grant } from "../../lib/firewall/backend.ts";
 import { NftTimeoutError } from "../../lib/firewall/nft_runner.ts";
 import { Counters } from "../../lib/server/counters.ts";
-import { GrantBook, type GrantFirewall, type KernelGrant } from "../../lib/server/grants.ts";
+import { GrantBook, type GrantFirewall } from "../../lib/server/grants.ts";
+import { FakeFirewall } from "./_fake_firewall.ts";
 import { Logger } from "../../lib/server/log.ts";
 import { TableWatch } from "../../lib/server/table_watch.ts";
-
-class FakeFirewall implements GrantFirewall {
-  live = new Map<string, KernelGrant>();
-  open(grant: { address: string; protocol: "tcp" | "udp"; port: number; timeoutMs: number }) {
-    this.live.set(grant.address, { ...grant, expiresInMs: grant.timeoutMs });
-    return Promise.resolve();
-  }
-  list() {
-    return Promise.resolve([...this.live.values()]);
-  }
-  closed: string[] = [];
-  close(grant: { address: string }) {
-    this.closed.push(grant.address);
-    this.live.delete(grant.address);
-    return Promise.resolve();
-  }
-}
 
 const grant = (address: string, port: number) => ({
   user: "alice",

@@ -1,33 +1,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { GrantBook, type GrantFirewall, type KernelGrant } from "../../lib/server/grants.ts";
+import { GrantBook } from "../../lib/server/grants.ts";
+import { FakeFirewall } from "./_fake_firewall.ts";
 import { Logger } from "../../lib/server/log.ts";
-
-class FakeFirewall implements GrantFirewall {
-  opens: { address: string; fresh: boolean | undefined }[] = [];
-  live = new Map<string, KernelGrant>();
-  open(
-    grant: {
-      address: string;
-      protocol: "tcp" | "udp";
-      port: number;
-      timeoutMs: number;
-      fresh?: boolean;
-    },
-  ) {
-    this.opens.push({ address: grant.address, fresh: grant.fresh });
-    this.live.set(grant.address, { ...grant, expiresInMs: grant.timeoutMs });
-    return Promise.resolve();
-  }
-  list() {
-    return Promise.resolve([...this.live.values()]);
-  }
-  closed: string[] = [];
-  close(grant: { address: string }) {
-    this.closed.push(grant.address);
-    this.live.delete(grant.address);
-    return Promise.resolve();
-  }
-}
 
 Deno.test("GrantBook: a new grant is opened fresh, a repeat refreshes; commands run once per port", async () => {
   const firewall = new FakeFirewall();
