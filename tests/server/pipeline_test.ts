@@ -5,109 +5,22 @@
  */
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { LINKTYPE_RAW } from "../../lib/packet/constants.ts";
-import { decodeFrame } from "../../lib/packet/decode.ts";
-import { encodeUdpPacket } from "../../lib/packet/encode.ts";
-import { PacketView } from "../../lib/packet/view.ts";
 import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
 import type { MessageBody } from "../../lib/protocol/message.ts";
 import { openTrailer } from "../../lib/protocol/open.ts";
 import { minuteOf } from "../../lib/protocol/random.ts";
-import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
 import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
 import { serverAfterGrace } from "../../lib/state/sequence.ts";
-import { Counters } from "../../lib/server/counters.ts";
-import { Logger } from "../../lib/server/log.ts";
-import { Pipeline } from "../../lib/server/pipeline.ts";
-import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
-import { replyRouteOf } from "../../lib/server/reply_route.ts";
-import { UserKeys } from "../../lib/server/user_keys.ts";
-import type { ServerUser } from "../../lib/server/users.ts";
-import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
-import { ProbeBudget } from "../../lib/server/probe_budget.ts";
+import { pipelineWorld, SECRET, UID } from "./_pipeline_world.ts";
 
-const SECRET = new Uint8Array(32).fill(3);
-const UID = 1000;
-const CLIENT = new Uint8Array([10, 77, 0, 2]);
 const ATTACKER = new Uint8Array([10, 77, 0, 3]);
-const SERVER = new Uint8Array([10, 77, 0, 1]);
 
 function world(options: { commitFails?: boolean; openFails?: number } = {}) {
-  let clock = Date.parse("2026-11-27T12:00:30Z");
-  const events: string[] = [];
-  const replies: Uint8Array[] = [];
-  const lines: string[] = [];
-  const counters = new Counters();
-  const user: ServerUser = {
-    uid: UID,
-    fingerprint: "0000000000000000",
-    policy: {
-      name: "alice",
-      ports: [{ protocol: "tcp", port: 22 }],
-      sources: { contains: () => true },
-      requireSourceBinding: false,
-    },
-    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }),
-    replay: new ReplayCache(),
-    lastAccepted: undefined,
-  };
   let openFailures = options.openFails ?? 0;
-  const pipeline = new Pipeline({
-    isCurrent: (u) => u === user,
-    openGrant: (grant) => {
-      events.push(`open ${grant.address} ${grant.protocol}/${grant.port}`);
-      if (openFailures > 0) {
-        openFailures--;
-        return Promise.reject(new Error("nft failed"));
-      }
-      return Promise.resolve();
-    },
-    commit: (u) => {
-      events.push(`commit ${u.keys.sequence.state} ${u.keys.sequence.sequence}`);
-      return options.commitFails ? Promise.reject(new Error("disk full")) : Promise.resolve();
-    },
-    reply: (_route, trailer) => {
-      events.push("reply");
-      replies.push(trailer);
-    },
-    idleTimeoutMs: () => 300_000,
-    resyncGraceMs: () => 600_000,
-    log: new Logger("text", (line) => lines.push(line)),
-    counters,
-    now: () => clock,
+  return pipelineWorld({
+    ...(options.commitFails ? { commitFails: true } : {}),
+    open: () => openFailures-- > 0 ? Promise.reject(new Error("nft failed")) : Promise.resolve(),
   });
-  const context: VerifyContext = {
-    users: new Map([[UID, user]]),
-    limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
-    probe: new ProbeBudget(),
-    counters,
-    maxAgeSeconds: 120,
-    underLoad: false,
-  };
-  const view = new PacketView();
-  async function deliver(trailer: Uint8Array, source = CLIENT): Promise<void> {
-    const frame = encodeUdpPacket({
-      source,
-      destination: SERVER,
-      sourcePort: 40000,
-      destinationPort: 22,
-      payload: trailer,
-    });
-    equal(decodeFrame(LINKTYPE_RAW, frame, frame.length, view), "ok");
-    const outcome = verifyPacket(context, frame, view, clock);
-    if (outcome !== undefined) await pipeline.handle(outcome, replyRouteOf(frame, view));
-  }
-  return {
-    user,
-    events,
-    replies,
-    lines,
-    counters,
-    context,
-    deliver,
-    now: () => clock,
-    advance: (ms: number) => (clock += ms),
-  };
 }
 
 function seal(kind: MessageBody["kind"], context: number, body: MessageBody): Uint8Array {

@@ -5,107 +5,12 @@
  */
 
 import { equal } from "node:assert/strict";
-import { LINKTYPE_RAW } from "../../lib/packet/constants.ts";
-import { decodeFrame } from "../../lib/packet/decode.ts";
-import { encodeUdpPacket } from "../../lib/packet/encode.ts";
-import { PacketView } from "../../lib/packet/view.ts";
-import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
-import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
-import { sealTrailer } from "../../lib/protocol/seal.ts";
-import { Counters } from "../../lib/server/counters.ts";
-import { Logger } from "../../lib/server/log.ts";
-import { MAX_QUEUED_PER_USER, Pipeline, RETRANSMIT_ACKS_BURST } from "../../lib/server/pipeline.ts";
-import { ProbeBudget } from "../../lib/server/probe_budget.ts";
-import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
-import { replyRouteOf } from "../../lib/server/reply_route.ts";
-import { UserKeys } from "../../lib/server/user_keys.ts";
-import type { ServerUser } from "../../lib/server/users.ts";
-import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
-
-const SECRET = new Uint8Array(32).fill(5);
-const UID = 1000;
-const CLIENT = new Uint8Array([10, 77, 0, 2]);
-const SERVER = new Uint8Array([10, 77, 0, 1]);
+import { MAX_QUEUED_PER_USER, RETRANSMIT_ACKS_BURST } from "../../lib/server/pipeline.ts";
+import { pipelineWorld } from "./_pipeline_world.ts";
 
 /** `open` decides each openGrant call: resolve, reject, or a promise the test settles. */
 function world(open: (retransmit: boolean) => Promise<void>) {
-  let clock = Date.parse("2026-11-27T12:00:30Z");
-  const opens: boolean[] = [];
-  const granted: string[] = [];
-  let replies = 0;
-  const counters = new Counters();
-  const user: ServerUser = {
-    uid: UID,
-    fingerprint: "0000000000000000",
-    policy: {
-      name: "alice",
-      ports: [{ protocol: "tcp", port: 22 }, { protocol: "tcp", port: 443 }],
-      sources: { contains: () => true },
-      requireSourceBinding: false,
-    },
-    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }),
-    replay: new ReplayCache(),
-    lastAccepted: undefined,
-  };
-  let current: ServerUser = user;
-  const pipeline = new Pipeline({
-    isCurrent: (u) => u === current,
-    openGrant: (grant, options) => {
-      opens.push(options?.retransmit === true);
-      granted.push(`${grant.address} ${grant.protocol}/${grant.port}`);
-      return open(options?.retransmit === true);
-    },
-    commit: () => Promise.resolve(),
-    reply: () => void replies++,
-    idleTimeoutMs: () => 300_000,
-    resyncGraceMs: () => 600_000,
-    log: new Logger("text", () => {}),
-    counters,
-    now: () => clock,
-  });
-  const context: VerifyContext = {
-    users: new Map([[UID, user]]),
-    limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
-    counters,
-    maxAgeSeconds: 120,
-    underLoad: false,
-    probe: new ProbeBudget(),
-  };
-  const view = new PacketView();
-  const deliver = (trailer: Uint8Array, source = CLIENT): Promise<void> => {
-    const frame = encodeUdpPacket({
-      source,
-      destination: SERVER,
-      sourcePort: 40000,
-      destinationPort: 22,
-      payload: trailer,
-    });
-    equal(decodeFrame(LINKTYPE_RAW, frame, frame.length, view), "ok");
-    const outcome = verifyPacket(context, frame, view, clock);
-    return outcome === undefined
-      ? Promise.resolve()
-      : pipeline.handle(outcome, replyRouteOf(frame, view));
-  };
-  const knock = (sequence: number, next: number, port = 22) =>
-    sealTrailer(deriveMessageKey(SECRET, UID, "knock", sequence), {
-      kind: "knock",
-      protocol: "tcp",
-      port,
-      next,
-      timestamp: Math.floor(clock / 1000),
-    });
-  return {
-    pipeline,
-    opens,
-    granted,
-    replies: () => replies,
-    counters,
-    deliver,
-    knock,
-    advance: (ms: number) => (clock += ms),
-    /** A reload gave the user a new key: her old object is no longer the daemon's. */
-    replaceUser: () => (current = { ...user }),
-  };
+  return pipelineWorld({ open });
 }
 
 Deno.test("pipeline: a retransmission is acked only once its grant is open", async () => {
@@ -115,11 +20,11 @@ Deno.test("pipeline: a retransmission is acked only once its grant is open", asy
   );
   const k = w.knock(100, 101);
   await w.deliver(k);
-  equal(w.replies(), 0, "the knock whose open failed was acked");
+  equal(w.replies.length, 0, "the knock whose open failed was acked");
   await w.deliver(k);
-  equal(w.replies(), 0, "the retransmission whose open failed was acked");
+  equal(w.replies.length, 0, "the retransmission whose open failed was acked");
   await w.deliver(k);
-  equal(w.replies(), 1, "the retransmission that opened the grant was not acked");
+  equal(w.replies.length, 1, "the retransmission that opened the grant was not acked");
   equal(w.opens.join(","), "false,true,true");
 });
 
@@ -128,12 +33,12 @@ Deno.test("pipeline: re-acks are limited per user, then one a second", async () 
   const k = w.knock(100, 101);
   await w.deliver(k);
   for (let i = 0; i < 20; i++) await w.deliver(k);
-  equal(w.replies(), 1 + RETRANSMIT_ACKS_BURST);
+  equal(w.replies.length, 1 + RETRANSMIT_ACKS_BURST);
   equal(w.counters.snapshot()["retransmit-limited"], 20 - RETRANSMIT_ACKS_BURST);
   w.advance(1000);
   await w.deliver(k);
   await w.deliver(k);
-  equal(w.replies(), 2 + RETRANSMIT_ACKS_BURST, "one more a second later");
+  equal(w.replies.length, 2 + RETRANSMIT_ACKS_BURST, "one more a second later");
 });
 
 Deno.test("pipeline: a storm of copies of an accepted knock collapses into one retransmission", async () => {
@@ -151,7 +56,7 @@ Deno.test("pipeline: a storm of copies of an accepted knock collapses into one r
   const c = w.counters.snapshot();
   equal(c["retransmit-limited"], 999, JSON.stringify(c));
   equal(w.opens.length, 2, "one open for the knock, one for the single retransmission handled");
-  equal(w.replies(), 2);
+  equal(w.replies.length, 2);
 });
 
 Deno.test("pipeline: copies arriving while the knock is handled are bounded by the queue", async () => {
@@ -168,7 +73,7 @@ Deno.test("pipeline: copies arriving while the knock is handled are bounded by t
   equal(c["queue-full"], 1001 - MAX_QUEUED_PER_USER, JSON.stringify(c));
   equal(c.accepted, 1);
   equal(w.opens.length, 1, "one nft run");
-  equal(w.replies(), 1, "one ack");
+  equal(w.replies.length, 1, "one ack");
 });
 
 Deno.test("pipeline: a replayed knock never opens the user's newer knock for its own source", async () => {
@@ -185,7 +90,7 @@ Deno.test("pipeline: a replayed knock never opens the user's newer knock for its
   await Promise.all(batch);
   await w.pipeline.idle();
   equal(w.granted.join(", "), "10.77.0.2 tcp/22, 10.77.0.9 tcp/443");
-  equal(w.replies(), 2, "the two knocks acked, the stale copy not");
+  equal(w.replies.length, 2, "the two knocks acked, the stale copy not");
 });
 
 Deno.test("pipeline: work queued for a user a reload replaced is dropped, not opened", async () => {
