@@ -7,7 +7,7 @@
  * @module
  */
 
-import { serverArgv, ServerProcess, type ServerSetup } from "../netns/spa_server.ts";
+import { type ServerProcess, type ServerSetup, startServer } from "../netns/spa_server.ts";
 import type { Topology } from "../netns/topology.ts";
 import { type NftWrapper, nftWrapper } from "../server/_faults.ts";
 
@@ -69,21 +69,10 @@ export class FaultRig implements AsyncDisposable {
   /** Starts spa-server (the shipped argv) with the wrapper first on its PATH. */
   async startServer(): Promise<ServerProcess> {
     if (this.#process !== undefined) return this.#process;
-    const path = this.#nft.path;
-    const child = this.topo.spawn(
-      "server",
-      serverArgv(this.setup, "run", "--config", this.setup.configPath),
-      { stdout: "null", env: { PATH: path } },
-    );
-    const server = new ServerProcess(child);
-    await Promise.race([
-      server.waitFor(/ start /, 30_000),
-      server.exited.then((s) => {
-        throw new Error(
-          `spa-server exited with ${s.code} before starting:\n${server.lines.join("\n")}`,
-        );
-      }),
-    ]);
+    const server = await startServer(this.topo, this.setup, {
+      env: { PATH: this.#nft.path },
+      timeoutMs: 30_000,
+    });
     this.#process = server;
     return server;
   }

@@ -228,15 +228,17 @@ export class ServerProcess {
 export async function startServer(
   topo: Topology,
   setup: ServerSetup,
-  host = "server",
+  options: StartOptions = {},
 ): Promise<ServerProcess> {
   // `ip netns exec` execs the program, so the child's pid is the server's and signals reach it.
-  const child = topo.spawn(host, [...serverArgv(setup, "run", "--config", setup.configPath)], {
-    stdout: "null",
-  });
+  const child = topo.spawn(
+    options.host ?? "server",
+    [...(options.argvPrefix ?? []), ...serverArgv(setup, "run", "--config", setup.configPath)],
+    { stdout: "null", ...(options.env ? { env: options.env } : {}) },
+  );
   const server = new ServerProcess(child);
   await Promise.race([
-    server.waitFor(/ start /, 20_000),
+    server.waitFor(/ start /, options.timeoutMs ?? 20_000),
     server.exited.then((s) => {
       throw new Error(
         `spa-server exited with ${s.code} before starting:\n${server.lines.join("\n")}`,
@@ -244,4 +246,16 @@ export async function startServer(
     }),
   ]);
   return server;
+}
+
+/** How {@linkcode startServer} starts the daemon. */
+export interface StartOptions {
+  /** The host (role) to run it in; `server` by default. */
+  host?: string;
+  /** Added to its environment (`ip netns exec` keeps it), e.g. a PATH with an nft wrapper. */
+  env?: Record<string, string>;
+  /** Programs the daemon runs under, e.g. a loader preloading libfaketime. */
+  argvPrefix?: readonly string[];
+  /** How long to wait for its `start` line; 20 s by default. */
+  timeoutMs?: number;
 }

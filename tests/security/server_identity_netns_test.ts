@@ -189,8 +189,8 @@ for (const provisioned of [false, true]) {
       try {
         await isolate(topo, "server2", 1);
         for (const host of ["server1", "server2"]) await startEcho(topo, host, 22);
-        servers.push(await startServer(topo, setup1, "server1"));
-        servers.push(await startServer(topo, setup2, "server2"));
+        servers.push(await startServer(topo, setup1, { host: "server1" }));
+        servers.push(await startServer(topo, setup2, { host: "server2" }));
         const server2 = servers[1]!;
         const before = await userState(setup2);
         let replayed = 0;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { serverArgv, ServerProcess, type ServerSetup } from "../netns/spa_server.ts";
+import { type ServerProcess, type ServerSetup, startServer } from "../netns/spa_server.ts";
 import type { Topology } from "../netns/topology.ts";
 
 /** What the wrapper does with each nft run (except `nft monitor`, always passed through). */
@@ -107,27 +107,13 @@ async function which(program: string): Promise<string> {
  * Starts `spa-server run` like `startServer`, with `env` added to its environment (`ip netns
  * exec` keeps it), and waits for its `start` line.
  */
-export async function startServerWithEnv(
+export function startServerWithEnv(
   topo: Topology,
   setup: ServerSetup,
   env: Record<string, string>,
   argvPrefix: readonly string[] = [],
 ): Promise<ServerProcess> {
-  const child = topo.spawn(
-    "server",
-    [...argvPrefix, ...serverArgv(setup, "run", "--config", setup.configPath)],
-    { stdout: "null", env },
-  );
-  const server = new ServerProcess(child);
-  await Promise.race([
-    server.waitFor(/ start /, 20_000),
-    server.exited.then((s) => {
-      throw new Error(
-        `spa-server exited with ${s.code} before starting:\n${server.lines.join("\n")}`,
-      );
-    }),
-  ]);
-  return server;
+  return startServer(topo, setup, { env, argvPrefix });
 }
 
 /** Resident set size of a process, in kB. */
