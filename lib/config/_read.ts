@@ -63,3 +63,19 @@ export function absolutePath(path: string): string {
     return path;
   }
 }
+
+/**
+ * Reads `size` bytes (the file's size from its `stat`) from an open file, synchronously; fewer
+ * when the file shrank meanwhile. Key and user files are read this way, in short slices, so a
+ * load of many users does not wait on the event loop per file.
+ */
+export function readSizeSync(file: Deno.FsFile, size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let filled = 0;
+  while (filled < bytes.length) {
+    const n = file.readSync(bytes.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return bytes.subarray(0, filled);
+}

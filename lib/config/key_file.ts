@@ -36,6 +36,7 @@ import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { ConfigError } from "./config_error.ts";
 import { Secret } from "./secret.ts";
+import { readSizeSync } from "./_read.ts";
 
 /** A key file's contents. */
 export interface KeyFile {
@@ -252,7 +253,7 @@ export async function loadKeyFile(path: string): Promise<KeyFile> {
       if (n === null) break;
       filled += n;
     }
-    return parseKeyFileBytes(bytes, filled, path);
+    return parseKeyFileBytes(bytes.subarray(0, filled), path);
   } finally {
     file.close();
   }
@@ -281,14 +282,8 @@ export function loadKeyFileSync(path: string): KeyFile {
   try {
     const info = file.statSync();
     checkKeyFileInfo(info, path);
-    const bytes = new Uint8Array(info.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const n = file.readSync(bytes.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-    return parseKeyFileBytes(bytes, filled, path);
+    const bytes = readSizeSync(file, info.size);
+    return parseKeyFileBytes(bytes, path);
   } finally {
     file.close();
   }
@@ -303,10 +298,11 @@ function checkKeyFileInfo(info: Deno.FileInfo, path: string): void {
   }
 }
 
-function parseKeyFileBytes(bytes: Uint8Array, filled: number, path: string): KeyFile {
+/** Parses a key file's bytes, then zeroes them (they hold the secret). */
+function parseKeyFileBytes(bytes: Uint8Array, path: string): KeyFile {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, filled));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new KeyFileError(path, ["it is not UTF-8 text"]);
   } finally {

@@ -19,6 +19,7 @@ import type { SourceList } from "./cidr.ts";
 import type { FileCache } from "./_file_cache.ts";
 import type { PortSpec } from "../protocol/port.ts";
 import type { KeyFileRef, UserConfig } from "./server.ts";
+import { readSizeSync } from "./_read.ts";
 
 /** What {@linkcode formatUserFile} writes. */
 export interface NewUserFile {
@@ -197,15 +198,9 @@ function readSmallText(path: string): string {
     if (info.size > MAX_USER_FILE_SIZE) {
       throw new Error(`it is larger than ${MAX_USER_FILE_SIZE} bytes`);
     }
-    const bytes = new Uint8Array(info.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const n = file.readSync(bytes.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
+    const bytes = readSizeSync(file, info.size);
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, filled));
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch {
       throw new Error("it is not UTF-8 text");
     }
