@@ -168,13 +168,7 @@ export class NftBackend implements FirewallBackend {
     return this.#serial(async () => {
       const ports = this.#ports;
       if (ports === undefined) return undefined;
-      const result = await this.#exec("check the firewall table", this.#fast, [
-        "-j",
-        "list",
-        "table",
-        "inet",
-        this.table,
-      ]);
+      const result = await this.#listTable("check the firewall table");
       if (result.code !== 0) {
         if (isMissingTable(result.stderr)) return "the table is missing";
         throw nftError("check the firewall table", result);
@@ -274,19 +268,18 @@ export class NftBackend implements FirewallBackend {
     });
   }
 
+  /** Runs `nft -j list table inet <table>` (the caller holds the serial queue). */
+  #listTable(what: string): Promise<NftResult> {
+    return this.#exec(what, this.#fast, ["-j", "list", "table", "inet", this.table]);
+  }
+
   /**
    * The grants open now, read from the kernel (works in any process, started or not; an absent
    * table has no grants). Times have a resolution of one second (nft's JSON output).
    */
   list(): Promise<LiveGrant[]> {
     return this.#serial(async () => {
-      const result = await this.#exec("list grants", this.#fast, [
-        "-j",
-        "list",
-        "table",
-        "inet",
-        this.table,
-      ]);
+      const result = await this.#listTable("list grants");
       if (result.code !== 0) {
         // A started table that is gone was removed from outside: that is not "no grants" (the
         // daemon must not close its grants for it, but restore them).
