@@ -89,15 +89,15 @@ export function openUdpTransport(target: Endpoint): Promise<Transport> {
   });
 }
 
-/** Linux errno values of the send failures worth a plain sentence. */
-const SEND_ERRORS: Readonly<Record<number, string>> = {
-  101: "the network is unreachable (ENETUNREACH)",
-  113: "the host is unreachable (EHOSTUNREACH)",
-  99: "no local address can reach it (EADDRNOTAVAIL)",
-};
+/** The errno names (Deno's `code` on an OS error) of the send failures worth a plain sentence. */
+const SEND_ERRORS: ReadonlyMap<string, string> = new Map([
+  ["ENETUNREACH", "the network is unreachable (ENETUNREACH)"],
+  ["EHOSTUNREACH", "the host is unreachable (EHOSTUNREACH)"],
+  ["EADDRNOTAVAIL", "no local address can reach it (EADDRNOTAVAIL)"],
+]);
 
 function describeSendError(error: Error): string {
-  // Deno reports the OS error as "... (os error N)"; its error classes do not cover these.
-  const errno = Number(/\(os error (\d+)\)/.exec(error.message)?.[1]);
-  return SEND_ERRORS[errno] ?? error.message;
+  // Deno sets `code` to the errno's name on every OS error; EHOSTUNREACH has no Deno.errors class.
+  const code: unknown = (error as { code?: unknown }).code;
+  return (typeof code === "string" ? SEND_ERRORS.get(code) : undefined) ?? error.message;
 }
