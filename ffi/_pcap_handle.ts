@@ -65,8 +65,16 @@ const PCAP_D_IN = 1;
  *
  * @throws {PcapError} When the handle cannot be created or activated.
  * @example
- * ```ts ignore
- * const { handle } = openLive(loadLibpcap(), "eth0", { snaplen: 262144, promiscuous: false, bufferSize: 1 << 25 });
+ * ```ts
+ * import { openLive } from "./_pcap_handle.ts";
+ * import { loadLibpcap } from "./libpcap.ts";
+ * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+ * function open(device: string): bigint {
+ *   const settings = { snaplen: 262144, promiscuous: false, bufferSize: 1 << 25 };
+ *   const { handle, warning } = openLive(loadLibpcap(), device, settings);
+ *   if (warning !== undefined) console.warn(warning);
+ *   return handle;
+ * }
  * ```
  */
 export function openLive(
@@ -115,8 +123,12 @@ export function openLive(
  *
  * @throws {PcapError} When the file cannot be read as a capture.
  * @example
- * ```ts ignore
- * const handle = openOffline(loadLibpcap(), "x.pcap");
+ * ```ts
+ * import { openOffline } from "./_pcap_handle.ts";
+ * import { loadLibpcap } from "./libpcap.ts";
+ * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+ * const pcap = loadLibpcap();
+ * pcap.pcap_close(openOffline(pcap, file));
  * ```
  */
 export function openOffline(pcap: Libpcap, path: string): bigint {
@@ -136,8 +148,14 @@ export function openOffline(pcap: Libpcap, path: string): bigint {
  * @throws {SyntaxError} When the expression does not compile.
  * @throws {PcapError} When libpcap cannot set the compiled filter.
  * @example
- * ```ts ignore
- * setFilter(pcap, handle, "eth0", "udp");
+ * ```ts
+ * import { openOffline, setFilter } from "./_pcap_handle.ts";
+ * import { loadLibpcap } from "./libpcap.ts";
+ * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+ * const pcap = loadLibpcap();
+ * const handle = openOffline(pcap, file);
+ * setFilter(pcap, handle, file, "udp");
+ * pcap.pcap_close(handle);
  * ```
  */
 export function setFilter(pcap: Libpcap, handle: bigint, source: string, expression: string): void {
@@ -156,8 +174,18 @@ export function setFilter(pcap: Libpcap, handle: bigint, source: string, express
  * libpcap's text for the last error on `handle` (`pcap_geterr`).
  *
  * @example
- * ```ts ignore
- * const text = lastError(pcap, handle);
+ * ```ts
+ * import { lastError, openOffline, setFilter } from "./_pcap_handle.ts";
+ * import { loadLibpcap } from "./libpcap.ts";
+ * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+ * const pcap = loadLibpcap();
+ * const handle = openOffline(pcap, file);
+ * try {
+ *   setFilter(pcap, handle, file, "not a filter (");
+ * } catch {
+ *   if (lastError(pcap, handle) === "") throw new Error("libpcap said nothing");
+ * }
+ * pcap.pcap_close(handle);
  * ```
  */
 export function lastError(pcap: Libpcap, handle: bigint): string {

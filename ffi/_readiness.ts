@@ -19,10 +19,17 @@ const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
  * ends a pending wait at once.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { Readiness } from "./_readiness.ts";
+ * import { AF_INET, loadLibc } from "./libc.ts";
+ * const libc = loadLibc();
+ * const fd = libc.socket(AF_INET, 2, 0); // a UDP socket nobody sends to
  * const readiness = new Readiness(fd);
- * await readiness.wait(); // fd readable, or wake() called
+ * const waiting = readiness.wait(); // until fd is readable, or wake()
+ * readiness.wake();
+ * await waiting;
  * readiness.close();
+ * libc.close(fd);
  * ```
  */
 export class Readiness {

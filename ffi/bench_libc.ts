@@ -34,7 +34,8 @@ export type FloodLibc = Deno.DynamicLibrary<typeof FLOOD_LIBC_SYMBOLS>;
  * Opens libc with {@linkcode FLOOD_LIBC_SYMBOLS}; the caller closes it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { openFloodLibc } from "./bench_libc.ts";
  * const libc = openFloodLibc();
  * libc.close();
  * ```
@@ -66,7 +67,8 @@ export type ConnectLibc = Deno.DynamicLibrary<typeof CONNECT_LIBC_SYMBOLS>;
  * Opens libc with {@linkcode CONNECT_LIBC_SYMBOLS}; the caller closes it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { openConnectLibc } from "./bench_libc.ts";
  * const libc = openConnectLibc();
  * libc.close();
  * ```

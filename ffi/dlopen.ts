@@ -11,8 +11,13 @@
  * `cause`. Never downloads anything.
  *
  * @example
- * ```ts ignore
- * const lib = dlopenFirst("libc", ["/lib/x86_64-linux-gnu/libc.so.6"], { getpid: { parameters: [], result: "i32" } }, "libc6");
+ * ```ts
+ * import { dlopenFirst } from "./dlopen.ts";
+ * const symbols = { getpid: { parameters: [], result: "i32" } } as const;
+ * const candidates = ["libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"];
+ * const lib = dlopenFirst("libc", candidates, symbols, "this is not a glibc system");
+ * if (lib.symbols.getpid() !== Deno.pid) throw new Error("getpid");
+ * lib.close();
  * ```
  */
 export function dlopenFirst<S extends Deno.ForeignLibraryInterface>(

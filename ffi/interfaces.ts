@@ -20,8 +20,10 @@ const SOCKADDR_READ = 24n;
  * The interface index of `name`, or 0 when the host has no such interface.
  *
  * @example
- * ```ts ignore
- * if (interfaceIndex("eth0") === 0) console.log("eth0 is not there (yet)");
+ * ```ts
+ * import { interfaceIndex } from "./interfaces.ts";
+ * if (interfaceIndex("lo") === 0) throw new Error("lo is always there");
+ * if (interfaceIndex("spa-absent0") !== 0) console.log("spa-absent0 is not there (yet)");
  * ```
  */
 export function interfaceIndex(name: string): number {
@@ -42,8 +44,10 @@ export interface InterfaceAddress {
  *
  * @throws {SystemError} When `getifaddrs` fails.
  * @example
- * ```ts ignore
- * const mine = hostAddresses().filter((a) => a.interface === "eth0");
+ * ```ts
+ * import { hostAddresses } from "./interfaces.ts";
+ * const loopback = hostAddresses().filter((a) => a.interface === "lo");
+ * if (!loopback.some((a) => a.address.join(".") === "127.0.0.1")) throw new Error("no 127.0.0.1");
  * ```
  */
 export function hostAddresses(): InterfaceAddress[] {

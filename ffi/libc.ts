@@ -72,8 +72,11 @@ let libc: Libc | undefined;
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for the libc path (unchanged).
  * @throws {Error} When no candidate loads.
  * @example
- * ```ts ignore
- * const fd = loadLibc().socket(2, 2, 0);
+ * ```ts
+ * import { AF_INET, loadLibc, SOCK_CLOEXEC } from "./libc.ts";
+ * const libc = loadLibc();
+ * const fd = libc.socket(AF_INET, 2 | SOCK_CLOEXEC, 0); // a UDP socket
+ * if (fd < 0 || libc.close(fd) !== 0) throw new Error("socket/close failed");
  * ```
  */
 export function loadLibc(): Libc {
@@ -88,7 +91,8 @@ const errnoView = new Uint8Array(errnoBytes.buffer);
  * The calling thread's `errno`, read right after a failed synchronous call.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { loadLibc, readErrno } from "./libc.ts";
  * if (loadLibc().close(-1) === -1 && readErrno() !== 9) throw new Error("expected EBADF");
  * ```
  */
@@ -102,8 +106,10 @@ export function readErrno(): number {
  * Copies the NUL-terminated C string at `pointer` (at most `max` bytes) into a JS string.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { loadLibc, readCString } from "./libc.ts";
  * const text = readCString(loadLibc().strerror(1));
+ * if (text !== "Operation not permitted") throw new Error(text);
  * ```
  */
 export function readCString(pointer: bigint, max = 4096): string {
@@ -228,8 +234,11 @@ export class SystemError extends Error {
  * carries libc's `strerror` text.
  *
  * @example
- * ```ts ignore
- * if (loadLibc().close(-1) === -1) throw systemError("close a socket");
+ * ```ts
+ * import { loadLibc, SystemError, systemError } from "./libc.ts";
+ * if (loadLibc().close(-1) !== -1) throw new Error("closing fd -1 must fail");
+ * const error = systemError("close a socket");
+ * if (!(error instanceof SystemError) || error.errno !== 9) throw new Error("expected EBADF");
  * ```
  */
 export function systemError(operation: string, errno: number = readErrno()): SystemError {

@@ -68,8 +68,11 @@ const loaded = new Map<string, Libpcap>();
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for the path (passed through unchanged).
  * @throws {Error} When no candidate loads; the message names the Debian package `libpcap0.8`.
  * @example
- * ```ts ignore
+ * ```ts
+ * import { readCString } from "./libc.ts";
+ * import { loadLibpcap } from "./libpcap.ts";
  * const pcap = loadLibpcap();
+ * if (!readCString(pcap.pcap_lib_version()).startsWith("libpcap")) throw new Error("not libpcap");
  * ```
  */
 export function loadLibpcap(path?: string): Libpcap {

@@ -18,8 +18,10 @@ const PROBE_PORT = 9;
  * @throws {TypeError} When `destination` is not 4 or 16 bytes long.
  * @throws {SystemError} When there is no route (e.g. `ENETUNREACH`).
  * @example
- * ```ts ignore
- * const source = localAddressFor(new Uint8Array([127, 0, 0, 1])); // 127.0.0.1
+ * ```ts
+ * import { localAddressFor } from "./local_address.ts";
+ * const source = localAddressFor(new Uint8Array([127, 0, 0, 1]));
+ * if (source.join(".") !== "127.0.0.1") throw new Error(source.join("."));
  * ```
  */
 export function localAddressFor(destination: Uint8Array): Uint8Array {

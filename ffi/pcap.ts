@@ -113,10 +113,15 @@ type State = "open" | "closing" | "closed";
  * {@linkcode Capture.read} and {@linkcode Capture.wait}; `close()` (or `using`) releases it.
  *
  * @example Count packets on eth0 for a second (needs root)
- * ```ts ignore
- * using capture = Capture.open("eth0");
- * let count = 0;
- * await capture.run(() => count++, AbortSignal.timeout(1000));
+ * ```ts
+ * import { Capture } from "./pcap.ts";
+ * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+ * async function countForASecond(device: string): Promise<number> {
+ *   using capture = Capture.open(device);
+ *   let count = 0;
+ *   await capture.run(() => count++, AbortSignal.timeout(1000));
+ *   return count;
+ * }
  * ```
  */
 export class Capture implements Disposable {
@@ -180,8 +185,12 @@ export class Capture implements Disposable {
    * @throws {SyntaxError} When `options.filter` does not compile.
    * @throws {RangeError} When `snaplen` or `bufferSize` is out of range.
    * @example
-   * ```ts ignore
-   * using capture = Capture.open("eth0", { bufferSize: 64 * 1024 * 1024 });
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+   * function openWithLargeRing(device: string): Capture {
+   *   return Capture.open(device, { bufferSize: 64 * 1024 * 1024 });
+   * }
    * ```
    */
   static open(device: string, options: CaptureOptions = {}): Capture {
@@ -221,9 +230,13 @@ export class Capture implements Disposable {
    *
    * @throws {PcapError} When the file cannot be read as a capture.
    * @example
-   * ```ts ignore
-   * using capture = Capture.openOffline("tests/testdata/syn.pcap");
-   * capture.read((frame, length) => console.log(length));
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * using capture = Capture.openOffline(file);
+   * let bytes = 0;
+   * capture.read((_frame, length) => (bytes += length));
+   * if (bytes === 0) throw new Error("empty capture");
    * ```
    */
   static openOffline(path: string, options: { libraryPath?: string } = {}): Capture {
@@ -247,7 +260,10 @@ export class Capture implements Disposable {
    * @throws {SyntaxError} When the expression does not compile.
    * @throws {PcapError} When the capture is closed, or libpcap cannot set the filter.
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * using capture = Capture.openOffline(file);
    * capture.setFilter("udp or tcp[tcpflags] & tcp-syn != 0");
    * ```
    */
@@ -263,8 +279,13 @@ export class Capture implements Disposable {
    *
    * @throws {PcapError} When libpcap reports a read error (e.g. the interface went away).
    * @example
-   * ```ts ignore
-   * const n = capture.read((frame, length) => inspect(frame, length));
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * using capture = Capture.openOffline(file);
+   * const lengths: number[] = [];
+   * const n = capture.read((_frame, length) => lengths.push(length));
+   * if (n === 0 || n !== lengths.length) throw new Error("read nothing");
    * ```
    */
   read(onPacket: PacketCallback, max: number = BATCH): number {
@@ -310,8 +331,13 @@ export class Capture implements Disposable {
    *
    * @throws {TypeError} When another wait is pending.
    * @example
-   * ```ts ignore
-   * while (await capture.wait()) capture.read(onPacket);
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * using capture = Capture.openOffline(file);
+   * let count = 0;
+   * while (await capture.wait()) if (capture.read(() => count++) === 0) break;
+   * if (count === 0) throw new Error("no packet");
    * ```
    */
   async wait(): Promise<boolean> {
@@ -331,11 +357,17 @@ export class Capture implements Disposable {
    *
    * @throws {PcapError} When libpcap reports a read error.
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * using capture = Capture.openOffline(file);
    * const stop = new AbortController();
-   * const done = capture.run((frame, length) => handle(frame, length), stop.signal);
-   * stop.abort();
+   * let count = 0;
+   * const done = capture.run(() => {
+   *   if (++count === 1) stop.abort(); // ends the loop; the capture stays open
+   * }, stop.signal);
    * await done;
+   * if (count === 0) throw new Error("no packet");
    * ```
    */
   async run(onPacket: PacketCallback, signal?: AbortSignal): Promise<void> {
@@ -357,8 +389,13 @@ export class Capture implements Disposable {
    *
    * @throws {PcapError} On an offline capture, or when libpcap cannot read them.
    * @example
-   * ```ts ignore
-   * const { dropped } = capture.stats();
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * // A live capture needs root: `deno test --doc` type-checks this function but does not call it.
+   * function dropsAfterASecond(capture: Capture): number {
+   *   const { dropped, ifDropped } = capture.stats();
+   *   return dropped + ifDropped;
+   * }
    * ```
    */
   stats(): CaptureStats {
@@ -374,7 +411,10 @@ export class Capture implements Disposable {
    * handle released as soon as it returns (it must not be freed under a running `poll`).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Capture } from "./pcap.ts";
+   * const file = new URL("../tests/testdata/captures/ethernet.pcap", import.meta.url).pathname;
+   * const capture = Capture.openOffline(file);
    * capture.close();
    * capture.close(); // no-op
    * ```

@@ -28,9 +28,13 @@ const IP_HDRINCL = 3;
  * packet by `destination` and fills in the IPv4 header checksum and total length.
  *
  * @example Send a packet built by `lib/packet` (needs root or CAP_NET_RAW)
- * ```ts ignore
- * using socket = RawSocket.open(4);
- * socket.send(packet, new Uint8Array([10, 77, 0, 1]));
+ * ```ts
+ * import { RawSocket } from "./raw_socket.ts";
+ * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+ * function sendOnce(packet: Uint8Array): void {
+ *   using socket = RawSocket.open(4);
+ *   socket.send(packet, new Uint8Array([10, 77, 0, 1]));
+ * }
  * ```
  */
 export class RawSocket implements Disposable {
@@ -51,8 +55,12 @@ export class RawSocket implements Disposable {
    * @throws {SystemError} `EPERM`: "needs root or CAP_NET_RAW".
    * @throws {TypeError} When `family` is neither 4 nor 6.
    * @example
-   * ```ts ignore
-   * using socket = RawSocket.open(6);
+   * ```ts
+   * import { RawSocket } from "./raw_socket.ts";
+   * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+   * function openV6(): RawSocket {
+   *   return RawSocket.open(6);
+   * }
    * ```
    */
   static open(family: 4 | 6): RawSocket {
@@ -82,8 +90,12 @@ export class RawSocket implements Disposable {
    * @throws {SystemError} When the kernel refuses the packet: `EPERM` here means a local firewall
    *   rule refused it; `EMSGSIZE` a packet larger than the MTU.
    * @example
-   * ```ts ignore
-   * socket.send(packet, new Uint8Array([10, 77, 0, 1]));
+   * ```ts
+   * import { RawSocket } from "./raw_socket.ts";
+   * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+   * function sendTo(socket: RawSocket, packet: Uint8Array): void {
+   *   socket.send(packet, new Uint8Array([10, 77, 0, 1]));
+   * }
    * ```
    */
   send(packet: Uint8Array, destination: Uint8Array): void {

@@ -47,9 +47,13 @@ export interface ReceivedSegment {
  * A receive-only raw TCP socket of one IP family.
  *
  * @example
- * ```ts ignore
- * using receiver = RawTcpReceiver.open(4);
- * const got = await receiver.receive(); // undefined once closed
+ * ```ts
+ * import { RawTcpReceiver, type ReceivedSegment } from "./raw_tcp_receiver.ts";
+ * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+ * async function firstSegment(): Promise<ReceivedSegment | undefined> {
+ *   using receiver = RawTcpReceiver.open(4);
+ *   return await receiver.receive(); // undefined once closed
+ * }
  * ```
  */
 export class RawTcpReceiver implements Disposable {
