@@ -223,9 +223,18 @@ export function parseClientConfig(
  *
  * @throws {ConfigError} When the file is unreadable or invalid.
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadClientConfig } from "./client.ts";
- * const config = await loadClientConfig({ env: (name) => Deno.env.get(name) });
+ * const home = await Deno.makeTempDir();
+ * const env = (name: string) => (name === "HOME" ? home : undefined);
+ * if ((await loadClientConfig({ env })).hosts.length !== 0) throw new Error("no file: no hosts");
+ * await Deno.writeTextFile(
+ *   `${home}/client.toml`,
+ *   `[hosts.web1]\naddress = "10.77.0.1"\nuid = 1000\nkey_file = "alice.key"\nport = 22\n`,
+ * );
+ * const config = await loadClientConfig({ env, path: `${home}/client.toml` });
+ * if (config.hosts[0]?.name !== "web1") throw new Error("web1 not read");
+ * await Deno.remove(home, { recursive: true });
  * ```
  */
 export async function loadClientConfig(

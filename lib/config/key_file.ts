@@ -231,9 +231,22 @@ export function keyFileModeProblem(mode: number, path: string): string | undefin
  * @throws {KeyFileError} When it is missing, unreadable, too open, too large or malformed.
  * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid reading it.
  * @example
- * ```ts ignore
- * import { loadKeyFile } from "./key_file.ts";
- * const key = await loadKeyFile("/etc/spa/keys/alice.key");
+ * ```ts
+ * import { KeyFileError, loadKeyFile, writeKeyFile } from "./key_file.ts";
+ * import { Secret } from "./secret.ts";
+ * const dir = await Deno.makeTempDir();
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 });
+ * const key = await loadKeyFile(`${dir}/alice.key`);
+ * if (key.sequence !== 77 || key.source !== "secret") throw new Error("not read back");
+ * await Deno.chmod(`${dir}/alice.key`, 0o644);
+ * await loadKeyFile(`${dir}/alice.key`).then(
+ *   () => Promise.reject(new Error("a key file others may read must be refused")),
+ *   (error) => {
+ *     if (!(error instanceof KeyFileError)) throw error;
+ *   },
+ * );
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadKeyFile(path: string): Promise<KeyFile> {
@@ -267,9 +280,15 @@ export async function loadKeyFile(path: string): Promise<KeyFile> {
  * @throws {KeyFileError} When it is missing, unreadable, too open, too large or malformed.
  * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid reading it.
  * @example
- * ```ts ignore
- * import { loadKeyFileSync } from "./key_file.ts";
- * const key = loadKeyFileSync("/etc/spa/keys/alice.key");
+ * ```ts
+ * import { loadKeyFileSync, writeKeyFile } from "./key_file.ts";
+ * import { Secret } from "./secret.ts";
+ * const dir = await Deno.makeTempDir();
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 });
+ * const key = loadKeyFileSync(`${dir}/alice.key`);
+ * if (key.uid !== 1000 || !key.secret.equals(secret)) throw new Error("not read back");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function loadKeyFileSync(path: string): KeyFile {
@@ -369,11 +388,14 @@ export function formatKeyFile(key: NewKey, options: { name?: string } = {}): str
  *
  * @throws {Deno.errors.AlreadyExists} When the file exists and `overwrite` is not set.
  * @example
- * ```ts ignore
+ * ```ts
  * import { writeKeyFile } from "./key_file.ts";
  * import { Secret } from "./secret.ts";
+ * const dir = await Deno.makeTempDir();
  * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
- * await writeKeyFile("./alice.key", { uid: 1000, secret, sequence: 77 }, { name: "alice" });
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 }, { name: "alice" });
+ * if (((await Deno.stat(`${dir}/alice.key`)).mode! & 0o777) !== 0o600) throw new Error("mode");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeKeyFile(

@@ -90,10 +90,21 @@ export class LoadCache {
  * of its user files).
  * @throws {Deno.errors.NotCapable} Unchanged, when Deno's permissions forbid a read.
  * @example
- * ```ts ignore
+ * ```ts
+ * import { writeKeyFile } from "./key_file.ts";
+ * import { Secret } from "./secret.ts";
  * import { loadServerConfig } from "./server_load.ts";
- * const { config, keys } = await loadServerConfig("/etc/spa/server.toml");
- * console.log(config.users.length, keys.size);
+ * const dir = await Deno.makeTempDir();
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 });
+ * await Deno.writeTextFile(
+ *   `${dir}/server.toml`,
+ *   `server_id = "web1"\ninterfaces = ["lo"]\nstate_dir = "state"\nfirewall = "nft"\n` +
+ *     `[[users]]\nuid = 1000\nname = "alice"\nkey_file = "alice.key"\nports = ["tcp/22"]\n`,
+ * );
+ * const { config, keys } = await loadServerConfig(`${dir}/server.toml`);
+ * if (config.users.length !== 1 || keys.get(1000)?.sequence !== 77) throw new Error("not loaded");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadServerConfig(

@@ -71,9 +71,18 @@ export interface UserFile {
  *
  * @throws {Error} When the folder cannot be listed ("Cannot read users_dir ...: reason").
  * @example
- * ```ts ignore
+ * ```ts
  * import { readUsersDir } from "./users_dir.ts";
- * const files = await readUsersDir("/etc/spa/users.d", { uids: new Map(), names: new Map() });
+ * const dir = await Deno.makeTempDir();
+ * const user = (uid: number, name: string) =>
+ *   `uid = ${uid}\nname = "${name}"\nkey_file = "${name}.key"\nports = ["tcp/22"]\n`;
+ * await Deno.writeTextFile(`${dir}/bob.toml`, user(1001, "bob"));
+ * await Deno.writeTextFile(`${dir}/eve.toml`, user(1000, "eve"));
+ * const taken = { uids: new Map([[1000, "alice"]]), names: new Map([["alice", "server.toml"]]) };
+ * const [bob, eve] = await readUsersDir(dir, taken);
+ * if (bob?.user?.name !== "bob" || bob.problems.length !== 0) throw new Error(`${bob?.problems}`);
+ * if (eve?.user !== undefined) throw new Error("uid 1000 is alice's: eve's file is broken");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readUsersDir(

@@ -35,9 +35,16 @@ export interface StateDirHold {
  * @throws {Error} "Cannot use state folder DIR: reason" when it is read-only, full, not a folder,
  * or held by another daemon.
  * @example
- * ```ts ignore
- * const hold = await holdStateDir("/var/lib/spa");
+ * ```ts
+ * import { holdStateDir } from "./state_dir.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * const hold = await holdStateDir(stateDir);
+ * await holdStateDir(stateDir).then(
+ *   () => Promise.reject(new Error("a second hold must fail")),
+ *   () => {}, // "Cannot use state folder …: another spa-server (pid …) is using it"
+ * );
  * await hold.release();
+ * await Deno.remove(stateDir, { recursive: true });
  * ```
  */
 export async function holdStateDir(dir: string): Promise<StateDirHold> {
@@ -106,8 +113,15 @@ export interface StateDirHolder {
  * Whether a live daemon holds the state folder's lock (only read access is needed).
  *
  * @example
- * ```ts ignore
- * const { running, pid } = await stateDirHolder("/var/lib/spa");
+ * ```ts
+ * import { holdStateDir, stateDirHolder } from "./state_dir.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * const hold = await holdStateDir(stateDir);
+ * const { running, pid } = await stateDirHolder(stateDir);
+ * if (!running || pid !== Deno.pid) throw new Error("the hold is not seen");
+ * await hold.release();
+ * if ((await stateDirHolder(stateDir)).running) throw new Error("still held");
+ * await Deno.remove(stateDir, { recursive: true });
  * ```
  */
 export async function stateDirHolder(dir: string): Promise<StateDirHolder> {

@@ -47,8 +47,18 @@ export function statusPath(stateDir: string): string {
  * lost status is rewritten seconds later).
  *
  * @example
- * ```ts ignore
- * await writeStatus("/var/lib/spa", status);
+ * ```ts
+ * import { COUNTER_NAMES, type CounterName } from "./counters.ts";
+ * import { readStatus, writeStatus } from "./status.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * const now = new Date().toISOString();
+ * const counters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0]));
+ * await writeStatus(stateDir, {
+ *   version: 1, pid: Deno.pid, startedAt: now, updatedAt: now, interfaces: ["eth0"], firewall: "nft",
+ *   grants: [], counters: counters as Record<CounterName, number>, capture: [], users: [],
+ * });
+ * if ((await readStatus(stateDir))?.pid !== Deno.pid) throw new Error("not read back");
+ * await Deno.remove(stateDir, { recursive: true });
  * ```
  */
 export async function writeStatus(stateDir: string, status: StatusFile): Promise<void> {
@@ -63,8 +73,11 @@ export async function writeStatus(stateDir: string, status: StatusFile): Promise
  *
  * @throws {SyntaxError} When the file is not a status file.
  * @example
- * ```ts ignore
- * const status = await readStatus("/var/lib/spa");
+ * ```ts
+ * import { readStatus } from "./status.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * if (await readStatus(stateDir) !== undefined) throw new Error("no daemon wrote one yet");
+ * await Deno.remove(stateDir);
  * ```
  */
 export async function readStatus(stateDir: string): Promise<StatusFile | undefined> {

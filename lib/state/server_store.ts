@@ -55,10 +55,17 @@ interface FileShape {
  * Per-user state files in one folder.
  *
  * @example
- * ```ts ignore
- * const store = new ServerStore("/var/lib/spa");
- * const record = await store.load(1000, fingerprint, initialSequence, 1024);
+ * ```ts
+ * import { ServerStore } from "./server_store.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * const store = new ServerStore(stateDir);
+ * const fingerprint = "00".repeat(32); // of the user's key
+ * const record = await store.load(1000, fingerprint, 77, 1024); // fresh: no file yet
+ * record.sequence = { state: "current", sequence: 78 };
  * await store.save(1000, fingerprint, record);
+ * const again = await store.load(1000, fingerprint, 77, 1024);
+ * if (again.fresh || again.sequence.sequence !== 78) throw new Error("not stored");
+ * await Deno.remove(stateDir, { recursive: true });
  * ```
  */
 export class ServerStore {
