@@ -81,13 +81,16 @@ export interface NftBackendOptions {
  * The nftables backend.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { NftBackend } from "./nft.ts";
- * const fw = new NftBackend({ table: "spa" });
- * await fw.start([{ protocol: "tcp", port: 22, idleTimeoutMs: 300_000 }]);
- * await fw.open({ address: "203.0.113.7", protocol: "tcp", port: 22, timeoutMs: 300_000 });
- * console.log(await fw.list());
- * await fw.stop();
+ * // Changes the host's ruleset (root): `deno test --doc` type-checks this but does not call it.
+ * async function openOnce(): Promise<void> {
+ *   const fw = new NftBackend({ table: "spa" });
+ *   await fw.start([{ protocol: "tcp", port: 22, idleTimeoutMs: 300_000 }]);
+ *   await fw.open({ address: "203.0.113.7", protocol: "tcp", port: 22, timeoutMs: 300_000 });
+ *   console.log(await fw.list());
+ *   await fw.stop();
+ * }
  * ```
  */
 export class NftBackend implements FirewallBackend {

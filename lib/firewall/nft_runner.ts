@@ -65,10 +65,11 @@ export class NftTimeoutError extends FirewallError {
  * A runner that executes `command` (e.g. `["nft"]`) with the arguments and the script.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { commandRunner } from "./nft_runner.ts";
- * const result = await commandRunner(["nft"])(["--version"]);
- * console.log(result.stdout);
+ * const run = commandRunner(["echo", "nft"]); // ["nft"] for the real one
+ * const result = await run(["-j", "list", "tables"], undefined, { timeoutMs: 5_000 });
+ * if (result.code !== 0 || result.stdout !== "nft -j list tables\n") throw new Error(result.stdout);
  * ```
  */
 export function commandRunner(command: readonly string[]): NftRunner {

@@ -65,11 +65,15 @@ export function scriptLine(script: string): string {
  * A long-lived `nft -j -i`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { NftSession } from "./nft_session.ts";
- * const nft = new NftSession(["nft"]);
- * const listing = await nft.run("list table inet spa", true, { timeoutMs: 5000 });
- * nft.close();
+ * // Needs root: `deno test --doc` type-checks this but does not call it.
+ * async function listSpa(): Promise<string> {
+ *   const nft = new NftSession(["nft"]);
+ *   const listing = await nft.run("list table inet spa", true, { timeoutMs: 5000 });
+ *   nft.close();
+ *   return listing.stdout;
+ * }
  * ```
  */
 export class NftSession {
@@ -230,11 +234,19 @@ export class NftSession {
  * `session`, and everything else (e.g. `-c`) to `fallback`.
  *
  * @example
- * ```ts ignore
- * import { commandRunner } from "./nft_runner.ts";
+ * ```ts
+ * import { commandRunner, type NftResult } from "./nft_runner.ts";
  * import { NftSession, sessionRunner } from "./nft_session.ts";
- * const run = sessionRunner(new NftSession(["nft"]), commandRunner(["nft"]));
- * await run(["-j", "list", "tables"]);
+ * // Changes the host's ruleset (root): `deno test --doc` type-checks this but does not call it.
+ * async function listTables(): Promise<NftResult> {
+ *   const session = new NftSession(["nft"]);
+ *   const run = sessionRunner(session, commandRunner(["nft"]));
+ *   try {
+ *     return await run(["-j", "list", "tables"]); // a listing: through the session
+ *   } finally {
+ *     session.close();
+ *   }
+ * }
  * ```
  */
 export function sessionRunner(session: NftSession, fallback: NftRunner): NftRunner {

@@ -61,9 +61,21 @@ export function isMissingInterface(error: unknown, exists: () => boolean): boole
  * One interface's capture, reopened whenever the interface comes back.
  *
  * @example
- * ```ts ignore
- * const supervisor = CaptureSupervisor.start("eth0", deps); // throws only on a fatal error
- * console.log(supervisor.state); // "capturing" or "waiting"
+ * ```ts
+ * import { PCAP_ERROR_NO_SUCH_DEVICE, PcapError } from "../../ffi/pcap.ts";
+ * import { CaptureSupervisor } from "./capture_supervisor.ts";
+ * import { Logger } from "./log.ts";
+ * const supervisor = CaptureSupervisor.start("spa-late0", {
+ *   open(name) {
+ *     throw new PcapError(`Cannot open capture on ${name}: no such device`, PCAP_ERROR_NO_SUCH_DEVICE);
+ *   },
+ *   serve: () => Promise.resolve(),
+ *   exists: () => false,
+ *   fatal: (_name, error) => console.error(error), // throws only on a fatal error
+ *   log: new Logger("text", () => {}),
+ *   now: () => performance.now(),
+ * });
+ * if (supervisor.state !== "waiting") throw new Error(supervisor.state); // or "capturing"
  * await supervisor.stop();
  * ```
  */

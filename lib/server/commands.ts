@@ -20,8 +20,15 @@ export const MAX_COMMAND_OUTPUT = 16 * 1024;
  * or was killed). Never throws.
  *
  * @example
- * ```ts ignore
- * await runCommand(["systemctl", "start", "ssh"], event, { timeoutMs: 10_000, log, label: "on_open" });
+ * ```ts
+ * import { runCommand } from "./commands.ts";
+ * import { Logger } from "./log.ts";
+ * const lines: string[] = [];
+ * const log = new Logger("text", (line) => lines.push(line));
+ * const event = { user: "alice", address: "10.77.0.2", protocol: "tcp" as const, port: 22 };
+ * const argv = ["sh", "-c", 'echo "$SPA_USER from $SPA_ADDRESS"; exit 3'];
+ * const code = await runCommand(argv, event, { timeoutMs: 10_000, log, label: "on_open" });
+ * if (code !== 3 || !lines.some((line) => line.includes("alice from 10.77.0.2"))) throw new Error();
  * ```
  */
 export async function runCommand(

@@ -54,9 +54,13 @@ export interface DaemonOptions {
  * The running daemon.
  *
  * @example
- * ```ts ignore
- * const daemon = await Daemon.start("/etc/spa/server.toml");
- * await daemon.finished; // until SIGTERM/SIGINT
+ * ```ts
+ * import { Daemon } from "./daemon.ts";
+ * // Captures and changes the firewall (root): `deno test --doc` type-checks this, does not call it.
+ * async function serve(configPath: string): Promise<void> {
+ *   const daemon = await Daemon.start(configPath, { logFormat: "json" });
+ *   await daemon.finished; // until SIGTERM/SIGINT, or daemon.stop()
+ * }
  * ```
  */
 export class Daemon {

@@ -88,10 +88,29 @@ export interface OpenOptions {
  * Open grants, by (address, protocol, port).
  *
  * @example
- * ```ts ignore
- * const book = new GrantBook({ firewall, commands, commandTimeoutMs: 10_000, log, now: () => performance.now() });
- * await book.open({ user: "alice", address: "10.77.0.2", protocol: "tcp", port: 22, idleTimeoutMs: 300_000 });
+ * ```ts
+ * import { NoneBackend } from "../firewall/none.ts";
+ * import { GrantBook } from "./grants.ts";
+ * import { Logger } from "./log.ts";
+ * let clock = 0; // one clock for the book and the in-memory firewall, moved by hand
+ * const firewall = new NoneBackend({ now: () => clock });
+ * await firewall.start([{ protocol: "tcp", port: 22, idleTimeoutMs: 300_000 }]);
+ * const closed: string[] = [];
+ * const book = new GrantBook({
+ *   firewall,
+ *   commands: () => ({ onClose: ["sh", "-c", 'echo "closed for $SPA_USER"'] }),
+ *   commandTimeoutMs: 10_000,
+ *   log: new Logger("text", (line) => closed.push(line)),
+ *   now: () => clock,
+ * });
+ * const grant = { user: "alice", address: "10.77.0.2", protocol: "tcp" as const, port: 22 };
+ * await book.open({ ...grant, idleTimeoutMs: 300_000 });
+ * if (book.snapshot().length !== 1) throw new Error("not open");
+ * clock += 301_000;
  * await book.poll(); // runs on_close for grants the kernel has expired
+ * if (book.snapshot().length !== 0) throw new Error("still open");
+ * if (!closed.some((line) => line.includes("closed for alice"))) throw new Error("no on_close");
+ * await firewall.stop();
  * ```
  */
 export class GrantBook {

@@ -70,11 +70,18 @@ export const MAX_QUEUED_PER_USER = 8;
  * Handles outcomes of the verifier, serialised per user.
  *
  * @example
- * ```ts ignore
- * const pipeline = new Pipeline(deps);
- * const outcome = verifyPacket(ctx, frame, view, Date.now());
- * if (outcome) pipeline.handle(outcome, replyRouteOf(frame, view));
- * await pipeline.idle();
+ * ```ts
+ * import type { PacketView } from "../packet/view.ts";
+ * import { Pipeline, type PipelineDeps } from "./pipeline.ts";
+ * import { replyRouteOf } from "./reply_route.ts";
+ * import { verifyPacket, type VerifyContext } from "./verifier.ts";
+ * // The daemon's packet path, given its parts: `deno test --doc` type-checks it, does not call it.
+ * async function handleOne(deps: PipelineDeps, ctx: VerifyContext, frame: Uint8Array, view: PacketView) {
+ *   const pipeline = new Pipeline(deps);
+ *   const outcome = verifyPacket(ctx, frame, view, Date.now());
+ *   if (outcome) void pipeline.handle(outcome, replyRouteOf(frame, view));
+ *   await pipeline.idle();
+ * }
  * ```
  */
 export class Pipeline {

@@ -60,8 +60,23 @@ export function revocations<G extends GrantRef>(
  * users changed.
  *
  * @example
- * ```ts ignore
- * for (const user of forgetRevokedKnocks(users.values())) await commit(user);
+ * ```ts
+ * import { forgetRevokedKnocks } from "./revoke.ts";
+ * const policy = {
+ *   name: "alice",
+ *   ports: [{ protocol: "tcp" as const, port: 2222 }], // tcp/22 was removed by a reload
+ *   sources: { contains: () => true },
+ *   requireSourceBinding: false,
+ * };
+ * const lastAccepted = {
+ *   trailer: new Uint8Array(37),
+ *   source: new Uint8Array([10, 77, 0, 2]),
+ *   timestamp: 0,
+ *   reply: new Uint8Array(37),
+ *   grant: { protocol: "tcp" as const, port: 22 },
+ * };
+ * const alice = { policy, lastAccepted };
+ * if (forgetRevokedKnocks([alice]).length !== 1 || alice.lastAccepted !== undefined) throw new Error();
  * ```
  */
 export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastAccepted">>(
@@ -86,8 +101,27 @@ export function forgetRevokedKnocks<U extends Pick<ServerUser, "policy" | "lastA
  *
  * @returns Whether every revocation was done (false: retry later).
  * @example
- * ```ts ignore
- * if (!await revokeGrants(grants, firewall, users.values(), log)) retryLater();
+ * ```ts
+ * import { NoneBackend } from "../firewall/none.ts";
+ * import { GrantBook } from "./grants.ts";
+ * import { Logger } from "./log.ts";
+ * import { revokeGrants } from "./revoke.ts";
+ * const firewall = new NoneBackend();
+ * await firewall.start([{ protocol: "tcp", port: 22, idleTimeoutMs: 300_000 }]);
+ * const log = new Logger("text", () => {});
+ * const book = new GrantBook({
+ *   firewall,
+ *   commands: () => ({}),
+ *   commandTimeoutMs: 10_000,
+ *   log,
+ *   now: () => performance.now(),
+ * });
+ * const grant = { user: "alice", address: "10.77.0.2", protocol: "tcp" as const, port: 22 };
+ * await book.open({ ...grant, idleTimeoutMs: 300_000 });
+ * // The reloaded config has no user alice: her grant closes.
+ * if (!await revokeGrants(book, firewall, [], log)) throw new Error("retry later");
+ * if (book.snapshot().length !== 0 || (await firewall.list()).length !== 0) throw new Error();
+ * await firewall.stop();
  * ```
  */
 export async function revokeGrants(

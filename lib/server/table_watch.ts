@@ -57,12 +57,26 @@ export interface TableWatchOptions {
  * Watches one table.
  *
  * @example
- * ```ts ignore
- * const watch = new TableWatch({ firewall, grants: () => book.restoring(), log, counters,
- *   now: () => performance.now() });
- * watch.start();
- * await watch.tick(); // from the daemon's timer
- * await watch.stop();
+ * ```ts
+ * import type { NftBackend } from "../firewall/nft.ts";
+ * import type { Counters } from "./counters.ts";
+ * import type { GrantBook } from "./grants.ts";
+ * import type { Logger } from "./log.ts";
+ * import { TableWatch } from "./table_watch.ts";
+ * // Runs `nft monitor` (root): `deno test --doc` type-checks this but does not call it.
+ * async function watchFor(firewall: NftBackend, book: GrantBook, log: Logger, counters: Counters) {
+ *   const watch = new TableWatch({
+ *     firewall,
+ *     grants: () => book.restoring(),
+ *     holds: (grant) => book.holds(grant),
+ *     log,
+ *     counters,
+ *     now: () => performance.now(),
+ *   });
+ *   watch.start();
+ *   await watch.tick(); // from the daemon's timer
+ *   await watch.stop();
+ * }
  * ```
  */
 export class TableWatch {

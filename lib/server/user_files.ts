@@ -33,9 +33,32 @@ interface Good {
  * The last good version of each user file, and the policy above.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { writeKeyFile } from "../config/key_file.ts";
+ * import { Secret } from "../config/secret.ts";
+ * import { loadServerConfig } from "../config/server_load.ts";
+ * import { Logger } from "./log.ts";
+ * import { UserFiles } from "./user_files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/users.d`);
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/bob.key`, { uid: 1001, secret, sequence: 77 });
+ * await Deno.writeTextFile(
+ *   `${dir}/server.toml`,
+ *   `server_id = "web1"\ninterfaces = ["lo"]\nstate_dir = "state"\nusers_dir = "users.d"\n`,
+ * );
+ * const bob = `uid = 1001\nname = "bob"\nkey_file = "../bob.key"\nports = ["tcp/22"]\n`;
+ * await Deno.writeTextFile(`${dir}/users.d/bob.toml`, bob);
  * const files = new UserFiles();
- * const { config, keys } = files.apply(await loadServerConfig(path, { strict: false }), log);
+ * const log = new Logger("text", () => {});
+ * const load = () => loadServerConfig(`${dir}/server.toml`, { strict: false });
+ * files.apply(await load(), log);
+ * await Deno.writeTextFile(`${dir}/users.d/bob.toml`, bob.replace("tcp/22", "tcp/0")); // broken
+ * const reloaded = await load();
+ * if (reloaded.broken.length !== 1) throw new Error("port 0 is refused");
+ * const { config, keys } = files.apply(reloaded, log);
+ * if (config.users[0]?.name !== "bob" || !keys.has(1001)) throw new Error("bob's last good file");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class UserFiles {

@@ -51,10 +51,33 @@ interface Entry {
  * Users by UID, loaded on first use.
  *
  * @example
- * ```ts ignore
- * const table = new UserTable(deps);
+ * ```ts
+ * import { writeKeyFile } from "../config/key_file.ts";
+ * import { Secret } from "../config/secret.ts";
+ * import { loadServerConfig } from "../config/server_load.ts";
+ * import { ServerStore } from "../state/server_store.ts";
+ * import { Logger } from "./log.ts";
+ * import { UserTable } from "./user_table.ts";
+ * const dir = await Deno.makeTempDir();
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 });
+ * await Deno.writeTextFile(
+ *   `${dir}/server.toml`,
+ *   `server_id = "web1"\ninterfaces = ["lo"]\nstate_dir = "state"\nfirewall = "nft"\n` +
+ *     `[[users]]\nuid = 1000\nname = "alice"\nkey_file = "alice.key"\nports = ["tcp/22"]\n`,
+ * );
+ * const loaded = await loadServerConfig(`${dir}/server.toml`);
+ * const table = new UserTable({
+ *   store: new ServerStore(loaded.config.stateDir),
+ *   log: new Logger("text", () => {}),
+ *   commit: () => {},
+ *   now: () => Date.now(),
+ * });
  * await table.replace(loaded.config.users, loaded.keys, loaded.config);
- * const user = table.get(uid); // derives and reads her state now, the first time
+ * const user = table.get(1000); // derives and reads her state now, the first time
+ * if (user?.policy.name !== "alice" || table.liveCount !== 1) throw new Error("not loaded");
+ * table.destroy();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class UserTable {

@@ -74,9 +74,16 @@ export interface VerifyContext {
  * drop (counted), or an {@linkcode Outcome}.
  *
  * @example
- * ```ts ignore
- * const outcome = verifyPacket(context, frame, view, Date.now());
- * if (outcome !== undefined) await pipeline.handle(outcome, replyRouteOf(frame, view));
+ * ```ts
+ * import type { PacketView } from "../packet/view.ts";
+ * import type { Pipeline } from "./pipeline.ts";
+ * import { replyRouteOf } from "./reply_route.ts";
+ * import { verifyPacket, type VerifyContext } from "./verifier.ts";
+ * // The daemon's per-packet step, given its parts: `deno test --doc` type-checks it, does not call it.
+ * function onPacket(ctx: VerifyContext, pipeline: Pipeline, frame: Uint8Array, view: PacketView) {
+ *   const outcome = verifyPacket(ctx, frame, view, Date.now());
+ *   if (outcome !== undefined) void pipeline.handle(outcome, replyRouteOf(frame, view));
+ * }
  * ```
  */
 export function verifyPacket(
