@@ -68,7 +68,7 @@ const PCAP_D_IN = 1;
  * ```ts
  * import { openLive } from "./_pcap_handle.ts";
  * import { loadLibpcap } from "./libpcap.ts";
- * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+ * // Needs root and a live interface: type-checked by `deno test --doc`, not run.
  * function open(device: string): bigint {
  *   const settings = { snaplen: 262144, promiscuous: false, bufferSize: 1 << 25 };
  *   const { handle, warning } = openLive(loadLibpcap(), device, settings);

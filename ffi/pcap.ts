@@ -115,7 +115,7 @@ type State = "open" | "closing" | "closed";
  * @example Count packets on eth0 for a second (needs root)
  * ```ts
  * import { Capture } from "./pcap.ts";
- * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+ * // Needs root and a live interface: type-checked by `deno test --doc`, not run.
  * async function countForASecond(device: string): Promise<number> {
  *   using capture = Capture.open(device);
  *   let count = 0;
@@ -187,7 +187,7 @@ export class Capture implements Disposable {
    * @example
    * ```ts
    * import { Capture } from "./pcap.ts";
-   * // Needs root and a live interface: `deno test --doc` type-checks this but does not call it.
+   * // Needs root and a live interface: type-checked by `deno test --doc`, not run.
    * function openWithLargeRing(device: string): Capture {
    *   return Capture.open(device, { bufferSize: 64 * 1024 * 1024 });
    * }

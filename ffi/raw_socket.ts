@@ -30,7 +30,7 @@ const IP_HDRINCL = 3;
  * @example Send a packet built by `lib/packet` (needs root or CAP_NET_RAW)
  * ```ts
  * import { RawSocket } from "./raw_socket.ts";
- * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+ * // A raw socket needs root or CAP_NET_RAW: type-checked by `deno test --doc`, not run.
  * function sendOnce(packet: Uint8Array): void {
  *   using socket = RawSocket.open(4);
  *   socket.send(packet, new Uint8Array([10, 77, 0, 1]));
@@ -57,7 +57,7 @@ export class RawSocket implements Disposable {
    * @example
    * ```ts
    * import { RawSocket } from "./raw_socket.ts";
-   * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+   * // A raw socket needs root or CAP_NET_RAW: type-checked by `deno test --doc`, not run.
    * function openV6(): RawSocket {
    *   return RawSocket.open(6);
    * }
@@ -92,7 +92,7 @@ export class RawSocket implements Disposable {
    * @example
    * ```ts
    * import { RawSocket } from "./raw_socket.ts";
-   * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+   * // A raw socket needs root or CAP_NET_RAW: type-checked by `deno test --doc`, not run.
    * function sendTo(socket: RawSocket, packet: Uint8Array): void {
    *   socket.send(packet, new Uint8Array([10, 77, 0, 1]));
    * }

@@ -49,7 +49,7 @@ export interface ReceivedSegment {
  * @example
  * ```ts
  * import { RawTcpReceiver, type ReceivedSegment } from "./raw_tcp_receiver.ts";
- * // A raw socket needs root or CAP_NET_RAW: `deno test --doc` type-checks this but does not call it.
+ * // A raw socket needs root or CAP_NET_RAW: type-checked by `deno test --doc`, not run.
  * async function firstSegment(): Promise<ReceivedSegment | undefined> {
  *   using receiver = RawTcpReceiver.open(4);
  *   return await receiver.receive(); // undefined once closed

@@ -35,8 +35,16 @@ export interface SyncReport {
  * The port a check or resync of `target` is sent to.
  *
  * @example
- * ```ts ignore
- * const port = checkPort(target, undefined);
+ * ```ts
+ * import { parseClientConfig } from "../config/client.ts";
+ * import { checkPort } from "./check.ts";
+ * import { resolveTarget } from "./target.ts";
+ * const config = parseClientConfig(
+ *   '[hosts.web1]\naddress = "10.77.0.1"\nuid = 1000\nkey_file = "/k/alice.key"\nport = 2222\n',
+ *   { env: (name) => (name === "HOME" ? "/home/alice" : undefined) },
+ * );
+ * const target = await resolveTarget(config, "web1", {});
+ * if (checkPort(target, undefined) !== 2222 || checkPort(target, 22) !== 22) throw new Error();
  * ```
  */
 export function checkPort(target: Target, port: number | undefined): number {
@@ -48,9 +56,14 @@ export function checkPort(target: Target, port: number | undefined): number {
  *
  * @throws {ClientError} When neither the check nor a resync and its confirmation succeeded.
  * @example
- * ```ts ignore
- * const report = await checkHost(target, undefined, () => {});
- * if (report.status === "resynced") console.log("was out of sync");
+ * ```ts
+ * import { checkHost } from "./check.ts";
+ * import type { Target } from "./target.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function check(target: Target): Promise<void> {
+ *   const report = await checkHost(target, undefined, () => {});
+ *   if (report.status === "resynced") console.log("was out of sync");
+ * }
  * ```
  */
 export function checkHost(target: Target, port: number | undefined, log: Log): Promise<SyncReport> {
@@ -63,8 +76,14 @@ export function checkHost(target: Target, port: number | undefined, log: Log): P
  * @throws {ClientError} When the resync fails (clock off, no reply) or the check under the new
  * number gets no ack.
  * @example
- * ```ts ignore
- * await resyncHost(target, undefined, () => {});
+ * ```ts
+ * import { resyncHost } from "./check.ts";
+ * import type { Target } from "./target.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function resync(target: Target): Promise<number | undefined> {
+ *   const report = await resyncHost(target, undefined, () => {});
+ *   return report.graceSeconds;
+ * }
  * ```
  */
 export function resyncHost(

@@ -47,9 +47,29 @@ export interface Exchanged<T> {
  *
  * @throws {ClientError} When the transport cannot send (e.g. no route to the host).
  * @example
- * ```ts ignore
- * const done = await exchange(transport, () => [request], { tries: 4, timeoutMs: 1000 });
- * if (done === undefined) console.error("no ack");
+ * ```ts
+ * import { exchange } from "./exchange.ts";
+ * import { Inbox, type Transport } from "./transport.ts";
+ * // A transport that loses the first request and echoes the others back.
+ * const inbox = new Inbox();
+ * let sends = 0;
+ * const transport: Transport = {
+ *   kind: "udp",
+ *   localPort: 40000,
+ *   send(payload) {
+ *     if (++sends > 1) inbox.push(payload);
+ *     return Promise.resolve();
+ *   },
+ *   receive: (timeoutMs) => inbox.take(timeoutMs),
+ *   close: () => Promise.resolve(),
+ *   [Symbol.asyncDispose]: () => Promise.resolve(),
+ * };
+ * const request = {
+ *   payload: new Uint8Array(37).fill(7),
+ *   verify: (tail: Uint8Array) => (tail[0] === 7 ? "ack" : undefined),
+ * };
+ * const done = await exchange(transport, () => [request], { tries: 4, timeoutMs: 50 });
+ * if (done?.reply !== "ack" || done.attempts !== 2) throw new Error("no ack");
  * ```
  */
 export async function exchange<T>(

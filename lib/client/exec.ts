@@ -28,9 +28,12 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
  *
  * @throws {ClientError} When the program cannot be started (not found, not executable).
  * @example
- * ```ts ignore
+ * ```ts
  * import { runProgram } from "./exec.ts";
- * Deno.exit(await runProgram(["ssh", "alice@10.77.0.1"]));
+ * if (await runProgram(["sh", "-c", "exit 7"]) !== 7) throw new Error("its own exit code");
+ * const killed = await runProgram(["sh", "-c", "kill -TERM $$"]);
+ * if (killed !== 128 + 15) throw new Error("128 + SIGTERM, as shells report it");
+ * // spa-client then ends with it: Deno.exit(await runProgram(["ssh", "alice@10.77.0.1"]));
  * ```
  */
 export async function runProgram(argv: readonly string[]): Promise<number> {

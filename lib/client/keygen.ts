@@ -162,8 +162,12 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
  *
  * @throws {ClientError} (usage) When it cannot be read.
  * @example
- * ```ts ignore
- * const passphrase = await readPassphraseFile("/home/alice/.spa-passphrase");
+ * ```ts
+ * import { readPassphraseFile } from "./keygen.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "correct horse battery staple\n");
+ * if (await readPassphraseFile(path) !== "correct horse battery staple") throw new Error();
+ * await Deno.remove(path);
  * ```
  */
 export async function readPassphraseFile(path: string): Promise<string> {

@@ -51,9 +51,14 @@ export interface KnockReport {
  * @throws {ClientError} When no ack came even after a resync, worded by what the host answered
  * (nothing, a clock-skew reply, a resync but no ack), and for every input or transport problem.
  * @example
- * ```ts ignore
- * const report = await knock(target, { protocol: "tcp", port: 22 }, () => {});
- * if (report.resynced) console.error("was out of sync; resynced");
+ * ```ts
+ * import { knock } from "./knock.ts";
+ * import type { Target } from "./target.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function openSsh(target: Target): Promise<void> {
+ *   const report = await knock(target, { protocol: "tcp", port: 22 }, console.error);
+ *   if (report.resynced) console.error("was out of sync; resynced");
+ * }
  * ```
  */
 export async function knock(target: Target, open: PortSpec, log: Log): Promise<KnockReport> {

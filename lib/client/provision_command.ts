@@ -38,8 +38,24 @@ export interface ProvisionOutput {
  * @throws {ClientError} (usage) For a host that is not in the config without `--uid` and
  * `--key-file`, `--json` without `--out`, or what {@linkcode provision} refuses.
  * @example
- * ```ts ignore
- * await provisionCommand(config, { host: "web2", out: "alice.key" }, { out, err, raw });
+ * ```ts
+ * import { parseClientConfig } from "../config/client.ts";
+ * import { writeKeyFile } from "../config/key_file.ts";
+ * import { Secret } from "../config/secret.ts";
+ * import { provisionCommand } from "./provision_command.ts";
+ * const dir = await Deno.makeTempDir();
+ * const secret = new Secret(crypto.getRandomValues(new Uint8Array(32)));
+ * await writeKeyFile(`${dir}/alice.key`, { uid: 1000, secret, sequence: 77 });
+ * const config = parseClientConfig(
+ *   `[hosts.web2]\naddress = "10.77.0.2"\nuid = 1000\nkey_file = "${dir}/alice.key"\n`,
+ *   { env: (name) => (name === "HOME" ? dir : undefined) },
+ * );
+ * const lines: string[] = [];
+ * const io = { out: (line: string) => lines.push(line), err: () => {}, raw: () => {} };
+ * await provisionCommand(config, { host: "web2", out: `${dir}/web2.key` }, io);
+ * const written = await Deno.readTextFile(`${dir}/web2.key`);
+ * if (!written.includes('server_id = "web2"')) throw new Error("not web2's key");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function provisionCommand(

@@ -36,9 +36,14 @@ export type ResyncOutcome =
  * @throws {ClientError} When the transport cannot send; {@linkcode StateFileError} for an
  * unusable state file.
  * @example
- * ```ts ignore
- * const outcome = await requestResync(session);
- * if (outcome.status === "silent") console.error("no reply");
+ * ```ts
+ * import { requestResync } from "./resync.ts";
+ * import type { Session } from "./session.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function tryResync(session: Session): Promise<void> {
+ *   const outcome = await requestResync(session);
+ *   if (outcome.status === "silent") console.error(`no reply after ${outcome.attempts} tries`);
+ * }
  * ```
  */
 export async function requestResync(session: Session): Promise<ResyncOutcome> {
@@ -80,8 +85,14 @@ export async function requestResync(session: Session): Promise<ResyncOutcome> {
  * @throws {ClientError} When the server says the clock is off (the message says by how much), or
  * when no reply came (the message names the clock as a possible cause).
  * @example
- * ```ts ignore
- * const { graceSeconds } = await resyncSequence(session);
+ * ```ts
+ * import { resyncSequence } from "./resync.ts";
+ * import type { Session } from "./session.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function resync(session: Session): Promise<number | undefined> {
+ *   const { graceSeconds } = await resyncSequence(session);
+ *   return graceSeconds;
+ * }
  * ```
  */
 export async function resyncSequence(session: Session): Promise<Resynced> {

@@ -57,9 +57,15 @@ export interface Rolled {
  * @throws {ClientError} When the transport cannot send; {@linkcode StateFileError} for an
  * unusable state file.
  * @example
- * ```ts ignore
- * const rolled = await rollSequence(session, { open: { protocol: "tcp", port: 22 } });
- * if (rolled.ack === undefined) console.error("no ack");
+ * ```ts
+ * import { rollSequence } from "./roll.ts";
+ * import type { Session } from "./session.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function knockOnce(session: Session): Promise<boolean> {
+ *   const rolled = await rollSequence(session, { open: { protocol: "tcp", port: 22 } });
+ *   if (rolled.ack === undefined) console.error("no ack");
+ *   return rolled.ack !== undefined;
+ * }
  * ```
  */
 export async function rollSequence(session: Session, options: RollOptions = {}): Promise<Rolled> {

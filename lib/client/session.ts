@@ -41,8 +41,14 @@ export interface Session extends AsyncDisposable {
  * @throws {ClientError} (usage) For an unusable key file or one of another user; (runtime) when
  * the transport cannot be opened or the state folder cannot be written.
  * @example
- * ```ts ignore
- * await using session = await openSession(target, 22, console.error);
+ * ```ts
+ * import { openSession } from "./session.ts";
+ * import type { Target } from "./target.ts";
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function withSession(target: Target): Promise<void> {
+ *   await using session = await openSession(target, 22, console.error);
+ *   console.error(`sending from port ${session.transport.localPort}`);
+ * }
  * ```
  */
 export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
@@ -140,8 +146,18 @@ function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
  *
  * @throws {ClientError} When there is no route to the target.
  * @example
- * ```ts ignore
- * const binding = bindingAddress(target);
+ * ```ts
+ * import { parseClientConfig } from "../config/client.ts";
+ * import { bindingAddress } from "./session.ts";
+ * import { resolveTarget } from "./target.ts";
+ * const config = parseClientConfig(
+ *   '[hosts.here]\naddress = "127.0.0.1"\nuid = 1000\nkey_file = "/k/alice.key"\n',
+ *   { env: (name) => (name === "HOME" ? "/home/alice" : undefined) },
+ * );
+ * const target = await resolveTarget(config, "here", { bindSource: { mode: "auto" } });
+ * if (bindingAddress(target)?.join(".") !== "127.0.0.1") throw new Error("the kernel's choice");
+ * const unbound = await resolveTarget(config, "here", { bindSource: { mode: "none" } });
+ * if (bindingAddress(unbound) !== undefined) throw new Error("--bind-source none");
  * ```
  */
 export function bindingAddress(target: Target): Uint8Array | undefined {

@@ -40,10 +40,14 @@ export const SYN_PRIVILEGE_HINT =
  * @throws {ClientError} Without root or CAP_NET_RAW (one line suggesting `--transport udp`), or
  * when there is no route to the target.
  * @example
- * ```ts ignore
+ * ```ts
  * import { openSynTransport } from "./syn_transport.ts";
- * await using transport = openSynTransport({ address: new Uint8Array([10, 77, 0, 1]), port: 22 });
- * await transport.send(payload);
+ * // Needs root or CAP_NET_RAW: type-checked by `deno test --doc`, not run.
+ * async function sendOnce(payload: Uint8Array): Promise<void> {
+ *   const server = { address: new Uint8Array([10, 77, 0, 1]), port: 22 };
+ *   await using transport = openSynTransport(server);
+ *   await transport.send(payload);
+ * }
  * ```
  */
 export function openSynTransport(target: Endpoint): Transport {

@@ -163,8 +163,16 @@ export async function resolveTarget(
  * resync --host web1".
  *
  * @example
- * ```ts ignore
- * console.error(`run: spa-client resync ${hostArguments(target)}`);
+ * ```ts
+ * import { parseClientConfig } from "../config/client.ts";
+ * import { hostArguments, resolveTarget } from "./target.ts";
+ * const config = parseClientConfig(
+ *   '[hosts.web1]\naddress = "10.77.0.1"\nuid = 1000\nkey_file = "/k/alice.key"\n',
+ *   { env: (name) => (name === "HOME" ? "/home/alice" : undefined) },
+ * );
+ * const target = await resolveTarget(config, "10.77.0.1", {});
+ * // A hint such as "run: spa-client resync --host web1":
+ * if (hostArguments(target) !== "--host web1") throw new Error(hostArguments(target));
  * ```
  */
 export function hostArguments(target: Target): string {
@@ -217,8 +225,16 @@ async function fromConfig(
  * Every configured host, settled (for `check --all`), in config order.
  *
  * @example
- * ```ts ignore
- * for (const target of await configuredTargets(config, {})) console.log(target.name);
+ * ```ts
+ * import { parseClientConfig } from "../config/client.ts";
+ * import { configuredTargets } from "./target.ts";
+ * const config = parseClientConfig(
+ *   '[hosts.web1]\naddress = "10.77.0.1"\nuid = 1000\nkey_file = "/k/alice.key"\n' +
+ *     '[hosts.web2]\naddress = "10.77.0.2"\nuid = 1000\nkey_file = "/k/alice.key"\n',
+ *   { env: (name) => (name === "HOME" ? "/home/alice" : undefined) },
+ * );
+ * const names = (await configuredTargets(config, {})).map((target) => target.name);
+ * if (names.join(" ") !== "web1 web2") throw new Error(names.join(" "));
  * ```
  */
 export async function configuredTargets(

@@ -20,11 +20,15 @@ import { type Endpoint, Inbox, type Transport } from "./transport.ts";
  *
  * @throws {ClientError} When the socket cannot be bound.
  * @example
- * ```ts ignore
+ * ```ts
  * import { openUdpTransport } from "./udp_transport.ts";
- * await using transport = await openUdpTransport({ address: new Uint8Array([10, 77, 0, 1]), port: 22 });
- * await transport.send(payload);
- * const reply = await transport.receive(1000);
+ * // Talks to a server: type-checked by `deno test --doc`, not run.
+ * async function ask(payload: Uint8Array): Promise<Uint8Array | undefined> {
+ *   const server = { address: new Uint8Array([10, 77, 0, 1]), port: 22 };
+ *   await using transport = await openUdpTransport(server);
+ *   await transport.send(payload);
+ *   return await transport.receive(1000); // undefined after a second without a reply
+ * }
  * ```
  */
 export function openUdpTransport(target: Endpoint): Promise<Transport> {

@@ -83,7 +83,7 @@ export interface NftBackendOptions {
  * @example
  * ```ts
  * import { NftBackend } from "./nft.ts";
- * // Changes the host's ruleset (root): `deno test --doc` type-checks this but does not call it.
+ * // Changes the host's ruleset (root): type-checked by `deno test --doc`, not run.
  * async function openOnce(): Promise<void> {
  *   const fw = new NftBackend({ table: "spa" });
  *   await fw.start([{ protocol: "tcp", port: 22, idleTimeoutMs: 300_000 }]);

@@ -69,7 +69,7 @@ export class NftTimeoutError extends FirewallError {
  * import { commandRunner } from "./nft_runner.ts";
  * const run = commandRunner(["echo", "nft"]); // ["nft"] for the real one
  * const result = await run(["-j", "list", "tables"], undefined, { timeoutMs: 5_000 });
- * if (result.code !== 0 || result.stdout !== "nft -j list tables\n") throw new Error(result.stdout);
+ * if (result.stdout !== "nft -j list tables\n") throw new Error(result.stdout);
  * ```
  */
 export function commandRunner(command: readonly string[]): NftRunner {

@@ -67,7 +67,7 @@ export function scriptLine(script: string): string {
  * @example
  * ```ts
  * import { NftSession } from "./nft_session.ts";
- * // Needs root: `deno test --doc` type-checks this but does not call it.
+ * // Needs root: type-checked by `deno test --doc`, not run.
  * async function listSpa(): Promise<string> {
  *   const nft = new NftSession(["nft"]);
  *   const listing = await nft.run("list table inet spa", true, { timeoutMs: 5000 });
@@ -237,7 +237,7 @@ export class NftSession {
  * ```ts
  * import { commandRunner, type NftResult } from "./nft_runner.ts";
  * import { NftSession, sessionRunner } from "./nft_session.ts";
- * // Changes the host's ruleset (root): `deno test --doc` type-checks this but does not call it.
+ * // Changes the host's ruleset (root): type-checked by `deno test --doc`, not run.
  * async function listTables(): Promise<NftResult> {
  *   const session = new NftSession(["nft"]);
  *   const run = sessionRunner(session, commandRunner(["nft"]));

@@ -67,7 +67,8 @@ export function isMissingInterface(error: unknown, exists: () => boolean): boole
  * import { Logger } from "./log.ts";
  * const supervisor = CaptureSupervisor.start("spa-late0", {
  *   open(name) {
- *     throw new PcapError(`Cannot open capture on ${name}: no such device`, PCAP_ERROR_NO_SUCH_DEVICE);
+ *     const message = `Cannot open capture on ${name}: no such device`;
+ *     throw new PcapError(message, PCAP_ERROR_NO_SUCH_DEVICE);
  *   },
  *   serve: () => Promise.resolve(),
  *   exists: () => false,

@@ -28,7 +28,8 @@ export const MAX_COMMAND_OUTPUT = 16 * 1024;
  * const event = { user: "alice", address: "10.77.0.2", protocol: "tcp" as const, port: 22 };
  * const argv = ["sh", "-c", 'echo "$SPA_USER from $SPA_ADDRESS"; exit 3'];
  * const code = await runCommand(argv, event, { timeoutMs: 10_000, log, label: "on_open" });
- * if (code !== 3 || !lines.some((line) => line.includes("alice from 10.77.0.2"))) throw new Error();
+ * if (code !== 3) throw new Error(`exit code ${code}`);
+ * if (!lines.some((line) => line.includes("alice from 10.77.0.2"))) throw new Error("no output");
  * ```
  */
 export async function runCommand(

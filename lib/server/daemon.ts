@@ -56,7 +56,7 @@ export interface DaemonOptions {
  * @example
  * ```ts
  * import { Daemon } from "./daemon.ts";
- * // Captures and changes the firewall (root): `deno test --doc` type-checks this, does not call it.
+ * // Captures and changes the firewall (root): type-checked by `deno test --doc`, not run.
  * async function serve(configPath: string): Promise<void> {
  *   const daemon = await Daemon.start(configPath, { logFormat: "json" });
  *   await daemon.finished; // until SIGTERM/SIGINT, or daemon.stop()

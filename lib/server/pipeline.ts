@@ -75,8 +75,13 @@ export const MAX_QUEUED_PER_USER = 8;
  * import { Pipeline, type PipelineDeps } from "./pipeline.ts";
  * import { replyRouteOf } from "./reply_route.ts";
  * import { verifyPacket, type VerifyContext } from "./verifier.ts";
- * // The daemon's packet path, given its parts: `deno test --doc` type-checks it, does not call it.
- * async function handleOne(deps: PipelineDeps, ctx: VerifyContext, frame: Uint8Array, view: PacketView) {
+ * // The daemon's packet path, given its parts: type-checked by `deno test --doc`, not run.
+ * async function handleOne(
+ *   deps: PipelineDeps,
+ *   ctx: VerifyContext,
+ *   frame: Uint8Array,
+ *   view: PacketView,
+ * ): Promise<void> {
  *   const pipeline = new Pipeline(deps);
  *   const outcome = verifyPacket(ctx, frame, view, Date.now());
  *   if (outcome) void pipeline.handle(outcome, replyRouteOf(frame, view));

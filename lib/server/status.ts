@@ -54,8 +54,16 @@ export function statusPath(stateDir: string): string {
  * const now = new Date().toISOString();
  * const counters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0]));
  * await writeStatus(stateDir, {
- *   version: 1, pid: Deno.pid, startedAt: now, updatedAt: now, interfaces: ["eth0"], firewall: "nft",
- *   grants: [], counters: counters as Record<CounterName, number>, capture: [], users: [],
+ *   version: 1,
+ *   pid: Deno.pid,
+ *   startedAt: now,
+ *   updatedAt: now,
+ *   interfaces: ["eth0"],
+ *   firewall: "nft",
+ *   grants: [],
+ *   counters: counters as Record<CounterName, number>,
+ *   capture: [],
+ *   users: [],
  * });
  * if ((await readStatus(stateDir))?.pid !== Deno.pid) throw new Error("not read back");
  * await Deno.remove(stateDir, { recursive: true });

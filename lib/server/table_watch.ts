@@ -63,7 +63,7 @@ export interface TableWatchOptions {
  * import type { GrantBook } from "./grants.ts";
  * import type { Logger } from "./log.ts";
  * import { TableWatch } from "./table_watch.ts";
- * // Runs `nft monitor` (root): `deno test --doc` type-checks this but does not call it.
+ * // Runs `nft monitor` (root): type-checked by `deno test --doc`, not run.
  * async function watchFor(firewall: NftBackend, book: GrantBook, log: Logger, counters: Counters) {
  *   const watch = new TableWatch({
  *     firewall,

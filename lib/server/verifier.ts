@@ -79,7 +79,7 @@ export interface VerifyContext {
  * import type { Pipeline } from "./pipeline.ts";
  * import { replyRouteOf } from "./reply_route.ts";
  * import { verifyPacket, type VerifyContext } from "./verifier.ts";
- * // The daemon's per-packet step, given its parts: `deno test --doc` type-checks it, does not call it.
+ * // The daemon's per-packet step, given its parts: type-checked by `deno test --doc`, not run.
  * function onPacket(ctx: VerifyContext, pipeline: Pipeline, frame: Uint8Array, view: PacketView) {
  *   const outcome = verifyPacket(ctx, frame, view, Date.now());
  *   if (outcome !== undefined) void pipeline.handle(outcome, replyRouteOf(frame, view));

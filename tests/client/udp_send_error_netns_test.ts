@@ -8,7 +8,7 @@ import { match as assertMatch, strictEqual as assertEquals } from "node:assert/s
 import { netnsTest } from "../netns/topology.ts";
 import { makeHome, runClient } from "./_helpers.ts";
 
-/** Runs the client for host `far` (10.77.9.1) inside a fresh network namespace set up by `setup`. */
+/** Runs the client for host `far` (10.77.9.1) in a fresh network namespace set up by `setup`. */
 async function knockFrom(setup: string): Promise<{ code: number; stderr: string }> {
   await using home = await makeHome();
   await Deno.writeTextFile(
