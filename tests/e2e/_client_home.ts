@@ -26,6 +26,20 @@ export interface ClientHostEntry {
   extra?: string[];
 }
 
+/**
+ * The host entry most namespace tests use: host `web` at `address` (the topology's first host,
+ * the server, by default), alice's key, port 22, over udp.
+ *
+ * @example
+ * ```ts
+ * import { udpWebHost } from "./_client_home.ts";
+ * if (udpWebHost().transport !== "udp" || udpWebHost("10.77.0.9").name !== "web") throw new Error();
+ * ```
+ */
+export function udpWebHost(address = "10.77.0.1"): ClientHostEntry {
+  return { name: "web", address, user: "alice", port: 22, transport: "udp" };
+}
+
 /** A client home; `await using` removes it. */
 export interface ClientHome extends AsyncDisposable {
   dir: string;

@@ -10,8 +10,8 @@ import { DLT_EN10MB, IPPROTO_UDP, TCP_SYN } from "../../lib/packet/constants.ts"
 import { decodeFrame } from "../../lib/packet/decode.ts";
 import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
-import { connect, exchange, hex, sleep, tool } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { connect, exchange, hex, replay, sleep } from "../netns/knocker.ts";
+import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { startSniffer } from "../netns/pcap_file.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { makeClientHome } from "./_client_home.ts";
@@ -129,20 +129,7 @@ netnsTest(
           }
           // The exact packet again, from its own address.
           const trailer = hex(knock.payload.subarray(knock.payload.length - TRAILER_LENGTH));
-          equal(
-            await tool(
-              topo,
-              "attacker",
-              "replay",
-              "--pcap",
-              pcap,
-              "--match",
-              trailer,
-              "--src",
-              src,
-            ),
-            "sent",
-          );
+          equal(await replay(topo, "attacker", pcap, trailer, src), "sent");
           equal(await connect(topo, "attacker", dst, 22), "timeout");
         }
       });
@@ -154,9 +141,7 @@ netnsTest(
 
 netnsTest("spa-client: 50 knocks in a row and two clients at once stay in sync", async (t) => {
   await using topo = await createTopology(["server", "client"]);
-  const setup = await writeServerSetup({
-    users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-  });
+  const setup = await writeServerSetup({ users: [ALICE] });
   await using home = await makeClientHome(setup, [
     { name: "web", address: SERVER4, user: "alice", port: 22 },
   ]);

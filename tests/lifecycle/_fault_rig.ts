@@ -140,7 +140,21 @@ export class FaultRig implements AsyncDisposable {
   }
 }
 
-async function nft(ns: string, script: string): Promise<void> {
+/**
+ * Applies an nft `script` in network namespace `ns` (`nft -f -`, one transaction); throws with
+ * nft's message when it refuses.
+ *
+ * @example
+ * ```ts
+ * import type { Topology } from "../netns/topology.ts";
+ * import { nft } from "./_fault_rig.ts";
+ * // Needs root and a topology: type-checked by `deno test --doc`, not run.
+ * async function addLossTable(topo: Topology): Promise<void> {
+ *   await nft(topo.hubNs, "table bridge loss { }");
+ * }
+ * ```
+ */
+export async function nft(ns: string, script: string): Promise<void> {
   const child = new Deno.Command("ip", {
     args: ["netns", "exec", ns, "nft", "-f", "-"],
     stdin: "piped",
@@ -173,4 +187,21 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Whether `faketime` (Debian package faketime) runs here: the clock-skew steps need it.
+ *
+ * @example
+ * ```ts
+ * import { hasFaketime } from "./_fault_rig.ts";
+ * if (!(await hasFaketime())) console.error("skipped: no faketime");
+ * ```
+ */
+export async function hasFaketime(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("faketime", { args: ["-f", "+0s", "true"] }).output()).success;
+  } catch {
+    return false;
+  }
 }

@@ -7,26 +7,15 @@
 
 import { equal, ok } from "node:assert/strict";
 import { sleep } from "../netns/knocker.ts";
-import { type ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, type ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
-import { makeClientHome } from "../e2e/_client_home.ts";
+import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
+import { prng } from "./_fault_rig.ts";
 
 const KNOCKS = 500;
 const CLIENT_KILL = 0.12;
 const SERVER_KILL = 0.05;
 const FAST = ["--timeout", "300ms", "--retries", "3", "--no-exec"];
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 netnsTest(
   `lifecycle: SIGKILL of client and server at random moments across ${KNOCKS} knocks never strands the user`,
@@ -34,17 +23,8 @@ netnsTest(
     const seed = Number(Deno.env.get("SPA_CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
     const random = prng(seed);
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-      idleTimeout: "60s",
-    });
-    await using home = await makeClientHome(setup, [{
-      name: "web",
-      address: "10.77.0.1",
-      user: "alice",
-      port: 22,
-      transport: "udp",
-    }]);
+    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "60s" });
+    await using home = await makeClientHome(setup, [udpWebHost()]);
     let server: ServerProcess = await startServer(topo, setup);
     const tally = { clientKills: 0, serverKills: 0, direct: 0, afterResync: 0, failedKnocks: 0 };
     const context = () => `seed ${seed}, ${JSON.stringify(tally)}`;

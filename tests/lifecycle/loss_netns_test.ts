@@ -11,10 +11,13 @@ import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
 import { startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
+import { nft } from "./_fault_rig.ts";
 
 const SERVER = "10.77.0.1";
 const KNOCKS_PER_USER = 100;
 const LOSS_PERCENT = 20;
+/** Timeout and retries of every client run: 13 tries, a quarter second apart. */
+const PATIENT = ["--timeout", "250ms", "--retries", "12"];
 
 netnsTest(
   "lifecycle: 200 knocks at 20% loss each way all get in; replaying every packet opens nothing",
@@ -48,41 +51,16 @@ netnsTest(
       await t.step(`${2 * KNOCKS_PER_USER} knocks, two users at once`, async () => {
         await Promise.all((["a", "b"] as const).map(async (host) => {
           for (let i = 0; i < KNOCKS_PER_USER; i++) {
-            const run = await home.run(topo, [
-              "--host",
-              host,
-              "--timeout",
-              "250ms",
-              "--retries",
-              "12",
-              "--no-exec",
-              "--json",
-            ]);
+            const run = await home.run(topo, ["--host", host, ...PATIENT, "--no-exec", "--json"]);
             if (run.code === 0) {
               attempts[host] += JSON.parse(run.stdout).sent;
               continue;
             }
             // Not in within the retries: one automatic resync (the cron check), then it must get in.
             resyncs[host]++;
-            const check = await home.run(topo, [
-              "check",
-              "--host",
-              host,
-              "--timeout",
-              "250ms",
-              "--retries",
-              "12",
-            ]);
+            const check = await home.run(topo, ["check", "--host", host, ...PATIENT]);
             ok(check.code === 0 || check.code === 3, `check ${host}: ${check.stderr}`);
-            const again = await home.run(topo, [
-              "--host",
-              host,
-              "--timeout",
-              "250ms",
-              "--retries",
-              "12",
-              "--no-exec",
-            ]);
+            const again = await home.run(topo, ["--host", host, ...PATIENT, "--no-exec"]);
             equal(again.code, 0, `knock ${i} of ${host} after one resync: ${again.stderr}`);
           }
         }));
@@ -160,19 +138,4 @@ function lossTable(): string {
     "  }",
     "}",
   ].join("\n");
-}
-
-async function nft(ns: string, script: string): Promise<void> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "nft", "-f", "-"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  })
-    .spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script + "\n"));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error(`nft in ${ns}: ${new TextDecoder().decode(out.stderr)}`);
 }

@@ -7,10 +7,11 @@
 import { equal, match, ok } from "node:assert/strict";
 import { Knocker, send, sleep, unhex } from "../netns/knocker.ts";
 import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
-import { makeClientHome } from "../e2e/_client_home.ts";
+import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../client/_helpers.ts";
+import { hasFaketime } from "./_fault_rig.ts";
 
 const SERVER = "10.77.0.1";
 const FAST = ["--timeout", "300ms", "--retries", "2", "--no-exec"];
@@ -23,29 +24,12 @@ async function serverState(
   return JSON.parse(await Deno.readTextFile(`${stateDir}/users/${uid}.json`)).sequence;
 }
 
-async function hasFaketime(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("faketime", { args: ["-f", "+0s", "true"] }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
 netnsTest(
   "lifecycle: lost or rolled-back client state recovers with one resync; replayed resyncs change nothing",
   async (t) => {
     await using topo = await createTopology(["server", "client", "attacker"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-      resyncGrace: "3s",
-    });
-    await using home = await makeClientHome(setup, [{
-      name: "web",
-      address: SERVER,
-      user: "alice",
-      port: 22,
-      transport: "udp",
-    }]);
+    const setup = await writeServerSetup({ users: [ALICE], resyncGrace: "3s" });
+    await using home = await makeClientHome(setup, [udpWebHost(SERVER)]);
     const server = await startServer(topo, setup);
     const stateFile = `${home.dir}/.local/state/spa/hosts/web.json`;
     const knock = () => home.run(topo, ["--host", "web", ...FAST]);
@@ -164,16 +148,8 @@ netnsTest(
       return;
     }
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
-    await using home = await makeClientHome(setup, [{
-      name: "web",
-      address: SERVER,
-      user: "alice",
-      port: 22,
-      transport: "udp",
-    }]);
+    const setup = await writeServerSetup({ users: [ALICE] });
+    await using home = await makeClientHome(setup, [udpWebHost(SERVER)]);
     const server = await startServer(topo, setup);
     const skewed = (offset: string, args: string[]) => runSkewed(topo, home.dir, offset, args);
     try {

@@ -10,9 +10,9 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { sleep } from "../netns/knocker.ts";
-import { writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
-import { makeClientHome } from "../e2e/_client_home.ts";
+import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { FaultRig, NO_WIRE_FAULTS, prng } from "./_fault_rig.ts";
 
 const SERVER = "10.77.0.1";
@@ -34,17 +34,8 @@ const TIME_LIMIT_MS = 150_000;
 
 async function setupAll() {
   const topo = await createTopology(["server", "client"]);
-  const setup = await writeServerSetup({
-    users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    idleTimeout: "60s",
-  });
-  const home = await makeClientHome(setup, [{
-    name: "web",
-    address: SERVER,
-    user: "alice",
-    port: 22,
-    transport: "udp",
-  }]);
+  const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "60s" });
+  const home = await makeClientHome(setup, [udpWebHost(SERVER)]);
   return { topo, setup, home };
 }
 

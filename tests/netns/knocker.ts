@@ -39,6 +39,26 @@ export async function tool(
   return out.trim();
 }
 
+/**
+ * Sends again, from `host`, the captured packet of `pcap` whose payload ends with `match` (hex), from
+ * `src` (default: the packet's own source address); returns packet_tool's answer, "sent".
+ *
+ * @example
+ * ```ts ignore
+ * equal(await replay(topo, "attacker", pcap, trailerHex, ATTACKER), "sent");
+ * ```
+ */
+export function replay(
+  topo: Topology,
+  host: string,
+  pcap: string,
+  match: string,
+  src?: string,
+): Promise<string> {
+  const from = src === undefined ? [] : ["--src", src];
+  return tool(topo, host, "replay", "--pcap", pcap, "--match", match, ...from);
+}
+
 /** Tries a TCP connect from a host: "connected", "refused" or "timeout". */
 export function connect(
   topo: Topology,

@@ -17,8 +17,8 @@ export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, ""
 export interface TestUser {
   uid: number;
   name: string;
-  ports: string[];
-  sources?: string[];
+  ports: readonly string[];
+  sources?: readonly string[];
   requireSourceBinding?: boolean;
   /** Default: random. */
   secret?: Uint8Array;
@@ -26,12 +26,19 @@ export interface TestUser {
   sequence?: number;
 }
 
+/** The user most namespace tests knock as: uid 1000, alice, allowed tcp/22. */
+export const ALICE: Readonly<TestUser> = Object.freeze({
+  uid: 1000,
+  name: "alice",
+  ports: Object.freeze(["tcp/22"]),
+});
+
 /** The `server_id` of a test server unless the setup names another. */
 export const TEST_SERVER_ID = "spa-test";
 
 /** Options of {@linkcode writeServerSetup}. */
 export interface ServerSetupOptions {
-  users: TestUser[];
+  users: readonly Readonly<TestUser>[];
   /** The server's `server_id` (default {@linkcode TEST_SERVER_ID}). */
   serverId?: string;
   /**
@@ -71,7 +78,7 @@ export interface ServerSetup {
  *
  * @example
  * ```ts ignore
- * const setup = await writeServerSetup({ users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }] });
+ * const setup = await writeServerSetup({ users: [ALICE] });
  * ```
  */
 export async function writeServerSetup(options: ServerSetupOptions): Promise<ServerSetup> {
@@ -214,6 +221,14 @@ export class ServerProcess {
   kill(signal: Deno.Signal): void {
     this.child.kill(signal);
   }
+
+  /** Sends `signal` unless the server has exited already, and waits for it to exit. */
+  async stop(signal: Deno.Signal): Promise<Deno.CommandStatus> {
+    try {
+      this.kill(signal);
+    } catch { /* exited */ }
+    return await this.exited;
+  }
 }
 
 /**
@@ -246,6 +261,24 @@ export async function startServer(
     }),
   ]);
   return server;
+}
+
+/**
+ * How many grants the daemon's nft table (`inet spa` in `host`) holds now: the elements of its
+ * sets.
+ *
+ * @example
+ * ```ts ignore
+ * equal(await grantCount(topo), 1);
+ * ```
+ */
+export async function grantCount(topo: Topology, host = "server"): Promise<number> {
+  const out = await topo.execOk(host, ["nft", "-j", "list", "table", "inet", "spa"]);
+  let n = 0;
+  for (const item of JSON.parse(out).nftables as { set?: { elem?: unknown[] } }[]) {
+    n += item.set?.elem?.length ?? 0;
+  }
+  return n;
 }
 
 /** How {@linkcode startServer} starts the daemon. */

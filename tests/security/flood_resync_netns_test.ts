@@ -10,38 +10,23 @@ import { equal, match, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { startFlood } from "../../bench/e2e/flooder.ts";
 import { sleep } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
-import { makeClientHome } from "../e2e/_client_home.ts";
+import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../client/_helpers.ts";
+import { hasFaketime } from "../lifecycle/_fault_rig.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
 const RATE = 5_000;
 const FIRST_TRY = ["--timeout", "1s", "--retries", "0"];
 
-async function hasFaketime(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("faketime", { args: ["-f", "+0s", "true"] }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
 netnsTest(
   "flood: forged-UID floods from other sources, many spoofed sources or the client's address cost the user's resync, knock and check nothing",
   async (t) => {
     await using topo = await createTopology(["server", "client", "flooder"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
-    await using home = await makeClientHome(setup, [{
-      name: "web",
-      address: SERVER,
-      user: "alice",
-      port: 22,
-      transport: "udp",
-    }]);
+    const setup = await writeServerSetup({ users: [ALICE] });
+    await using home = await makeClientHome(setup, [udpWebHost(SERVER)]);
     const server = await startServer(topo, setup);
     const floods: { name: string; source?: string; sources?: number }[] = [
       { name: "from the flooder's own address" },

@@ -8,7 +8,7 @@
 import { equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { connect, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { startServerWithEnv } from "./_faults.ts";
 
@@ -22,7 +22,7 @@ netnsTest("spa-server: a wall clock stepped back an hour moves no grant's expiry
   await using topo = await createTopology(["server", "client"]);
   const marks = await Deno.makeTempDir({ prefix: "spa-marks-" });
   const setup = await writeServerSetup({
-    users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
+    users: [ALICE],
     idleTimeout: "3s",
     portSections: { "tcp/22": [`on_close = ["touch", "${marks}/closed"]`] },
   });
@@ -64,10 +64,7 @@ netnsTest("spa-server: a wall clock stepped back an hour moves no grant's expiry
       equal(status!.grants.length, 0);
     });
   } finally {
-    try {
-      server.kill("SIGTERM");
-    } catch { /* exited */ }
-    await server.exited;
+    await server.stop("SIGTERM");
     await Deno.remove(setup.dir, { recursive: true });
     await Deno.remove(marks, { recursive: true });
   }

@@ -12,6 +12,7 @@ import {
   hex,
   Knocker,
   knockIn,
+  replay,
   send,
   sleep,
   startEcho,
@@ -20,6 +21,7 @@ import {
 import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { startSniffer } from "../netns/pcap_file.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { statOrUndefined } from "../../lib/config/_read.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -38,14 +40,7 @@ async function nftGrants(topo: Topology): Promise<string[]> {
   return grants;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = async (path: string) => await statOrUndefined(path) !== undefined;
 
 netnsTest(
   "spa-server: knock opens exactly one port for exactly one address, idle closes it",
@@ -127,23 +122,10 @@ netnsTest(
       await t.step("the attacker replaying the captured knock opens nothing", async () => {
         // From its own address: refused (the knock was used); no answer; port stays closed to it.
         const match = hex(sniffedKnock);
-        equal(
-          await tool(
-            topo,
-            "attacker",
-            "replay",
-            "--pcap",
-            pcap,
-            "--match",
-            match,
-            "--src",
-            ATTACKER,
-          ),
-          "sent",
-        );
+        equal(await replay(topo, "attacker", pcap, match, ATTACKER), "sent");
         equal(await connect(topo, "attacker", SERVER, 22), "timeout");
         // Spoofing the client's address: at most the client's own grant is refreshed.
-        equal(await tool(topo, "attacker", "replay", "--pcap", pcap, "--match", match), "sent");
+        equal(await replay(topo, "attacker", pcap, match), "sent");
         equal(await connect(topo, "attacker", SERVER, 22), "timeout");
         const grants = await nftGrants(topo);
         equal(grants.length, 1, `one grant expected: ${grants}`);

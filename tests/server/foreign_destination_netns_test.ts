@@ -8,28 +8,22 @@
 import { equal, ok } from "node:assert/strict";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
 import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import {
+  ALICE,
+  grantCount,
+  serverArgv,
+  startServer,
+  writeServerSetup,
+} from "../netns/spa_server.ts";
+import { createTopology, netnsTest } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
 const OTHER = "10.77.0.3";
 
-async function grantCount(topo: Topology): Promise<number> {
-  const out = await topo.execOk("server", ["nft", "-j", "list", "table", "inet", "spa"]);
-  let n = 0;
-  for (const item of JSON.parse(out).nftables as { set?: { elem?: unknown[] } }[]) {
-    n += item.set?.elem?.length ?? 0;
-  }
-  return n;
-}
-
 netnsTest("spa-server: knocks for another host's address are dropped and counted", async (t) => {
   await using topo = await createTopology(["server", "client", "other"]);
-  const setup = await writeServerSetup({
-    users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    idleTimeout: "30s",
-  });
+  const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
   const alice = new Knocker(setup.users[0]!);
   try {
     await startEcho(topo, "server", 22);

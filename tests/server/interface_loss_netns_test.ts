@@ -6,7 +6,13 @@
 import { equal, match, ok } from "node:assert/strict";
 import { connect, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
 import { createLink, deleteLink } from "../netns/relink.ts";
-import { serverArgv, ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
+import {
+  ALICE,
+  serverArgv,
+  ServerProcess,
+  startServer,
+  writeServerSetup,
+} from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
@@ -16,10 +22,7 @@ netnsTest(
   "spa-server: the captured interface deleted and re-created: the daemon survives and captures again",
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-      idleTimeout: "30s",
-    });
+    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
     const alice = new Knocker(setup.users[0]!);
     try {
       await startEcho(topo, "server", 22);
@@ -69,10 +72,7 @@ netnsTest(
   "spa-server: starts while its interface is missing, says so in status, captures once it appears",
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-      idleTimeout: "30s",
-    });
+    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
     const alice = new Knocker(setup.users[0]!);
     try {
       await startEcho(topo, "server", 22);
@@ -112,7 +112,7 @@ netnsTest(
   async () => {
     await using topo = await createTopology(["server"]);
     const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
+      users: [ALICE],
       // Valid TOML, valid for check-config, refused by libpcap's compiler.
       extra: [`bpf_filter = "tcp and and udp"`],
     });
@@ -134,7 +134,7 @@ netnsTest(
   async () => {
     await using topo = await createTopology(["server", "client"]);
     const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
+      users: [ALICE],
       idleTimeout: "30s",
       // Lets everything through on Ethernet; does not compile for a link without Ethernet headers.
       extra: [`bpf_filter = "ether broadcast or not ether broadcast"`],

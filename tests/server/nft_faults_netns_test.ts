@@ -7,7 +7,7 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
 import { nftWrapper, startServerWithEnv, terminate } from "./_faults.ts";
@@ -80,7 +80,7 @@ netnsTest(
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
     const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
+      users: [ALICE],
       extra: [`nft_timeout = "1s"`],
     });
     const nft = await nftWrapper(setup.dir);
@@ -136,10 +136,7 @@ netnsTest(
         ok(server.lines.some((l) => / firewall-stop-failed .*did not finish/.test(l)));
       });
     } finally {
-      try {
-        server.kill("SIGKILL");
-      } catch { /* exited */ }
-      await server.exited;
+      await server.stop("SIGKILL");
       await Deno.remove(setup.dir, { recursive: true });
     }
   },

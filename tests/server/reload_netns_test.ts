@@ -8,8 +8,14 @@
 import { equal, match, ok } from "node:assert/strict";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { ROOT, type ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import {
+  grantCount,
+  ROOT,
+  type ServerProcess,
+  startServer,
+  writeServerSetup,
+} from "../netns/spa_server.ts";
+import { createTopology, netnsTest } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -27,15 +33,6 @@ function joinConfig(head: string, users: string[]): string {
 
 async function alive(server: ServerProcess, ms: number): Promise<boolean> {
   return await Promise.race([server.exited.then(() => false), sleep(ms).then(() => true)]);
-}
-
-async function grantCount(topo: Topology): Promise<number> {
-  const out = await topo.execOk("server", ["nft", "-j", "list", "table", "inet", "spa"]);
-  let n = 0;
-  for (const item of JSON.parse(out).nftables as { set?: { elem?: unknown[] } }[]) {
-    n += item.set?.elem?.length ?? 0;
-  }
-  return n;
 }
 
 /** A directory with an `nft` that fails while `<dir>/fail` exists, and runs the real one else. */

@@ -8,7 +8,7 @@
 import { equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { connect, hex, Knocker, knockIn, sleep, startEcho, tool } from "../netns/knocker.ts";
-import { writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { nftWrapper, rssKb, startServerWithEnv, terminate } from "./_faults.ts";
 
@@ -20,9 +20,7 @@ netnsTest(
   `spa-server: ${COPIES} spoofed replays of the last knock cost O(1); the fresh knock works`,
   async () => {
     await using topo = await createTopology(["server", "client", "attacker"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
+    const setup = await writeServerSetup({ users: [ALICE] });
     const nft = await nftWrapper(setup.dir); // no fault: it only counts the nft runs
     await startEcho(topo, "server", 22);
     const server = await startServerWithEnv(topo, setup, { PATH: nft.path });
@@ -86,10 +84,7 @@ netnsTest(
       ok(rssAfter - rssBefore < 40 * 1024, `RSS grew ${rssAfter - rssBefore} kB`);
       ok(termMs < 3000, `SIGTERM took ${termMs} ms`);
     } finally {
-      try {
-        server.kill("SIGKILL");
-      } catch { /* exited */ }
-      await server.exited;
+      await server.stop("SIGKILL");
       await Deno.remove(setup.dir, { recursive: true });
     }
   },

@@ -7,7 +7,7 @@
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { connect, startEcho } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
 import { startSniffer } from "../netns/pcap_file.ts";
@@ -45,9 +45,7 @@ netnsTest(
   async (t) => {
     await using topo = await createTopology(["server", "client", "attacker"], { noOffload: true });
     await startEcho(topo, "server", 22);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
+    const setup = await writeServerSetup({ users: [ALICE] });
     const server = await startServer(topo, setup);
     try {
       await t.step("drop (the default): 22 is the one port nmap -sS shows filtered", async () => {

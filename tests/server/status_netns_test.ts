@@ -8,6 +8,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
 import {
+  ALICE,
   serverArgv,
   type ServerSetup,
   startServer,
@@ -86,10 +87,7 @@ netnsTest(
   "spa-server status: a live daemon whose state folder turned read-only is 'running', with a stale status",
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-      idleTimeout: "30s",
-    });
+    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
     const unmount = await tmpfs(setup.stateDir, "1m");
     const alice = new Knocker(setup.users[0]!);
     try {

@@ -9,7 +9,7 @@
 import { equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { connect, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
 import { nftWrapper, startServerWithEnv } from "./_faults.ts";
 
@@ -36,9 +36,7 @@ netnsTest(
   "spa-server: a table deleted or changed from outside is rebuilt within 2 s",
   async (t) => {
     await using topo = await createTopology(["server", "client", "attacker"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
+    const setup = await writeServerSetup({ users: [ALICE] });
     await Deno.writeTextFile(`${setup.dir}/nftables.conf`, DEBIAN_NFTABLES_CONF);
     await startEcho(topo, "server", 22);
     const server = await startServer(topo, setup);
@@ -116,9 +114,7 @@ netnsTest(
   "spa-server: without nft monitor, its tick still rebuilds a deleted table within 2 s",
   async () => {
     await using topo = await createTopology(["server", "client", "attacker"]);
-    const setup = await writeServerSetup({
-      users: [{ uid: 1000, name: "alice", ports: ["tcp/22"] }],
-    });
+    const setup = await writeServerSetup({ users: [ALICE] });
     const nft = await nftWrapper(setup.dir);
     await nft.breakMonitor();
     await startEcho(topo, "server", 22);

@@ -9,8 +9,8 @@ import { equal, match } from "node:assert/strict";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { connect, exchange, Knocker, knockIn, startEcho } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { grantCount, startServer, writeServerSetup } from "../netns/spa_server.ts";
+import { createTopology, netnsTest } from "../netns/topology.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -20,15 +20,6 @@ const USERS = 3_000;
 const FIRST_UID = 100_000;
 
 /** Elements in the daemon's nft sets: its live grants. */
-async function grantCount(topo: Topology): Promise<number> {
-  const out = await topo.execOk("server", ["nft", "-j", "list", "table", "inet", "spa"]);
-  let n = 0;
-  for (const item of JSON.parse(out).nftables as { set?: { elem?: unknown[] } }[]) {
-    n += item.set?.elem?.length ?? 0;
-  }
-  return n;
-}
-
 netnsTest(
   "spa-server: thousands of users from users_dir; add, remove, break a file + SIGHUP",
   async (t) => {

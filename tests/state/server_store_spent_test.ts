@@ -1,6 +1,7 @@
 import { equal } from "node:assert/strict";
 import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
 import { ServerStore } from "../../lib/state/server_store.ts";
+import { statOrUndefined } from "../../lib/config/_read.ts";
 
 const tag = (n: number) => new Uint8Array(16).fill(n);
 
@@ -26,11 +27,4 @@ Deno.test("ServerStore keeps spent marks apart, written when they change, read b
   }
 });
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = async (path: string) => await statOrUndefined(path) !== undefined;
