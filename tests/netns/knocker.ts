@@ -165,6 +165,21 @@ export class Knocker {
     if (!verdict.ok) throw new Error(`Cannot verify ack: ${verdict.reason}`);
     return verdict.message;
   }
+
+  /**
+   * Takes `answer` as the ack of the knock `sent` (from {@linkcode Knocker.knock}): verifies it
+   * and moves to the knock's new number. Throws `noAck` when there was no answer.
+   */
+  accept(
+    answer: Uint8Array | undefined,
+    sent: { trailer: Uint8Array; next: number },
+    noAck = "no ack",
+  ): MessageBody {
+    if (answer === undefined) throw new Error(noAck);
+    const ack = this.verifyAck(answer, sent.trailer, sent.next);
+    this.sequence = sent.next;
+    return ack;
+  }
 }
 
 /** Where and how a test packet goes. */
@@ -239,9 +254,7 @@ export async function knockIn(
     ...spec,
     payload: new Uint8Array([...padding, ...trailer]),
   });
-  if (answer === undefined) throw new Error(`Cannot knock from ${from} to ${spec.dst}: no ack`);
-  knocker.verifyAck(answer, trailer, next);
-  knocker.sequence = next;
+  knocker.accept(answer, { trailer, next }, `Cannot knock from ${from} to ${spec.dst}: no ack`);
   return trailer;
 }
 

@@ -98,10 +98,8 @@ netnsTest(
           dst: SERVER,
           payload: trailer,
         });
-        ok(answer !== undefined, "no ack");
-        const ack = alice.verifyAck(answer, trailer, next);
+        const ack = alice.accept(answer, { trailer, next }, "no ack");
         equal(ack.kind, "ack");
-        alice.sequence = next;
         equal(await connect(topo, "client", SERVER, 22), "connected");
         equal(
           await connect(topo, "client", SERVER, 2222),
@@ -182,9 +180,7 @@ netnsTest(
             dst: SERVER,
             payload: trailer,
           });
-          ok(answer !== undefined);
-          alice.verifyAck(answer, trailer, next);
-          alice.sequence = next;
+          alice.accept(answer, { trailer, next });
           await sleep(1200); // the daemon rewrites its status file at least every second while a grant is open
           const json = await topo.exec(
             "server",
@@ -304,8 +300,7 @@ netnsTest(
           dst: SERVER,
           payload: fresh.trailer,
         });
-        ok(answer !== undefined);
-        bob.verifyAck(answer, fresh.trailer, fresh.next);
+        bob.accept(answer, fresh);
         equal(await connect(topo, "client", SERVER, 22), "connected");
       });
       second.kill("SIGTERM");
@@ -351,9 +346,7 @@ netnsTest("spa-server: IPv6 and UDP knocks, source binding, stale knocks", async
           proto: "udp",
           payload: padded,
         });
-        ok(answer !== undefined, "no ack over UDP");
-        alice.verifyAck(answer, trailer, next);
-        alice.sequence = next;
+        alice.accept(answer, { trailer, next }, "no ack over UDP");
         equal(await connect(topo, "client", SERVER, 22), "connected");
       },
     );
@@ -371,9 +364,7 @@ netnsTest("spa-server: IPv6 and UDP knocks, source binding, stale knocks", async
         dst: SERVER,
         payload: bound.trailer,
       });
-      ok(answer !== undefined);
-      carol.verifyAck(answer, bound.trailer, bound.next);
-      carol.sequence = bound.next;
+      carol.accept(answer, bound);
     });
 
     await t.step("a bound knock sent from another address is refused (binding)", async () => {
