@@ -7,7 +7,15 @@
  * @module
  */
 
-import { type ServerProcess, type ServerSetup, startServer } from "../netns/spa_server.ts";
+import { Knocker, startEcho } from "../netns/knocker.ts";
+import {
+  ALICE,
+  type ServerProcess,
+  type ServerSetup,
+  type ServerSetupOptions,
+  startServer,
+  writeServerSetup,
+} from "../netns/spa_server.ts";
 import type { Topology } from "../netns/topology.ts";
 
 /** What the wrapper does with each nft run (except `nft monitor`, always passed through). */
@@ -144,4 +152,23 @@ export async function terminate(server: ServerProcess, limitMs: number): Promise
     throw new Error(`spa-server was still running ${limitMs} ms after SIGTERM`);
   }
   return ms;
+}
+
+/**
+ * A server setup for {@linkcode ALICE} (with `options`), her knocker, and an echo service on the
+ * server's port 22 for her knocks to reach. The caller removes `setup.dir`; it is removed here
+ * when the echo service does not start.
+ */
+export async function aliceWithEcho(
+  topo: Topology,
+  options: Omit<ServerSetupOptions, "users"> = {},
+): Promise<{ setup: ServerSetup; alice: Knocker }> {
+  const setup = await writeServerSetup({ users: [ALICE], ...options });
+  try {
+    await startEcho(topo, "server", 22);
+  } catch (error) {
+    await Deno.remove(setup.dir, { recursive: true });
+    throw error;
+  }
+  return { setup, alice: new Knocker(setup.users[0]!) };
 }

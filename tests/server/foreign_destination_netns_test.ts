@@ -6,16 +6,11 @@
  */
 
 import { equal, ok } from "node:assert/strict";
-import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
+import { connect, exchange, knockIn, sleep } from "../netns/knocker.ts";
 import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import {
-  ALICE,
-  grantCount,
-  serverArgv,
-  startServer,
-  writeServerSetup,
-} from "../netns/spa_server.ts";
+import { grantCount, serverArgv, startServer } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
+import { aliceWithEcho } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -23,10 +18,8 @@ const OTHER = "10.77.0.3";
 
 netnsTest("spa-server: knocks for another host's address are dropped and counted", async (t) => {
   await using topo = await createTopology(["server", "client", "other"]);
-  const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
-  const alice = new Knocker(setup.users[0]!);
+  const { setup, alice } = await aliceWithEcho(topo, { idleTimeout: "30s" });
   try {
-    await startEcho(topo, "server", 22);
     const server = await startServer(topo, setup);
     // tcpdump on the other host records every TCP packet the server's MAC puts on the hub.
     const pcap = `${setup.dir}/from-server.pcap`;

@@ -14,6 +14,7 @@ import {
   writeServerSetup,
 } from "../netns/spa_server.ts";
 import { createTopology, netnsTest } from "../netns/topology.ts";
+import { aliceWithEcho } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -22,10 +23,8 @@ netnsTest(
   "spa-server: the captured interface deleted and re-created: the daemon survives and captures again",
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
-    const alice = new Knocker(setup.users[0]!);
+    const { setup, alice } = await aliceWithEcho(topo, { idleTimeout: "30s" });
     try {
-      await startEcho(topo, "server", 22);
       const server = await startServer(topo, setup);
       await t.step("a knock works before the fault", async () => {
         await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
@@ -72,10 +71,8 @@ netnsTest(
   "spa-server: starts while its interface is missing, says so in status, captures once it appears",
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
-    const setup = await writeServerSetup({ users: [ALICE], idleTimeout: "30s" });
-    const alice = new Knocker(setup.users[0]!);
+    const { setup, alice } = await aliceWithEcho(topo, { idleTimeout: "30s" });
     try {
-      await startEcho(topo, "server", 22);
       await deleteLink(topo, "server");
       let server: ServerProcess | undefined;
       await t.step("starts, guards its ports, logs that it waits for eth0", async () => {

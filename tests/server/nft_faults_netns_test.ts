@@ -20,10 +20,7 @@ netnsTest(
   async (t) => {
     await using topo = await createTopology(["server", "client"]);
     const setup = await writeServerSetup({
-      users: [
-        { uid: 1000, name: "alice", ports: ["tcp/22"] },
-        { uid: 1001, name: "bob", ports: ["tcp/22"] },
-      ],
+      users: [ALICE, { uid: 1001, name: "bob", ports: ["tcp/22"] }],
     });
     const nft = await nftWrapper(setup.dir);
     await startEcho(topo, "server", 22);
