@@ -13,7 +13,6 @@ import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
 import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
-import { serverAfterGrace } from "../state/sequence.ts";
 import { ServerStore } from "../state/server_store.ts";
 import type { FirewallBackend, ProtectedPort } from "../firewall/backend.ts";
 import { NftBackend } from "../firewall/nft.ts";
@@ -27,10 +26,10 @@ import { SourceRateLimit } from "./rate_limit.ts";
 import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
 import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
 import { TableWatch } from "./table_watch.ts";
-import type { ServerUser } from "./users.ts";
+import { type ServerUser, stateOf, type UserState } from "./users.ts";
 import { UserFiles } from "./user_files.ts";
 import { UserTable } from "./user_table.ts";
-import { type VerifyContext, verifyPacket } from "./verifier.ts";
+import { Verifier } from "./verifier.ts";
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
 import { LocalAddresses } from "./local_addresses.ts";
@@ -94,7 +93,7 @@ export class Daemon {
   #statusFailing = false;
   #addressesFailing = false;
   #reloading: Promise<unknown> = Promise.resolve();
-  readonly #context: VerifyContext;
+  readonly #verifier: Verifier;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Monotonic time of the last status write (a wall-clock step must not stop the writes). */
@@ -145,14 +144,13 @@ export class Daemon {
       failedBurst: loaded.config.rateLimit.failedBurst,
       capacity: loaded.config.rateLimit.trackedSources,
     });
-    this.#context = {
+    this.#verifier = new Verifier({
       users: this.#users,
       limit: this.#limit,
       probe: new ProbeBudget(ProbeBudget.defaults, Date.now()),
       counters: this.counters,
       maxAgeSeconds: loaded.config.maxPacketAgeMs / 1000,
-      underLoad: false,
-    };
+    });
     this.#grants = new GrantBook({
       firewall: this.#firewall,
       commands: (port) => {
@@ -181,7 +179,7 @@ export class Daemon {
           ? Promise.reject(new Error("Cannot open grant: the daemon is stopping"))
           : this.#grants.open(grant, options),
       isCurrent: (user) => this.#users.isLive(user),
-      commit: (user) => this.#commit(user),
+      commit: (user, state) => this.#commit(user, state),
       reply: (route, trailer) => this.#reply(route, trailer),
       idleTimeoutMs: (port) =>
         findPort(this.#config.ports, port)?.idleTimeoutMs ??
@@ -312,7 +310,7 @@ export class Daemon {
   async #serve(capture: Capture): Promise<void> {
     const view = new PacketView();
     const linkType = capture.linkType;
-    const context = this.#context;
+    const verifier = this.#verifier;
     const counters = this.counters;
     const locals = this.#locals;
     const onPacket = (frame: Uint8Array, length: number) => {
@@ -327,7 +325,7 @@ export class Daemon {
         counters.count("foreign-destination");
         return;
       }
-      const outcome = verifyPacket(context, frame, view, Date.now());
+      const outcome = verifier.verify(frame, view, Date.now());
       if (outcome !== undefined) void this.#pipeline.handle(outcome, replyRouteOf(frame, view));
     };
     // Synchronous batches, then an async poll (see ffi/pcap.ts for the measurements). The poll is
@@ -335,7 +333,7 @@ export class Daemon {
     // what lets queued work (state writes, nft, commands) progress under a flood.
     while (!capture.closed) {
       const n = capture.read(onPacket, CAPTURE_BATCH);
-      context.underLoad = n === CAPTURE_BATCH;
+      verifier.setUnderLoad(n === CAPTURE_BATCH);
       if (!await capture.wait()) break;
     }
   }
@@ -351,11 +349,12 @@ export class Daemon {
     }
   }
 
-  async #commit(user: ServerUser): Promise<void> {
+  /** Durably stores `state` (by default, what `user` holds) with her replay cache. */
+  async #commit(user: ServerUser, state: UserState = stateOf(user)): Promise<void> {
     await this.#store.save(user.uid, user.fingerprint, {
-      sequence: user.keys.sequence,
+      sequence: state.sequence,
       replay: user.replay,
-      ...(user.lastAccepted ? { lastAccepted: user.lastAccepted } : {}),
+      ...(state.lastAccepted ? { lastAccepted: state.lastAccepted } : {}),
     });
     this.#lastStatus = -Infinity;
   }
@@ -363,16 +362,7 @@ export class Daemon {
   async #tick(): Promise<void> {
     const now = Date.now();
     for (const user of this.#users.live()) {
-      const before = user.keys.sequence;
-      const after = serverAfterGrace(before, now);
-      if (after !== before) {
-        user.keys.sequence = after;
-        await this.#commit(user).catch((error) =>
-          this.log.error("state-write-failed", {
-            user: user.policy.name,
-            reason: (error as Error).message,
-          })
-        );
+      if (await this.#pipeline.expireGrace(user, now)) {
         this.log.info("resync-expired", { user: user.policy.name });
       }
       user.replay.prune(now / 1000);
@@ -495,7 +485,7 @@ export class Daemon {
       await Promise.allSettled(added.map((c) => c.stop()));
       throw error;
     }
-    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
+    this.#verifier.setMaxAgeSeconds(loaded.config.maxPacketAgeMs / 1000);
     const removed = this.#captures.filter((c) => !wanted.has(c.name));
     this.#captures = [...this.#captures.filter((c) => wanted.has(c.name)), ...added];
     await Promise.allSettled(removed.map((c) => c.stop()));

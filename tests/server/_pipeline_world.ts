@@ -97,8 +97,8 @@ export function pipelineWorld(options: WorldOptions = {}): PipelineWorld {
       granted.push(`${grant.address} ${grant.protocol}/${grant.port}`);
       return options.open?.(grantOptions?.retransmit === true) ?? Promise.resolve();
     },
-    commit: (u) => {
-      events.push(`commit ${u.keys.sequence.state} ${u.keys.sequence.sequence}`);
+    commit: (_user, state) => {
+      events.push(`commit ${state.sequence.state} ${state.sequence.sequence}`);
       return options.commitFails ? Promise.reject(new Error("disk full")) : Promise.resolve();
     },
     reply: (_route, trailer) => {
