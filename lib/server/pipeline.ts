@@ -1,6 +1,8 @@
 /**
  * What the daemon does with an authentic packet: policy, then the durable sequence roll, then the
- * firewall, then the answer — in that order, one user at a time.
+ * firewall, then the answer — in that order, one user at a time. The pipeline is the one owner of
+ * a user's sequence state and last accepted request: it computes the next state into a value
+ * (`next_state.ts`), commits it, and only then publishes it; grace periods end in the user's turn.
  *
  * The new sequence state is committed to disk before a port opens, so a crash can never leave a
  * port opened by a number the server would accept again; if the firewall then fails, nothing is
@@ -11,20 +13,15 @@
  */
 
 import type { Message } from "../protocol/message.ts";
-import { randomSequence } from "../protocol/random.ts";
 import { sealTrailer } from "../protocol/seal.ts";
 import { formatAddress } from "../packet/address.ts";
-import {
-  serverAfterGrace,
-  serverResynced,
-  serverRolled,
-  serverValidSequences,
-} from "../state/sequence.ts";
+import { serverAfterGrace } from "../state/sequence.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { PortSpec } from "../protocol/port.ts";
+import { nextState } from "./next_state.ts";
 import { sequenceSpent, stillLast } from "./replay.ts";
 import {
   type GrantRequest,
@@ -89,7 +86,7 @@ export const MAX_QUEUED_PER_USER = 8;
  * @example
  * ```ts ignore
  * const pipeline = new Pipeline(deps);
- * const outcome = verifyPacket(ctx, frame, view, Date.now());
+ * const outcome = verifier.verify(frame, view, Date.now());
  * if (outcome) pipeline.handle(outcome, replyRouteOf(frame, view));
  * await pipeline.idle();
  * ```
@@ -234,7 +231,27 @@ export class Pipeline {
       this.#logRefused(user, address, "sequence number already used", message);
       return;
     }
-    const next = this.#next(user, address, route, outcome);
+    if (message.kind === "knock") {
+      const grant: PortSpec = { protocol: message.protocol, port: message.port };
+      const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
+      if (refusal !== undefined) {
+        counters.count("policy");
+        log.warn("refused", {
+          user: user.policy.name,
+          address,
+          port: portText(grant),
+          reason: refusal,
+        });
+        return;
+      }
+    }
+    const next = nextState(
+      user,
+      { message, keyedBy: key.context, trailer: outcome.trailer, source: route.remote },
+      this.#deps.now(),
+      this.#deps.resyncGraceMs(),
+    );
+    // Replies never reach a server: their keys are not among the ones it tries.
     if (next === undefined) return;
     try {
       await this.#deps.commit(user, next.state);
@@ -254,91 +271,6 @@ export class Pipeline {
       port: grant && portText(grant),
       bound: message.kind === "knock" ? message.bound : undefined,
     });
-  }
-
-  /**
-   * What accepting `outcome` makes of the user's state, the reply and the grant; computed, not
-   * applied. `undefined` when policy refuses the knock (logged) or the message is a reply.
-   */
-  #next(
-    user: ServerUser,
-    address: string,
-    route: ReplyRoute,
-    outcome: Extract<Outcome, { kind: "accepted" }>,
-  ): { state: UserState; reply: Uint8Array; grant?: PortSpec } | undefined {
-    const { message, key, trailer } = outcome;
-    const now = this.#nowSeconds();
-    const current = stateOf(user);
-    /** A knock or check asking for `next`, answered with `reply`. */
-    const rolled = (next: number, reply: Uint8Array, grant?: PortSpec) => ({
-      state: {
-        sequence: serverRolled(current.sequence, key.context, next),
-        lastAccepted: {
-          trailer,
-          source: route.remote,
-          timestamp: message.timestamp,
-          reply,
-          ...(grant ? { grant } : {}),
-        },
-      },
-      reply,
-      ...(grant ? { grant } : {}),
-    });
-    switch (message.kind) {
-      case "knock": {
-        const grant: PortSpec = { protocol: message.protocol, port: message.port };
-        const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
-        if (refusal !== undefined) {
-          this.#deps.counters.count("policy");
-          this.#deps.log.warn("refused", {
-            user: user.policy.name,
-            address,
-            port: portText(grant),
-            reason: refusal,
-          });
-          return undefined;
-        }
-        return rolled(
-          message.next,
-          sealTrailer(
-            user.keys.replyKey("ack", message.next),
-            { kind: "ack", protocol: message.protocol, port: message.port, timestamp: now },
-            { requestTag: message.tag },
-          ),
-          grant,
-        );
-      }
-      case "check":
-        return rolled(
-          message.next,
-          sealTrailer(
-            user.keys.replyKey("ack", message.next),
-            { kind: "ack", protocol: null, port: 0, timestamp: now },
-            { requestTag: message.tag },
-          ),
-        );
-      case "resync": {
-        const graceMs = this.#deps.resyncGraceMs();
-        const fresh = randomSequence(serverValidSequences(current.sequence));
-        const sequence = serverResynced(current.sequence, fresh, this.#deps.now() + graceMs);
-        const pending = sequence.state === "pending" ? sequence.pending : fresh;
-        const reply = sealTrailer(
-          user.keys.replyKey("resync-reply", message.context),
-          {
-            kind: "resync-reply",
-            status: "ok",
-            sequence: pending,
-            graceSeconds: Math.min(0xffff, Math.floor(graceMs / 1000)),
-            timestamp: now,
-          },
-          { requestTag: message.tag },
-        );
-        return { state: { ...current, sequence }, reply };
-      }
-      default:
-        // Replies never reach a server: their keys are not among the ones it tries.
-        return undefined;
-    }
   }
 
   /**
