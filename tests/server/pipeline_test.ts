@@ -218,3 +218,21 @@ Deno.test("pipeline: a grace period ends in the user's turn, committed, and only
   deepStrictEqual(w.user.keys.sequence, { state: "current", sequence: 100 });
   deepStrictEqual(w.events.slice(commits), ["commit current 100"]);
 });
+
+Deno.test("pipeline: a copy that arrives while its knock is being committed is a replay, answered once", async () => {
+  let release!: () => void;
+  const w = pipelineWorld({ commit: () => new Promise<void>((resolve) => (release = resolve)) });
+  const k = knock(100, 101, w.now());
+  const first = w.deliver(k);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  // Not accepted until durable: the copy is not yet a retransmission of an accepted knock.
+  const copy = w.deliver(k);
+  equal(w.counters.snapshot().replay, 1);
+  release();
+  await Promise.all([first, copy]);
+  deepStrictEqual(w.events, ["commit current 101", "open 10.77.0.2 tcp/22", "reply"]);
+  // Once published, a copy is a retransmission again and is answered.
+  await w.deliver(k);
+  equal(w.replies.length, 2);
+  equal(w.counters.snapshot().retransmit, 1);
+});
