@@ -6,39 +6,34 @@
  */
 
 import { findPort } from "../protocol/port.ts";
-import { Capture } from "../../ffi/pcap.ts";
-import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
-import { RawSocket } from "../../ffi/raw_socket.ts";
+import { hostAddresses } from "../../ffi/interfaces.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
-import { decodeFrame } from "../packet/decode.ts";
-import { PacketView } from "../packet/view.ts";
-import { serverAfterGrace } from "../state/sequence.ts";
 import { ServerStore } from "../state/server_store.ts";
-import type { FirewallBackend, ProtectedPort } from "../firewall/backend.ts";
-import { NftBackend } from "../firewall/nft.ts";
-import { NoneBackend } from "../firewall/none.ts";
+import type { FirewallBackend } from "../firewall/backend.ts";
+import type { NftBackend } from "../firewall/nft.ts";
 import { Counters } from "./counters.ts";
 import { GrantBook } from "./grants.ts";
 import { Logger, type LogSink, stderrSink } from "./log.ts";
 import { Pipeline } from "./pipeline.ts";
 import { ProbeBudget } from "./probe_budget.ts";
 import { SourceRateLimit } from "./rate_limit.ts";
-import { replyPacket, type ReplyRoute, replyRouteOf } from "./reply_route.ts";
-import { STATUS_INTERVAL_MS, type StatusFile, writeStatus } from "./status.ts";
 import { TableWatch } from "./table_watch.ts";
-import type { ServerUser } from "./users.ts";
+import { UserCommitter } from "./user_commit.ts";
 import { UserFiles } from "./user_files.ts";
 import { UserTable } from "./user_table.ts";
-import { type VerifyContext, verifyPacket } from "./verifier.ts";
-import { TRAILER_LENGTH } from "../protocol/constants.ts";
-import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
+import { Verifier } from "./verifier.ts";
+import type { CaptureSupervisor } from "./capture_supervisor.ts";
+import { type CaptureLoopDeps, openCaptures } from "./capture_loop.ts";
+import { createFirewall, protectedPorts, reconfigureFirewall } from "./firewall_setup.ts";
+import { ReplySockets } from "./reply_sockets.ts";
+import { installSignals } from "./signals.ts";
+import { statusFile, StatusWriter } from "./status_writer.ts";
 import { LocalAddresses } from "./local_addresses.ts";
 import { revokeGrants } from "./revoke.ts";
 import { holdStateDir, type StateDirHold } from "./state_dir.ts";
 
-/** Packets read per synchronous batch; a full batch means the capture is backlogged. */
-export const CAPTURE_BATCH = 256;
+export { CAPTURE_BATCH } from "./capture_loop.ts";
 /** How often grace periods and grant expiry are checked. */
 export const TICK_MS = 1_000;
 
@@ -72,7 +67,7 @@ export class Daemon {
   readonly #userFiles = new UserFiles();
   /** Key and user files of the last load: a reload reads again only those that changed. */
   readonly #loadCache: LoadCache;
-  readonly #store: ServerStore;
+  readonly #committer: UserCommitter;
   readonly #firewall: FirewallBackend;
   /** The nft backend (also in #firewall), when the config uses nft. */
   readonly #nft: NftBackend | undefined;
@@ -82,7 +77,7 @@ export class Daemon {
   readonly #grants: GrantBook;
   readonly #pipeline: Pipeline;
   readonly #limit: SourceRateLimit;
-  readonly #sockets = new Map<4 | 6, RawSocket>();
+  readonly #sockets: ReplySockets;
   #captures: CaptureSupervisor[] = [];
   /** The host's own addresses: knocks for any other destination are dropped. */
   readonly #locals = new LocalAddresses(
@@ -95,18 +90,17 @@ export class Daemon {
   /** The firewall holds another config's ports (a reload's rollback failed): retried each tick. */
   #firewallStale = false;
   #failure: string | undefined;
-  #statusFailing = false;
+  readonly #status: StatusWriter;
   #addressesFailing = false;
   #reloading: Promise<unknown> = Promise.resolve();
-  readonly #context: VerifyContext;
+  readonly #verifier: Verifier;
   readonly #startedAt = new Date();
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** Monotonic time of the last status write (a wall-clock step must not stop the writes). */
-  #lastStatus = -Infinity;
   /** The tick in progress, if any (ticks never overlap; stopping waits for it). */
   #ticking: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #signals: [Deno.Signal, () => void][] = [];
+  /** Removes the signal handlers. */
+  #removeSignals: () => void = () => {};
   #resolveFinished!: () => void;
   /** Why the daemon stopped because it could not go on (exit non-zero); unset after a clean stop. */
   get failure(): string | undefined {
@@ -128,35 +122,29 @@ export class Daemon {
       options.logFormat ?? loaded.config.logFormat,
       options.logSink ?? stderrSink,
     );
-    this.#store = new ServerStore(loaded.config.stateDir);
+    const store = new ServerStore(loaded.config.stateDir);
+    this.#status = new StatusWriter(this.log);
+    this.#committer = new UserCommitter(store, this.log, () => this.#status.invalidate());
     this.#users = new UserTable({
-      store: this.#store,
+      store,
       log: this.log,
-      commit: (user) => void this.#commit(user).catch((error) => this.#commitFailed(user, error)),
+      commit: (user) => void this.#committer.commitOrLog(user),
       now: Date.now,
     });
-    this.#nft = loaded.config.firewall === "nft"
-      ? new NftBackend({
-        table: loaded.config.nftTable,
-        keepTableOnStop: true,
-        timeoutMs: loaded.config.nftTimeoutMs,
-        response: loaded.config.protectedResponse,
-      })
-      : undefined;
-    this.#firewall = this.#nft ?? new NoneBackend();
+    ({ firewall: this.#firewall, nft: this.#nft } = createFirewall(loaded.config));
+    this.#sockets = new ReplySockets(this.log);
     this.#limit = new SourceRateLimit({
       failedPerSecond: loaded.config.rateLimit.failedPerSecond,
       failedBurst: loaded.config.rateLimit.failedBurst,
       capacity: loaded.config.rateLimit.trackedSources,
     });
-    this.#context = {
+    this.#verifier = new Verifier({
       users: this.#users,
       limit: this.#limit,
       probe: new ProbeBudget(ProbeBudget.defaults, Date.now()),
       counters: this.counters,
       maxAgeSeconds: loaded.config.maxPacketAgeMs / 1000,
-      underLoad: false,
-    };
+    });
     this.#grants = new GrantBook({
       firewall: this.#firewall,
       commands: (port) => {
@@ -185,8 +173,8 @@ export class Daemon {
           ? Promise.reject(new Error("Cannot open grant: the daemon is stopping"))
           : this.#grants.open(grant, options),
       isCurrent: (user) => this.#users.isLive(user),
-      commit: (user) => this.#commit(user),
-      reply: (route, trailer) => this.#reply(route, trailer),
+      commit: (user, state) => this.#committer.commit(user, state),
+      reply: (route, trailer) => this.#sockets.send(route, trailer),
       idleTimeoutMs: (port) =>
         findPort(this.#config.ports, port)?.idleTimeoutMs ??
           this.#config.idleTimeoutMs,
@@ -229,10 +217,12 @@ export class Daemon {
     await this.#loadUsers(used);
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
-    this.#sockets.set(4, RawSocket.open(4));
-    this.#sockets.set(6, RawSocket.open(6));
-    this.#captures = this.#openCaptures(this.#config.interfaces);
-    this.#installSignals();
+    this.#sockets.open();
+    this.#captures = openCaptures(this.#config.interfaces, this.#captureDeps());
+    this.#removeSignals = installSignals({
+      stop: (signal) => void this.stop(signal),
+      reload: () => void this.reload(),
+    });
     this.#timer = setInterval(() => {
       // A slow nft call must not stack ticks up.
       if (this.#ticking !== undefined) return;
@@ -254,129 +244,30 @@ export class Daemon {
     // A retransmission of a knock the config no longer allows must not reopen its port.
     const changed = await this.#users.replace(loaded.config.users, loaded.keys, loaded.config);
     for (const user of changed) {
-      await this.#commit(user).catch((error) => this.#commitFailed(user, error));
+      await this.#committer.commitOrLog(user);
     }
   }
 
-  #commitFailed(user: ServerUser, error: unknown): void {
-    this.log.error("state-write-failed", {
-      user: user.policy.name,
-      reason: (error as Error).message,
-    });
-  }
-
-  /**
-   * Starts a supervisor per interface: it captures now, or waits for a missing interface.
-   *
-   * @throws {Error} When a capture cannot work (permission, filter, library); the supervisors
-   * started by this call are stopped first.
-   */
-  #openCaptures(interfaces: readonly string[]): CaptureSupervisor[] {
-    const started: CaptureSupervisor[] = [];
-    try {
-      for (const name of interfaces) {
-        started.push(CaptureSupervisor.start(name, this.#captureDeps()));
-      }
-    } catch (error) {
-      for (const supervisor of started) void supervisor.stop();
-      throw error;
-    }
-    return started;
-  }
-
-  /** What a capture supervisor needs; the capture settings are read from the config of the day. */
-  #captureDeps(): CaptureSupervisorDeps {
+  /** What the capture side needs; captures opened after a reload take its config. */
+  #captureDeps(): CaptureLoopDeps {
     return {
-      open: (name: string) => {
-        const capture = Capture.open(name, {
-          // Only what arrives: the daemon's own answers carry its users' UIDs too.
-          direction: "in",
-          bufferSize: this.#config.captureBufferBytes,
-          promiscuous: this.#config.promiscuous,
-          ...(this.#config.bpfFilter !== undefined ? { filter: this.#config.bpfFilter } : {}),
-          ...(this.#config.libpcapPath !== undefined
-            ? { libraryPath: this.#config.libpcapPath }
-            : {}),
-        });
-        // An interface that (re)appears brings its addresses: knocks to them are for this host.
-        this.#locals.refresh();
-        return capture;
-      },
-      serve: (capture: Capture) => this.#serve(capture),
-      exists: (name: string) => name === "any" || interfaceIndex(name) !== 0,
+      config: () => this.#config,
+      verifier: this.#verifier,
+      pipeline: this.#pipeline,
+      locals: this.#locals,
+      counters: this.counters,
+      log: this.log,
       fatal: (name: string, error: Error) => {
         this.#failure ??= `Cannot capture on ${name}: ${error.message}`;
         void this.stop("capture failed");
       },
-      log: this.log,
-      now: () => performance.now(),
     };
-  }
-
-  async #serve(capture: Capture): Promise<void> {
-    const view = new PacketView();
-    const linkType = capture.linkType;
-    const context = this.#context;
-    const counters = this.counters;
-    const locals = this.#locals;
-    const onPacket = (frame: Uint8Array, length: number) => {
-      if (decodeFrame(linkType, frame, length, view) !== "ok") {
-        counters.count("undecodable");
-        return;
-      }
-      if (
-        view.payloadLength >= TRAILER_LENGTH &&
-        !locals.owns(frame, view.destinationOffset, view.addressLength)
-      ) {
-        counters.count("foreign-destination");
-        return;
-      }
-      const outcome = verifyPacket(context, frame, view, Date.now());
-      if (outcome !== undefined) void this.#pipeline.handle(outcome, replyRouteOf(frame, view));
-    };
-    // Synchronous batches, then an async poll (see ffi/pcap.ts for the measurements). The poll is
-    // awaited even after a full batch, when it returns at once: that turn of the event loop is
-    // what lets queued work (state writes, nft, commands) progress under a flood.
-    while (!capture.closed) {
-      const n = capture.read(onPacket, CAPTURE_BATCH);
-      context.underLoad = n === CAPTURE_BATCH;
-      if (!await capture.wait()) break;
-    }
-  }
-
-  #reply(route: ReplyRoute, trailer: Uint8Array): void {
-    const packet = replyPacket(route, trailer);
-    if (packet === undefined) return;
-    const socket = this.#sockets.get(route.remote.length === 4 ? 4 : 6);
-    try {
-      socket?.send(packet, route.remote);
-    } catch (error) {
-      this.log.error("reply-failed", { reason: (error as Error).message });
-    }
-  }
-
-  async #commit(user: ServerUser): Promise<void> {
-    await this.#store.save(user.uid, user.fingerprint, {
-      sequence: user.keys.sequence,
-      replay: user.replay,
-      ...(user.lastAccepted ? { lastAccepted: user.lastAccepted } : {}),
-    });
-    this.#lastStatus = -Infinity;
   }
 
   async #tick(): Promise<void> {
     const now = Date.now();
     for (const user of this.#users.live()) {
-      const before = user.keys.sequence;
-      const after = serverAfterGrace(before, now);
-      if (after !== before) {
-        user.keys.sequence = after;
-        await this.#commit(user).catch((error) =>
-          this.log.error("state-write-failed", {
-            user: user.policy.name,
-            reason: (error as Error).message,
-          })
-        );
+      if (await this.#pipeline.expireGrace(user, now)) {
         this.log.info("resync-expired", { user: user.policy.name });
       }
       user.replay.prune(now / 1000);
@@ -405,44 +296,19 @@ export class Daemon {
     } catch (error) {
       this.log.error("firewall-list-failed", { reason: (error as Error).message });
     }
-    if (
-      performance.now() - this.#lastStatus >= STATUS_INTERVAL_MS || this.#grants.size > 0 ||
-      this.#grants.size !== grantsBefore
-    ) {
-      await this.#writeStatus();
-    }
+    if (this.#status.due(this.#grants.size, grantsBefore)) await this.#writeStatus();
   }
 
   async #writeStatus(): Promise<void> {
-    this.#lastStatus = performance.now();
-    const status: StatusFile = {
-      version: 1,
-      pid: Deno.pid,
-      startedAt: this.#startedAt.toISOString(),
-      updatedAt: new Date().toISOString(),
-      interfaces: [...this.#config.interfaces],
-      firewall: this.#config.firewall,
-      grants: this.#grants.snapshot(),
-      counters: this.counters.snapshot(),
-      capture: this.#captures.flatMap((c) => {
-        const capture = c.capture;
-        return capture === undefined ? [] : [{ interface: c.name, ...capture.stats() }];
-      }),
-      captureWaiting: this.#captures.filter((c) => c.state === "waiting").map((c) => c.name),
-      userCount: this.#users.size,
-      users: pendingUsers(this.#users.live()),
-    };
-    try {
-      await writeStatus(this.#config.stateDir, status);
-      if (this.#statusFailing) this.log.info("status-write-ok");
-      this.#statusFailing = false;
-    } catch (error) {
-      // Once per outage, not every tick: `spa-server status` reports the stale file meanwhile.
-      if (!this.#statusFailing) {
-        this.log.error("status-write-failed", { reason: (error as Error).message });
-      }
-      this.#statusFailing = true;
-    }
+    const status = statusFile({
+      startedAt: this.#startedAt,
+      config: this.#config,
+      grants: this.#grants,
+      counters: this.counters,
+      captures: this.#captures,
+      users: this.#users,
+    });
+    await this.#status.write(this.#config.stateDir, status);
   }
 
   /**
@@ -482,7 +348,7 @@ export class Daemon {
     let added: CaptureSupervisor[] = [];
     this.#config = loaded.config; // new captures take its settings; restored on failure
     try {
-      added = this.#openCaptures([...wanted].filter((name) => !have.has(name)));
+      added = openCaptures([...wanted].filter((name) => !have.has(name)), this.#captureDeps());
       await this.#reconfigureFirewall(loaded.config);
       try {
         await this.#loadUsers(loaded);
@@ -499,7 +365,7 @@ export class Daemon {
       await Promise.allSettled(added.map((c) => c.stop()));
       throw error;
     }
-    this.#context.maxAgeSeconds = loaded.config.maxPacketAgeMs / 1000;
+    this.#verifier.setMaxAgeSeconds(loaded.config.maxPacketAgeMs / 1000);
     const removed = this.#captures.filter((c) => !wanted.has(c.name));
     this.#captures = [...this.#captures.filter((c) => wanted.has(c.name)), ...added];
     await Promise.allSettled(removed.map((c) => c.stop()));
@@ -516,11 +382,7 @@ export class Daemon {
 
   /** Sets the protected ports, and for nft the response to scanners and the time limit. */
   #reconfigureFirewall(config: ServerConfig): Promise<void> {
-    const ports = protectedPorts(config);
-    return this.#nft?.reconfigure(ports, {
-      response: config.protectedResponse,
-      timeoutMs: config.nftTimeoutMs,
-    }) ?? this.#firewall.reconfigure(ports);
+    return reconfigureFirewall(this.#firewall, this.#nft, config);
   }
 
   /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
@@ -537,7 +399,7 @@ export class Daemon {
 
   async #tearDown(reason: string): Promise<void> {
     this.#closing = true;
-    for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
+    this.#removeSignals();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     // No hung nft holds the exit up: the run in progress is killed, queued ones are refused, and
     // only the last one (emptying the sets) runs, within its time limit.
@@ -552,45 +414,10 @@ export class Daemon {
     await this.#firewall.stop().catch((error) =>
       this.log.error("firewall-stop-failed", { reason: (error as Error).message })
     );
-    for (const socket of this.#sockets.values()) socket.close();
+    this.#sockets.close();
     this.#users.destroy();
     await this.#writeStatus();
     await this.#stateHold?.release();
     this.log.info("stop", { reason });
   }
-
-  #installSignals(): void {
-    const on = (signal: Deno.Signal, handler: () => void) => {
-      Deno.addSignalListener(signal, handler);
-      this.#signals.push([signal, handler]);
-    };
-    on("SIGTERM", () => void this.stop("SIGTERM"));
-    on("SIGINT", () => void this.stop("SIGINT"));
-    on("SIGHUP", () => void this.reload());
-  }
-}
-
-/** The users with a resync pending (only live users can have one). */
-function pendingUsers(users: Iterable<ServerUser>): StatusFile["users"] {
-  const out: StatusFile["users"] = [];
-  for (const u of users) {
-    const s = u.keys.sequence;
-    if (s.state !== "pending") continue;
-    out.push({
-      name: u.policy.name,
-      uid: u.uid,
-      state: s.state,
-      graceUntil: new Date(s.graceUntil).toISOString(),
-    });
-  }
-  return out;
-}
-
-/** The firewall's view of a config's ports. */
-function protectedPorts(config: ServerConfig): ProtectedPort[] {
-  return config.ports.map((p) => ({
-    protocol: p.protocol,
-    port: p.port,
-    idleTimeoutMs: p.idleTimeoutMs,
-  }));
 }

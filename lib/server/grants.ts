@@ -15,6 +15,7 @@ import { runCommand } from "./commands.ts";
 import type { Logger } from "./log.ts";
 import type { Grant, GrantTarget, LiveGrant } from "../firewall/backend.ts";
 import type { PortSpec } from "../protocol/port.ts";
+import type { GrantStatus } from "./status.ts";
 import type { GrantRequest, UserGrant } from "./users.ts";
 
 /** A grant the kernel reports, with the time it has left. */
@@ -33,13 +34,6 @@ export interface GrantFirewall {
 export interface PortCommands {
   onOpen?: readonly string[];
   onClose?: readonly string[];
-}
-
-/** A live grant as `spa-server status` shows it. */
-export interface GrantStatus extends UserGrant {
-  openedAt: string;
-  /** At least this long before it can close (as of the last look at the kernel). */
-  expiresInMs: number;
 }
 
 interface Entry extends UserGrant {

@@ -1,6 +1,8 @@
 /**
  * What the daemon does with an authentic packet: policy, then the durable sequence roll, then the
- * firewall, then the answer — in that order, one user at a time.
+ * firewall, then the answer — in that order, one user at a time. The pipeline is the one owner of
+ * a user's sequence state and last accepted request: it computes the next state into a value
+ * (`next_state.ts`), commits it, and only then publishes it; grace periods end in the user's turn.
  *
  * The new sequence state is committed to disk before a port opens, so a crash can never leave a
  * port opened by a number the server would accept again; if the firewall then fails, nothing is
@@ -11,16 +13,25 @@
  */
 
 import type { Message } from "../protocol/message.ts";
-import { randomSequence } from "../protocol/random.ts";
 import { sealTrailer } from "../protocol/seal.ts";
 import { formatAddress } from "../packet/address.ts";
-import { serverResynced, serverRolled, serverValidSequences } from "../state/sequence.ts";
+import { serverAfterGrace } from "../state/sequence.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { PortSpec } from "../protocol/port.ts";
-import { type GrantRequest, type PolicyRefusal, policyRefusal, type ServerUser } from "./users.ts";
+import { nextState } from "./next_state.ts";
+import { sequenceSpent, stillLast } from "./replay.ts";
+import {
+  type GrantRequest,
+  type PolicyRefusal,
+  policyRefusal,
+  publishState,
+  type ServerUser,
+  stateOf,
+  type UserState,
+} from "./users.ts";
 import type { Outcome } from "./verifier.ts";
 
 /** What the pipeline needs from the rest of the daemon. */
@@ -35,8 +46,11 @@ export interface PipelineDeps {
    * removed the user or replaced her key is dropped when its turn comes.
    */
   isCurrent(user: ServerUser): boolean;
-  /** Durably stores a user's sequence state, replay cache and last accepted request. */
-  commit(user: ServerUser): Promise<void>;
+  /**
+   * Durably stores `state` as the user's (her sequence state and last accepted request) with her
+   * replay cache. Called before `state` is published: the user still holds the one before it.
+   */
+  commit(user: ServerUser, state: UserState): Promise<void>;
   /** Sends a reply trailer back along a route. */
   reply(route: ReplyRoute, trailer: Uint8Array): void;
   /** The idle timeout of a port. */
@@ -74,16 +88,16 @@ export const MAX_QUEUED_PER_USER = 8;
  * import type { PacketView } from "../packet/view.ts";
  * import { Pipeline, type PipelineDeps } from "./pipeline.ts";
  * import { replyRouteOf } from "./reply_route.ts";
- * import { verifyPacket, type VerifyContext } from "./verifier.ts";
+ * import type { Verifier } from "./verifier.ts";
  * // The daemon's packet path, given its parts: type-checked by `deno test --doc`, not run.
  * async function handleOne(
  *   deps: PipelineDeps,
- *   ctx: VerifyContext,
+ *   verifier: Verifier,
  *   frame: Uint8Array,
  *   view: PacketView,
  * ): Promise<void> {
  *   const pipeline = new Pipeline(deps);
- *   const outcome = verifyPacket(ctx, frame, view, Date.now());
+ *   const outcome = verifier.verify(frame, view, Date.now());
  *   if (outcome) void pipeline.handle(outcome, replyRouteOf(frame, view));
  *   await pipeline.idle();
  * }
@@ -159,7 +173,7 @@ export class Pipeline {
         // Only the knock it matched, and only while it is still the user's last: a knock accepted
         // (or revoked) since then must not be re-opened for this packet's source.
         const last = outcome.last;
-        if (user.lastAccepted !== last) {
+        if (!stillLast(user, last)) {
           counters.count("replay");
           return;
         }
@@ -201,118 +215,109 @@ export class Pipeline {
         this.#logRefused(user, address, outcome.reason, outcome.message);
         return;
       case "accepted":
-        await this.#accepted(
-          user,
-          address,
-          route,
-          outcome.message,
-          outcome.key.context,
-          outcome.trailer,
-        );
+        await this.#accepted(user, address, route, outcome);
         return;
       default:
         unreachable(outcome);
     }
   }
 
+  /**
+   * The next state is computed into locals, committed durably, and only then published (one
+   * {@linkcode publishState}): until the commit succeeds the user holds her old state, so a
+   * failed write leaves nothing to undo.
+   */
   async #accepted(
     user: ServerUser,
     address: string,
     route: ReplyRoute,
-    message: Message,
-    keyedBy: number,
-    trailer: Uint8Array,
+    outcome: Extract<Outcome, { kind: "accepted" }>,
   ): Promise<void> {
     const { log, counters } = this.#deps;
-    const name = user.policy.name;
-    const now = this.#nowSeconds();
-    const before = { sequence: user.keys.sequence, lastAccepted: user.lastAccepted };
-    let reply: Uint8Array;
-    let grant: PortSpec | undefined;
+    const { message, key } = outcome;
     if (
-      (message.kind === "knock" || message.kind === "check") &&
-      !serverValidSequences(user.keys.sequence).includes(keyedBy)
+      (message.kind === "knock" || message.kind === "check") && sequenceSpent(user, key.context)
     ) {
       // Another packet under the same number was handled first (two clients at once).
       counters.count("replay");
       this.#logRefused(user, address, "sequence number already used", message);
       return;
     }
-    switch (message.kind) {
-      case "knock": {
-        grant = { protocol: message.protocol, port: message.port };
-        const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
-        if (refusal !== undefined) {
-          counters.count("policy");
-          log.warn("refused", { user: name, address, port: portText(grant), reason: refusal });
-          return;
-        }
-        user.keys.sequence = serverRolled(user.keys.sequence, keyedBy, message.next);
-        reply = sealTrailer(
-          user.keys.replyKey("ack", message.next),
-          { kind: "ack", protocol: message.protocol, port: message.port, timestamp: now },
-          { requestTag: message.tag },
-        );
-        break;
-      }
-      case "check":
-        user.keys.sequence = serverRolled(user.keys.sequence, keyedBy, message.next);
-        reply = sealTrailer(
-          user.keys.replyKey("ack", message.next),
-          { kind: "ack", protocol: null, port: 0, timestamp: now },
-          { requestTag: message.tag },
-        );
-        break;
-      case "resync": {
-        const graceMs = this.#deps.resyncGraceMs();
-        const fresh = randomSequence(serverValidSequences(user.keys.sequence));
-        user.keys.sequence = serverResynced(user.keys.sequence, fresh, this.#deps.now() + graceMs);
-        const state = user.keys.sequence;
-        const pending = state.state === "pending" ? state.pending : fresh;
-        reply = sealTrailer(
-          user.keys.replyKey("resync-reply", message.context),
-          {
-            kind: "resync-reply",
-            status: "ok",
-            sequence: pending,
-            graceSeconds: Math.min(0xffff, Math.floor(graceMs / 1000)),
-            timestamp: now,
-          },
-          { requestTag: message.tag },
-        );
-        break;
-      }
-      default:
-        // Replies never reach a server: their keys are not among the ones it tries.
+    if (message.kind === "knock") {
+      const grant: PortSpec = { protocol: message.protocol, port: message.port };
+      const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
+      if (refusal !== undefined) {
+        counters.count("policy");
+        log.warn("refused", {
+          user: user.policy.name,
+          address,
+          port: portText(grant),
+          reason: refusal,
+        });
         return;
+      }
     }
-    if (message.kind !== "resync") {
-      user.lastAccepted = {
-        trailer,
-        source: route.remote,
-        timestamp: message.timestamp,
-        reply,
-        ...(grant ? { grant } : {}),
-      };
-    }
+    const next = nextState(
+      user,
+      { message, keyedBy: key.context, trailer: outcome.trailer, source: route.remote },
+      this.#deps.now(),
+      this.#deps.resyncGraceMs(),
+    );
+    // Replies never reach a server: their keys are not among the ones it tries.
+    if (next === undefined) return;
     try {
-      await this.#deps.commit(user);
+      await this.#deps.commit(user, next.state);
     } catch (error) {
-      // Not durable, so not done: undo, open nothing, answer nothing.
-      user.keys.sequence = before.sequence;
-      user.lastAccepted = before.lastAccepted;
-      log.error("state-write-failed", { user: name, reason: (error as Error).message });
+      // Not durable, so not done: nothing published, nothing opened, nothing answered.
+      log.error("state-write-failed", { user: user.policy.name, reason: (error as Error).message });
       return;
     }
+    publishState(user, next.state);
     counters.count("accepted");
+    const grant = next.grant;
     if (grant !== undefined && !(await this.#open(user, address, grant))) return;
-    this.#deps.reply(route, reply);
+    this.#deps.reply(route, next.reply);
     log.info(message.kind === "knock" ? "accept" : message.kind, {
-      user: name,
+      user: user.policy.name,
       address,
       port: grant && portText(grant),
       bound: message.kind === "knock" ? message.bound : undefined,
     });
+  }
+
+  /**
+   * Ends `user`'s resync grace period if it is over at `nowMs`, in her turn (after the work queued
+   * before it, so it never races an accepted packet's commit). The state is committed, then
+   * published; a failed write is logged and the expiry published anyway (it only narrows what is
+   * accepted). Resolves with whether the grace period ended.
+   */
+  expireGrace(user: ServerUser, nowMs: number): Promise<boolean> {
+    // Cheap check first: most ticks find no grace period to end and queue nothing.
+    if (serverAfterGrace(user.keys.sequence, nowMs) === user.keys.sequence) {
+      return Promise.resolve(false);
+    }
+    const uid = user.uid;
+    const previous = this.#queues.get(uid) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const current = stateOf(user);
+      const sequence = serverAfterGrace(current.sequence, nowMs);
+      if (sequence === current.sequence) return false;
+      const state = { ...current, sequence };
+      await this.#deps.commit(user, state).catch((error) =>
+        this.#deps.log.error("state-write-failed", {
+          user: user.policy.name,
+          reason: (error as Error).message,
+        })
+      );
+      publishState(user, state);
+      return true;
+    });
+    const settled = next.then(() => {}, () => {});
+    this.#queues.set(uid, settled);
+    settled.finally(() => {
+      if (this.#queues.get(uid) === settled) this.#queues.delete(uid);
+    });
+    return next;
   }
 
   #reackAllowed(user: ServerUser): boolean {

@@ -8,12 +8,19 @@
 
 import { formatDuration } from "../config/duration.ts";
 import { COUNTER_NAMES, type CounterName } from "./counters.ts";
-import type { GrantStatus } from "./grants.ts";
+import type { UserGrant } from "./users.ts";
 
 /** Seconds between rewrites while the daemon is idle. */
 export const STATUS_INTERVAL_MS = 5_000;
 /** A status file older than this is from a daemon that is no longer running. */
 export const STATUS_STALE_MS = 3 * STATUS_INTERVAL_MS;
+
+/** A live grant as `spa-server status` shows it. */
+export interface GrantStatus extends UserGrant {
+  openedAt: string;
+  /** At least this long before it can close (as of the last look at the kernel). */
+  expiresInMs: number;
+}
 
 /** What the status file holds. */
 export interface StatusFile {

@@ -8,6 +8,7 @@
 import type { GrantTarget } from "../firewall/backend.ts";
 import { findPort, type PortSpec } from "../protocol/port.ts";
 import type { ReplayCache } from "../protocol/replay_cache.ts";
+import type { ServerSequence } from "../state/sequence.ts";
 import type { UserKeys } from "./user_keys.ts";
 
 /** A grant of one user: the port and address it opens, and whose it is. */
@@ -98,4 +99,29 @@ export interface ServerUser {
   readonly keys: UserKeys;
   readonly replay: ReplayCache;
   lastAccepted: LastAccepted | undefined;
+}
+
+/**
+ * The state of a user that her accepted packets change: computed into a value, committed durably,
+ * then published with {@linkcode publishState}.
+ */
+export interface UserState {
+  /** Her sequence state. */
+  readonly sequence: ServerSequence;
+  /** Her last accepted knock or check. */
+  readonly lastAccepted: LastAccepted | undefined;
+}
+
+/** The state `user` holds now. */
+export function stateOf(user: ServerUser): UserState {
+  return { sequence: user.keys.sequence, lastAccepted: user.lastAccepted };
+}
+
+/**
+ * Makes `state` the user's, at once: her keys follow its sequence (derived once, the old ones
+ * destroyed) and its last accepted request is answered again from now on.
+ */
+export function publishState(user: ServerUser, state: UserState): void {
+  if (state.sequence !== user.keys.sequence) user.keys.sequence = state.sequence;
+  user.lastAccepted = state.lastAccepted;
 }

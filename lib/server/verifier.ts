@@ -16,12 +16,12 @@ import type { MessageKey } from "../protocol/key_schedule.ts";
 import type { Message } from "../protocol/message.ts";
 import { findKey, openWithKey, type RejectReason } from "../protocol/open.ts";
 import { minuteOf } from "../protocol/random.ts";
-import { contextKey } from "../protocol/replay_cache.ts";
 import type { PacketView } from "../packet/view.ts";
 import { readUid } from "../protocol/uid.ts";
 import type { Counters } from "./counters.ts";
 import type { ProbeBudget } from "./probe_budget.ts";
 import type { SourceRateLimit } from "./rate_limit.ts";
+import { isRetransmission, lastAcceptedAgain, replayOptions, skewProbeReplayed } from "./replay.ts";
 import type { LastAccepted, ServerUser } from "./users.ts";
 import { UserKeys } from "./user_keys.ts";
 
@@ -107,10 +107,10 @@ export function verifyPacket(
     ctx.counters.count("rate-limited");
     return undefined;
   }
-  const last = user.lastAccepted;
-  if (last !== undefined && equalBytes(frame, offset, last.trailer)) {
+  const last = lastAcceptedAgain(user.lastAccepted, frame, offset);
+  if (last !== undefined) {
     const source = view.sourceAddress(frame);
-    if (equalBytes(source, 0, last.source) && nowMs / 1000 - last.timestamp <= ctx.maxAgeSeconds) {
+    if (isRetransmission(last, source, nowMs / 1000, ctx.maxAgeSeconds)) {
       return { kind: "retransmit", user, source, last };
     }
     ctx.counters.count("replay");
@@ -140,24 +140,17 @@ export function verifyPacket(
     maxAge: ctx.maxAgeSeconds,
     source,
     bindingKey: user.keys.bindingKey,
-    replay: user.replay,
-    live: (context) => liveContext(user, context),
+    ...replayOptions(user),
   });
   const message = verdict.message;
   if (
     resync && message !== undefined && isSkewed(verdict.ok ? undefined : verdict.reason, key, now)
   ) {
     // Authentic, but from a clock outside the window: answer once per packet that the clock is off.
-    if (!verdict.ok && user.replay.has(message.tag, now, contextKey(key.kind, key.context))) {
+    if (skewProbeReplayed(user, message.tag, key, !verdict.ok, now, ctx.maxAgeSeconds)) {
       ctx.counters.count("replay");
       return undefined;
     }
-    user.replay.remember(
-      message.tag,
-      now + 2 * ctx.maxAgeSeconds,
-      now,
-      contextKey(key.kind, key.context),
-    );
     ctx.counters.count("clock-skew");
     return { kind: "clock-skew", user, source, message };
   }
@@ -195,20 +188,51 @@ function flowKey(frame: Uint8Array, view: PacketView): number | string {
     : `${address}#${view.sourcePort}`;
 }
 
-function equalBytes(a: Uint8Array, offset: number, b: Uint8Array): boolean {
-  if (a.length - offset < b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < b.length; i++) diff |= a[offset + i]! ^ b[i]!;
-  return diff === 0;
-}
-
 /**
- * Whether a replay-cache context can still verify for `user`: a sequence number while the user's
- * state accepts it (its keys are among those tried first); a resync minute always (its tags only
- * expire with time, since a clock stepped back makes an old minute current again).
+ * The daemon's verifier: the one owner of its {@linkcode VerifyContext}. The capture loop and a
+ * reload change the context only through these methods.
+ *
+ * @example
+ * ```ts
+ * import { Verifier } from "./verifier.ts";
+ * import { Counters } from "./counters.ts";
+ * import { ProbeBudget } from "./probe_budget.ts";
+ * import { SourceRateLimit } from "./rate_limit.ts";
+ * import { PacketView } from "../packet/view.ts";
+ * const counters = new Counters();
+ * const verifier = new Verifier({
+ *   users: new Map(),
+ *   limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),
+ *   probe: new ProbeBudget(),
+ *   counters,
+ *   maxAgeSeconds: 120,
+ * });
+ * verifier.setUnderLoad(true);
+ * const view = new PacketView();
+ * if (verifier.verify(new Uint8Array(20), view, Date.now()) !== undefined) throw new Error();
+ * if (counters.snapshot()["no-trailer"] !== 1) throw new Error("an empty payload is counted");
+ * ```
  */
-function liveContext(user: ServerUser, context: string): boolean {
-  if (context.startsWith("m")) return true;
-  const number = Number(context.slice(1));
-  return user.keys.primary.some((key) => key.context === number);
+export class Verifier {
+  readonly #context: VerifyContext;
+
+  /** A verifier over `context`, not under load. */
+  constructor(context: Omit<VerifyContext, "underLoad">) {
+    this.#context = { ...context, underLoad: false };
+  }
+
+  /** {@linkcode verifyPacket} under this verifier's context. */
+  verify(frame: Uint8Array, view: PacketView, nowMs: number): Outcome | undefined {
+    return verifyPacket(this.#context, frame, view, nowMs);
+  }
+
+  /** Says whether the capture is backlogged (a full batch): the source budget applies only then. */
+  setUnderLoad(underLoad: boolean): void {
+    this.#context.underLoad = underLoad;
+  }
+
+  /** Sets the packet-age window (a reload changed it), seconds. */
+  setMaxAgeSeconds(seconds: number): void {
+    this.#context.maxAgeSeconds = seconds;
+  }
 }

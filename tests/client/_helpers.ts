@@ -11,7 +11,7 @@ import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
 import { clientFlags } from "../../lib/permissions.ts";
 import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
-import { FakeServer, type FakeServerOptions } from "./_fake_server.ts";
+import { PipelineServer, type PipelineServerOptions } from "./_pipeline_server.ts";
 
 /** The repository root (where `deno.json` is). */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -141,18 +141,19 @@ export async function makeHome(options: { uid?: number; sequence?: number } = {}
   };
 }
 
-/** The `server_id` of the fake server (its host entry's name, `fake`, which is the default). */
+/** The `server_id` of the test server (its host entry's name, `fake`, which is the default). */
 export const FAKE_SERVER_ID = "fake";
 
 /**
- * Starts a fake server holding `home`'s key (as the server key of {@linkcode FAKE_SERVER_ID}) at
- * `home`'s initial number (unless `options` says otherwise) and points `home`'s config at it.
+ * Starts the real server rules on 127.0.0.1 (`_pipeline_server.ts`) holding `home`'s key (as the
+ * server key of {@linkcode FAKE_SERVER_ID}) at `home`'s initial number (unless `options` says
+ * otherwise) and points `home`'s config at it.
  */
-export async function startFakeServer(
+export async function startPipelineServer(
   home: Home,
-  options: Partial<FakeServerOptions> = {},
-): Promise<FakeServer> {
-  const server = await FakeServer.start({
+  options: Partial<PipelineServerOptions> = {},
+): Promise<PipelineServer> {
+  const server = await PipelineServer.start({
     secret: deriveServerKey(home.secret, FAKE_SERVER_ID),
     uid: home.uid,
     sequence: home.sequence,

@@ -1,6 +1,6 @@
 /**
  * The plain knock's automatic resync (issue 13, item 2), without root: `spa-client` against the
- * fake server of `_fake_server.ts`. Out of sync, it resyncs once, says so in one line, and gets in;
+ * real verifier and pipeline behind `_pipeline_server.ts`. Out of sync, it resyncs once, says so in one line, and gets in;
  * when it cannot, its one line says what the host's answers prove; and what an attacker who drops
  * or forges packets can make of it: a bound knock stays bound, a resync reply not bound to this
  * request (replayed) moves nothing.
@@ -14,14 +14,14 @@ import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
 import { minuteOf } from "../../lib/protocol/random.ts";
 import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
-import { makeHome, runClient, startFakeServer } from "./_helpers.ts";
+import { makeHome, runClient, startPipelineServer } from "./_helpers.ts";
 
 const NOTICE = /^spa-client: fake was out of sync: resynced by itself, then knocked again$/;
 
 Deno.test("auto resync: out of sync, the plain knock resyncs once, says so in one line, gets in", async () => {
   await using home = await makeHome();
   // The server holds a number the client never knew (its state lost, or a crash before a save).
-  await using server = await startFakeServer(home, { sequence: home.sequence + 1 });
+  await using server = await startPipelineServer(home, { sequence: home.sequence + 1 });
   const run = await runClient(home.dir, ["--host", "fake", "--json"]);
   equal(run.code, 0, run.stderr);
   match(run.stderr.trim(), NOTICE);
@@ -42,7 +42,7 @@ Deno.test("auto resync: out of sync, the plain knock resyncs once, says so in on
 Deno.test("auto resync: a knock whose packets an attacker drops stays bound after the resync", async () => {
   await using home = await makeHome();
   // Every packet of the first try is dropped, and the server is out of sync: the client resyncs.
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     sequence: home.sequence + 1,
     dropRequests: 1,
   });
@@ -66,7 +66,7 @@ Deno.test("auto resync: a knock whose packets an attacker drops stays bound afte
 
 Deno.test("auto resync: a clock 5 minutes off is named, with how far", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, { clockOffset: 300 });
+  await using server = await startPipelineServer(home, { clockOffset: 300 });
   const run = await runClient(home.dir, ["--host", "fake", "--retries", "0"]);
   equal(run.code, 1);
   match(run.stderr, /clock is (29\d|30\d) seconds behind the server's; set it right/);
@@ -77,7 +77,7 @@ Deno.test("auto resync: a clock 5 minutes off is named, with how far", async () 
 
 Deno.test("auto resync: silence gets one resync, bounded, and a message naming every cause", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     sequence: home.sequence + 1,
     resync: "silent",
   });
@@ -146,7 +146,7 @@ Deno.test("auto resync: a replayed resync reply (bound to another request) moves
 
 Deno.test("an unanswered knock adds one unconfirmed number, however many candidates it sent", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     sequence: home.sequence + 1,
     resync: "silent",
   });

@@ -5,11 +5,11 @@
 
 import { deepStrictEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { HostState } from "../../lib/state/client_store.ts";
-import { makeHome, runClient, spawnClient, startFakeServer } from "./_helpers.ts";
+import { makeHome, runClient, spawnClient, startPipelineServer } from "./_helpers.ts";
 
 Deno.test("knock waits while another process holds the host's state lock", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   const held = await HostState.lock(home.stateDir, "fake");
   const child = await spawnClient(home.dir, ["--host", "fake", "--verbose"]);
   let exited = false;
@@ -32,7 +32,7 @@ Deno.test("knock waits while another process holds the host's state lock", async
 
 Deno.test("two clients started at once for the same host never spend the same number", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   const rounds = 4;
   for (let round = 0; round < rounds; round++) {
     const runs = await Promise.all([

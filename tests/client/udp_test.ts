@@ -1,6 +1,6 @@
 /**
  * The udp transport end to end, without root: `spa-client` (a subprocess with the shipped
- * permission flags) against the fake server of `_fake_server.ts` on 127.0.0.1.
+ * permission flags) against the real verifier and pipeline of `_pipeline_server.ts` on 127.0.0.1.
  */
 
 import {
@@ -9,11 +9,11 @@ import {
   notEqual,
   ok as assert,
 } from "node:assert/strict";
-import { makeHome, runClient, startFakeServer } from "./_helpers.ts";
+import { makeHome, runClient, startPipelineServer } from "./_helpers.ts";
 
 Deno.test("knock over udp: acked, committed, program run with placeholders and its exit code", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   const run = await runClient(home.dir, [
     "--host",
     "fake",
@@ -33,7 +33,7 @@ Deno.test("knock over udp: acked, committed, program run with placeholders and i
 
 Deno.test("knock over udp: 10 knocks in a row, each its own process, stay in sync", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   for (let i = 0; i < 10; i++) {
     const run = await runClient(home.dir, ["--host", "fake", "--json"]);
     assertEquals(run.code, 0, run.stderr);
@@ -45,7 +45,7 @@ Deno.test("knock over udp: 10 knocks in a row, each its own process, stay in syn
 
 Deno.test("knock over udp: lost requests are retried with the same packet", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     dropRequests: 2,
   });
   const run = await runClient(home.dir, ["--host", "fake", "--json", "--pad", "100"]);
@@ -76,7 +76,7 @@ Deno.test("knock over udp: lost requests are retried with the same packet", asyn
 
 Deno.test("knock over udp: a lost ack is answered again on retry, and the server rolls once", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     dropReplies: 1,
   });
   const run = await runClient(home.dir, ["--host", "fake", "--json"]);
@@ -89,7 +89,7 @@ Deno.test("knock over udp: a lost ack is answered again on retry, and the server
 
 Deno.test("knock over udp: every answer lost, then the next knock finds the server's number", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     // The knock's three acks, then the three replies to the automatic resync.
     dropReplies: 6,
   });
@@ -119,7 +119,7 @@ Deno.test("knock over udp: every answer lost, then the next knock finds the serv
 Deno.test("knock over udp: an ICMP port-unreachable does not abort the wait", async () => {
   await using home = await makeHome();
   // A port nothing listens on: the kernel answers each datagram with ICMP port unreachable.
-  const server = await startFakeServer(home);
+  const server = await startPipelineServer(home);
   await server[Symbol.asyncDispose]();
   const started = performance.now();
   const run = await runClient(home.dir, ["--host", "fake", "--retries", "1", "--timeout", "400ms"]);
@@ -135,7 +135,7 @@ Deno.test("knock over udp: an ICMP port-unreachable does not abort the wait", as
 
 Deno.test("knock over udp: source binding, auto and a wrong address", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   const bound = await runClient(home.dir, ["--host", "fake", "--bind-source", "auto", "--json"]);
   assertEquals(bound.code, 0, bound.stderr);
   assertEquals(JSON.parse(bound.stdout).bound, true);
@@ -159,7 +159,7 @@ Deno.test("knock over udp: source binding, auto and a wrong address", async () =
 
 Deno.test("check over udp: in sync exits 0 quietly and rolls; out of sync resyncs and exits 3", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home);
+  await using server = await startPipelineServer(home);
   const inSync = await runClient(home.dir, ["check", "--host", "fake"]);
   assertEquals(inSync.code, 0, inSync.stderr);
   assertEquals(inSync.stdout + inSync.stderr, "");
@@ -185,7 +185,7 @@ Deno.test("check over udp: in sync exits 0 quietly and rolls; out of sync resync
 
 Deno.test("resync over udp: ok, then knocks work; a fresh packet per try", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, { sequence: 99, dropRequests: 1 });
+  await using server = await startPipelineServer(home, { sequence: 99, dropRequests: 1 });
   const resync = await runClient(home.dir, ["resync", "--host", "fake", "--json"]);
   assertEquals(resync.code, 0, resync.stderr);
   const report = JSON.parse(resync.stdout);
@@ -199,7 +199,7 @@ Deno.test("resync over udp: ok, then knocks work; a fresh packet per try", async
 
 Deno.test("resync over udp: a clock-skew reply says how far the clock is off", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, { resync: "clock-skew", clockOffset: 300 });
+  await using server = await startPipelineServer(home, { clockOffset: 300 });
   const before = await home.state();
   const run = await runClient(home.dir, ["resync", "--host", "fake"]);
   assertEquals(run.code, 1);
@@ -211,7 +211,7 @@ Deno.test("resync over udp: a clock-skew reply says how far the clock is off", a
 
 Deno.test("resync over udp: silence is reported with the clock as a possible cause", async () => {
   await using home = await makeHome();
-  await using server = await startFakeServer(home, {
+  await using server = await startPipelineServer(home, {
     resync: "silent",
   });
   const run = await runClient(home.dir, ["resync", "--host", "fake", "--retries", "1"]);

@@ -21,7 +21,7 @@ import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
 import { replyRouteOf } from "../../lib/server/reply_route.ts";
 import { UserKeys } from "../../lib/server/user_keys.ts";
-import type { ServerUser } from "../../lib/server/users.ts";
+import type { ServerUser, UserState } from "../../lib/server/users.ts";
 import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
 
 /** The user's secret (her server key). */
@@ -37,6 +37,8 @@ export const SERVER = new Uint8Array([10, 77, 0, 1]);
 export interface WorldOptions {
   /** Every state write fails. */
   commitFails?: boolean;
+  /** Decides each state write (after it is recorded): resolve, reject or wait. */
+  commit?: (user: ServerUser, state: UserState) => Promise<void>;
   /** Decides each grant opened (a retransmission's or not): resolve, reject or wait. */
   open?: (retransmit: boolean) => Promise<void>;
 }
@@ -97,8 +99,9 @@ export function pipelineWorld(options: WorldOptions = {}): PipelineWorld {
       granted.push(`${grant.address} ${grant.protocol}/${grant.port}`);
       return options.open?.(grantOptions?.retransmit === true) ?? Promise.resolve();
     },
-    commit: (u) => {
-      events.push(`commit ${u.keys.sequence.state} ${u.keys.sequence.sequence}`);
+    commit: (committed, state) => {
+      events.push(`commit ${state.sequence.state} ${state.sequence.sequence}`);
+      if (options.commit !== undefined) return options.commit(committed, state);
       return options.commitFails ? Promise.reject(new Error("disk full")) : Promise.resolve();
     },
     reply: (_route, trailer) => {

@@ -177,3 +177,62 @@ Deno.test("verifier: under load, a source that keeps failing is skipped before a
   await w.deliver(knock(100, 101, w.now()));
   equal(w.replies.length, 1);
 });
+
+Deno.test("pipeline: the next state is published only once it is durable, in one step", async () => {
+  let release!: () => void;
+  const seen: string[] = [];
+  const w = pipelineWorld({
+    commit: (user, state) => {
+      // During the write the user still holds her old state; the write holds the new one.
+      seen.push(`${user.keys.sequence.sequence} ${user.lastAccepted === undefined}`);
+      seen.push(`${state.sequence.sequence} ${state.lastAccepted !== undefined}`);
+      return new Promise<void>((resolve) => (release = resolve));
+    },
+  });
+  const primary = w.user.keys.primary;
+  const done = w.deliver(knock(100, 101, w.now()));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  deepStrictEqual(seen, ["100 true", "101 true"]);
+  equal(w.user.keys.sequence.sequence, 100);
+  equal(w.user.keys.primary, primary, "no keys derived before the commit");
+  equal(w.replies.length, 0);
+  release();
+  await done;
+  equal(w.user.keys.sequence.sequence, 101);
+  ok(w.user.lastAccepted !== undefined);
+  deepStrictEqual(w.events, ["commit current 101", "open 10.77.0.2 tcp/22", "reply"]);
+});
+
+Deno.test("pipeline: a grace period ends in the user's turn, committed, and only when it is over", async () => {
+  const w = world();
+  const minute = minuteOf(w.now() / 1000);
+  await w.deliver(
+    seal("resync", minute, { kind: "resync", timestamp: Math.floor(w.now() / 1000) }),
+  );
+  equal(w.user.keys.sequence.state, "pending");
+  const commits = w.events.length;
+  equal(await w.pipeline.expireGrace(w.user, w.now()), false, "not over yet");
+  equal(w.events.length, commits, "nothing written");
+  w.advance(601_000);
+  equal(await w.pipeline.expireGrace(w.user, w.now()), true);
+  deepStrictEqual(w.user.keys.sequence, { state: "current", sequence: 100 });
+  deepStrictEqual(w.events.slice(commits), ["commit current 100"]);
+});
+
+Deno.test("pipeline: a copy that arrives while its knock is being committed is a replay, answered once", async () => {
+  let release!: () => void;
+  const w = pipelineWorld({ commit: () => new Promise<void>((resolve) => (release = resolve)) });
+  const k = knock(100, 101, w.now());
+  const first = w.deliver(k);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  // Not accepted until durable: the copy is not yet a retransmission of an accepted knock.
+  const copy = w.deliver(k);
+  equal(w.counters.snapshot().replay, 1);
+  release();
+  await Promise.all([first, copy]);
+  deepStrictEqual(w.events, ["commit current 101", "open 10.77.0.2 tcp/22", "reply"]);
+  // Once published, a copy is a retransmission again and is answered.
+  await w.deliver(k);
+  equal(w.replies.length, 2);
+  equal(w.counters.snapshot().retransmit, 1);
+});
