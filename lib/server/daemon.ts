@@ -11,6 +11,7 @@ import { hostAddresses, interfaceIndex } from "../../ffi/interfaces.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
+import { LOAD_SLICE_MS } from "../config/_pause.ts";
 import { decodeFrame } from "../packet/decode.ts";
 import { PacketView } from "../packet/view.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
@@ -30,6 +31,7 @@ import { TableWatch } from "./table_watch.ts";
 import type { ServerUser } from "./users.ts";
 import { UserFiles } from "./user_files.ts";
 import { UserTable } from "./user_table.ts";
+import { releaseHeap } from "./release_heap.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
@@ -223,6 +225,7 @@ export class Daemon {
     const used = this.#userFiles.apply(loaded, this.log);
     this.#config = used.config;
     await this.#loadUsers(used);
+    releaseHeap(); // the load's garbage is dead now
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.set(4, RawSocket.open(4));
@@ -457,6 +460,8 @@ export class Daemon {
       } catch (error) {
         this.log.error("reload-refused", { reason: (error as Error).message });
         return false;
+      } finally {
+        releaseHeap(); // the load's garbage and the replaced config are dead now
       }
     });
     this.#reloading = next;
@@ -465,7 +470,11 @@ export class Daemon {
 
   async #reload(): Promise<void> {
     const loaded = this.#userFiles.apply(
-      await loadServerConfig(this.#configPath, { strict: false, cache: this.#loadCache }),
+      await loadServerConfig(this.#configPath, {
+        strict: false,
+        cache: this.#loadCache,
+        sliceMs: LOAD_SLICE_MS, // knocks are answered between slices
+      }),
       this.log,
     );
     const old = this.#config;

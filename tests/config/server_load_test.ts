@@ -2,7 +2,7 @@ import { deepEqual, equal, rejects } from "node:assert/strict";
 import { ConfigError } from "../../lib/config/config_error.ts";
 import { formatKeyFile, keyForServer } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import { loadServerConfig } from "../../lib/config/server_load.ts";
+import { loadServerConfig, loadStateDir } from "../../lib/config/server_load.ts";
 import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 
 const SECRET = new Secret(new Uint8Array(32).fill(9));
@@ -145,5 +145,35 @@ Deno.test("loadServerConfig says when the file is missing or not text", async ()
     await rejects(loadServerConfig(dir), {
       message: `Cannot use config ${dir}: it is not a regular file`,
     });
+  });
+});
+
+Deno.test("loadStateDir reads state_dir from the part before the first table header", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/server.toml`;
+    // What follows the first header is not parsed: broken TOML there does not matter.
+    await Deno.writeTextFile(
+      path,
+      `state_dir = "state"\ninterfaces = [\n  "eth0",\n]\n\n[[users]]\nuid = 1\nports = ["tcp/22"\n`,
+    );
+    equal(await loadStateDir(path), `${dir}/state`);
+    // No state_dir before the first header: the default.
+    await Deno.writeTextFile(path, `server_id = "a"\n[rate_limit]\nfailed_burst = 3\n`);
+    equal(await loadStateDir(path), "/var/lib/spa");
+  });
+});
+
+Deno.test("loadStateDir parses the whole file when the cut would split a value", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/server.toml`;
+    // A line starting with "[" inside a multi-line string or a nested array is not a header.
+    await Deno.writeTextFile(
+      path,
+      `bpf_filter = """\n[not a header]\n"""\nlists = [\n[1, 2],\n]\nstate_dir = "/srv/spa"\n` +
+        `[[users]]\nuid = 1\n`,
+    );
+    equal(await loadStateDir(path), "/srv/spa");
+    await Deno.writeTextFile(path, `state_dir = "/srv/spa"\nbroken = \n[[users]]\n`);
+    await rejects(loadStateDir(path), ConfigError);
   });
 });
