@@ -26,6 +26,7 @@ import {
   type PortConfig,
   SERVER_DEFAULTS,
   type ServerConfig,
+  type ServerConfigCheck,
   type UserConfig,
 } from "./server.ts";
 import { readUsersDir, type UserFile } from "./users_dir.ts";
@@ -78,6 +79,8 @@ export interface LoadOptions {
 
 /** The key files and user files of the last load, for {@linkcode LoadOptions.cache}. */
 export class LoadCache {
+  /** The config file's check (a reload that did not change it parses nothing). */
+  readonly configs: FileCache<ServerConfigCheck> = new FileCache();
   readonly keys: FileCache<KeyFile> = new FileCache();
   readonly userFiles: FileCache<UserFile> = new FileCache();
 }
@@ -108,7 +111,9 @@ export async function loadServerConfig(
 ): Promise<LoadedServerConfig> {
   const absolute = absolutePath(path);
   const text = await readConfigText(absolute);
-  const check = checkServerConfig(text, { path: absolute });
+  // Read before the stat that keys the cache: a file changed in between is too recent to cache.
+  const checkText = () => checkServerConfig(text, { path: absolute });
+  const check = options.cache?.configs.get(absolute, checkText) ?? checkText();
   const problems = [...check.problems];
   const keys = new Map<number, KeyFile>();
   const serverId = check.config?.serverId;
@@ -121,6 +126,7 @@ export async function loadServerConfig(
     }
     return await loadRest(absolute, check.config, problems, keys, options);
   } finally {
+    cache?.configs.commit();
     cache?.keys.commit();
     cache?.userFiles.commit();
   }

@@ -225,7 +225,7 @@ export class Daemon {
     const used = this.#userFiles.apply(loaded, this.log);
     this.#config = used.config;
     await this.#loadUsers(used);
-    releaseHeap(); // the load's garbage is dead now
+    releaseHeap("shrink"); // the load's garbage is dead, and no capture is open yet
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.set(4, RawSocket.open(4));
@@ -461,7 +461,7 @@ export class Daemon {
         this.log.error("reload-refused", { reason: (error as Error).message });
         return false;
       } finally {
-        releaseHeap(); // the load's garbage and the replaced config are dead now
+        releaseHeap("major"); // the load's garbage and the replaced config are dead now
       }
     });
     this.#reloading = next;

@@ -2,7 +2,7 @@ import { deepEqual, equal, rejects } from "node:assert/strict";
 import { ConfigError } from "../../lib/config/config_error.ts";
 import { formatKeyFile, keyForServer } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import { loadServerConfig, loadStateDir } from "../../lib/config/server_load.ts";
+import { LoadCache, loadServerConfig, loadStateDir } from "../../lib/config/server_load.ts";
 import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 
 const SECRET = new Secret(new Uint8Array(32).fill(9));
@@ -175,5 +175,30 @@ Deno.test("loadStateDir parses the whole file when the cut would split a value",
     equal(await loadStateDir(path), "/srv/spa");
     await Deno.writeTextFile(path, `state_dir = "/srv/spa"\nbroken = \n[[users]]\n`);
     await rejects(loadStateDir(path), ConfigError);
+  });
+});
+
+Deno.test("loadServerConfig with a load cache parses an unchanged config file once", async () => {
+  await withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/keys`);
+    await writeKey(`${dir}/keys/a.key`, 7);
+    const path = `${dir}/server.toml`;
+    const config = (port: number) =>
+      `server_id = "s1"\nstate_dir = "state"\n${user(7, "a", "keys/a.key")}`.replace(
+        '"tcp/22"',
+        `"tcp/${port}"`,
+      );
+    await Deno.writeTextFile(path, config(22));
+    // A file changed in the last 2 s is never taken from the cache (ctime cannot be set back).
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const cache = new LoadCache();
+    const first = await loadServerConfig(path, { cache });
+    const second = await loadServerConfig(path, { cache });
+    equal(second.config.users[0], first.config.users[0]); // the same objects: not parsed again
+    // Rewritten as configuration management does (a new file renamed over it).
+    await Deno.writeTextFile(`${path}.tmp`, config(2222));
+    await Deno.rename(`${path}.tmp`, path);
+    const third = await loadServerConfig(path, { cache });
+    equal(third.config.users[0]!.ports[0]!.port, 2222);
   });
 });
