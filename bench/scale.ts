@@ -217,6 +217,7 @@ async function measureSetup(
       return ms;
     };
     for (let i = 0; i < RELOADS; i++) reloadMs.push(await reload(knockReloadMs));
+    await sleep(2000); // settled, as after start
     const rssAfterReloadsMiB = await statusKiB(pid, "VmRSS") / 1024;
     const now = new Date();
     await Deno.utime(setup.configPath, now, now);
@@ -397,7 +398,7 @@ function table(rows: Row[]): string {
   lines.push("", ...verdicts(rows), "");
   lines.push(
     "- Times are wall clock from the host and include starting Deno (compare with the 1-user row). Start: spawn to the `start` log line. Reload: SIGHUP to the `reload` log line; the 10 reloads change no file (each key and user file is only stat'ed, server.toml's check is reused), then one more after touching server.toml, which parses it again. Knock RTT: inside the client namespace, from sending the knock to its ack (the packet tool's capture); a knock's delay by a reload is its RTT minus the median idle RTT of the same daemon.",
-    "- Memory: after loading the config the daemon runs a full garbage collection (`lib/server/release_heap.ts`, `--expose-gc` in `SERVER_V8_FLAGS`): at start the thorough one that returns every free page (before any capture is open), after a reload a single one (a pause of tens of ms, not the ~100 ms of the thorough one, so knocks wait less).",
+    "- Memory: after loading the config the daemon runs a full garbage collection (`lib/server/release_heap.ts`, `--expose-gc` in `SERVER_V8_FLAGS`): at start the thorough one that returns every free page (before any capture is open); after a reload a single one at once (a pause of tens of ms), and the thorough one (~100 ms) at the first 1-second tick during which no packet arrived, 10 s later at the latest. RSS is read 2 s after start and 2 s after the 10th reload.",
     "- Idle CPU: utime + stime from /proc/<pid>/stat over 10 s with no traffic. status.json is rewritten every 5 s (every second while a grant is open); it lists only users with a resync pending.",
     "",
     END,

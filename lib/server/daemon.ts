@@ -31,7 +31,7 @@ import { TableWatch } from "./table_watch.ts";
 import type { ServerUser } from "./users.ts";
 import { UserFiles } from "./user_files.ts";
 import { UserTable } from "./user_table.ts";
-import { releaseHeap } from "./release_heap.ts";
+import { QuietShrink, releaseHeap } from "./release_heap.ts";
 import { type VerifyContext, verifyPacket } from "./verifier.ts";
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
 import { CaptureSupervisor, type CaptureSupervisorDeps } from "./capture_supervisor.ts";
@@ -64,6 +64,9 @@ export interface DaemonOptions {
 export class Daemon {
   readonly log: Logger;
   readonly counters = new Counters();
+  /** Packets checked (verifyPacket) so far: the heap is shrunk after a reload when none come. */
+  #checked = 0;
+  readonly #shrink = new QuietShrink();
   readonly #configPath: string;
   #config: ServerConfig;
   readonly #users: UserTable;
@@ -330,6 +333,7 @@ export class Daemon {
         counters.count("foreign-destination");
         return;
       }
+      this.#checked++;
       const outcome = verifyPacket(context, frame, view, Date.now());
       if (outcome !== undefined) void this.#pipeline.handle(outcome, replyRouteOf(frame, view));
     };
@@ -364,6 +368,7 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
+    this.#shrink.tick(this.#checked, performance.now());
     const now = Date.now();
     for (const user of this.#users.live()) {
       const before = user.keys.sequence;
@@ -461,7 +466,8 @@ export class Daemon {
         this.log.error("reload-refused", { reason: (error as Error).message });
         return false;
       } finally {
-        releaseHeap("major"); // the load's garbage and the replaced config are dead now
+        // The load's garbage and the replaced config are dead now.
+        this.#shrink.request(performance.now());
       }
     });
     this.#reloading = next;

@@ -48,3 +48,50 @@ interface GcOptions {
   execution: "sync" | "async";
   flavor?: "regular" | "last-resort";
 }
+
+/** A shrink waits at most this long for a quiet moment after a reload. */
+export const SHRINK_WAIT_MS = 10_000;
+
+/**
+ * The thorough collection after a reload, at a quiet moment: the reload ends with one full
+ * collection (a short pause), and the first tick after it during which no packet was checked, or
+ * the first tick {@linkcode SHRINK_WAIT_MS} later, runs the thorough one (~100 ms for 10,000
+ * users), which returns the free pages to the system.
+ *
+ * @example
+ * ```ts
+ * import { QuietShrink } from "./release_heap.ts";
+ * const runs: string[] = [];
+ * const shrink = new QuietShrink((how) => void runs.push(how));
+ * shrink.tick(5, 0);
+ * shrink.request(0); // a reload just ended
+ * shrink.tick(9, 1_000); // packets were checked since the last tick: not yet
+ * shrink.tick(9, 2_000); // quiet
+ * if (runs.join() !== "major,shrink") throw new Error(runs.join());
+ * ```
+ */
+export class QuietShrink {
+  readonly #release: (how: Release) => unknown;
+  #due: number | undefined;
+  #checked = -1;
+
+  /** `release` runs a collection (default {@linkcode releaseHeap}). */
+  constructor(release: (how: Release) => unknown = releaseHeap) {
+    this.#release = release;
+  }
+
+  /** A load just ended at `now` (monotonic ms): one full collection now, a thorough one later. */
+  request(now: number): void {
+    this.#release("major");
+    this.#due = now + SHRINK_WAIT_MS;
+  }
+
+  /** Each tick, with how many packets have been checked so far and the monotonic time. */
+  tick(checked: number, now: number): void {
+    const quiet = checked === this.#checked;
+    this.#checked = checked;
+    if (this.#due === undefined || (!quiet && now < this.#due)) return;
+    this.#due = undefined;
+    this.#release("shrink");
+  }
+}
