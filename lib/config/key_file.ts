@@ -131,7 +131,9 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
         `must be the base64 of ${SECRET_LENGTH} random bytes (44 characters ending in "=")`,
       );
     } else {
-      const bytes = Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
+      const text = atob(value);
+      const bytes = new Uint8Array(text.length); // a loop: Uint8Array.from(text, fn) is 10x slower
+      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
       secret = new Secret(bytes);
       bytes.fill(0);
     }

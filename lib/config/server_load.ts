@@ -3,8 +3,9 @@
  * user's key file, so that `spa-server check-config` validates everything `spa-server run` would.
  * All problems of the config, of every user file and of every key file are reported together.
  *
- * Made for many users (10,000 and more): files are read with synchronous calls in slices of a few
- * milliseconds (a daemon reloading keeps answering knocks in between), and no key is derived here:
+ * Made for many users (10,000 and more): files are read with synchronous calls, in slices of a few
+ * milliseconds when {@linkcode LoadOptions.sliceMs} asks (a daemon reloading keeps answering
+ * knocks in between), and no key is derived here:
  * {@linkcode LoadedServerConfig.keys} holds each key file's contents, and the daemon derives a
  * user's server key the first time one of her packets arrives.
  *
@@ -25,6 +26,7 @@ import {
   type PortConfig,
   SERVER_DEFAULTS,
   type ServerConfig,
+  type ServerConfigCheck,
   type UserConfig,
 } from "./server.ts";
 import { readUsersDir, type UserFile } from "./users_dir.ts";
@@ -68,10 +70,17 @@ export interface LoadOptions {
    * reloads; see `_file_cache.ts`).
    */
   cache?: LoadCache;
+  /**
+   * Yield to the event loop after this many milliseconds of synchronous reading (default: never,
+   * as `check-config` and a starting daemon want; a reloading daemon yields to answer knocks).
+   */
+  sliceMs?: number;
 }
 
 /** The key files and user files of the last load, for {@linkcode LoadOptions.cache}. */
 export class LoadCache {
+  /** The config file's check (a reload that did not change it parses nothing). */
+  readonly configs: FileCache<ServerConfigCheck> = new FileCache();
   readonly keys: FileCache<KeyFile> = new FileCache();
   readonly userFiles: FileCache<UserFile> = new FileCache();
 }
@@ -113,11 +122,13 @@ export async function loadServerConfig(
 ): Promise<LoadedServerConfig> {
   const absolute = absolutePath(path);
   const text = await readConfigText(absolute);
-  const check = checkServerConfig(text, { path: absolute });
+  // Read before the stat that keys the cache: a file changed in between is too recent to cache.
+  const checkText = () => checkServerConfig(text, { path: absolute });
+  const check = options.cache?.configs.get(absolute, checkText) ?? checkText();
   const problems = [...check.problems];
   const keys = new Map<number, KeyFile>();
   const serverId = check.config?.serverId;
-  const pause = pauser();
+  const pause = pauser(options.sliceMs ?? Infinity);
   const cache = options.cache;
   try {
     for (const ref of check.keyFiles) {
@@ -126,6 +137,7 @@ export async function loadServerConfig(
     }
     return await loadRest(absolute, check.config, problems, keys, options);
   } finally {
+    cache?.configs.commit();
     cache?.keys.commit();
     cache?.userFiles.commit();
   }
@@ -145,7 +157,7 @@ async function loadRest(
     problems.push(...await fileProblems(config));
     if (config.usersDir !== undefined) {
       try {
-        config = await withUsersDir(config, keys, userFiles, broken, options.cache);
+        config = await withUsersDir(config, keys, userFiles, broken, options);
       } catch (error) {
         if (error instanceof Deno.errors.NotCapable) throw error;
         problems.push(`users_dir: ${(error as Error).message}`);
@@ -172,13 +184,20 @@ export async function loadServerConfigFile(path: string): Promise<ServerConfig> 
 
 /**
  * The `state_dir` of a config file, reading nothing else of it (for `spa-server status`, also
- * with 100,000 `[[users]]` tables).
+ * with 100,000 `[[users]]` tables: only the part before the first table header is parsed, which
+ * TOML guarantees holds every top-level key).
  *
  * @throws {ConfigError} When the file is not TOML or its `state_dir` is not a usable path.
  */
 export async function loadStateDir(path: string): Promise<string> {
   const absolute = absolutePath(path);
-  const parsed = parseToml(await readConfigText(absolute));
+  const text = await readConfigText(absolute);
+  // Every top-level key comes before the first table header (`[name]` or `[[users]]`): parse
+  // only that part. A cut inside a multi-line string or array leaves it unterminated, which does
+  // not parse: then, and when there is no header, the whole file is parsed.
+  const header = /^[ \t]*\[/m.exec(text);
+  let parsed = header === null ? undefined : parseToml(text.slice(0, header.index));
+  if (parsed?.reason !== undefined || parsed === undefined) parsed = parseToml(text);
   if (parsed.reason !== undefined) throw new ConfigError(absolute, [parsed.reason]);
   const value = parsed.value.state_dir ?? SERVER_DEFAULTS.state_dir;
   if (typeof value !== "string") {
@@ -220,8 +239,10 @@ async function withUsersDir(
   keys: Map<number, KeyFile>,
   userFiles: Map<number, string>,
   broken: BrokenUserFile[],
-  cache: LoadCache | undefined,
+  options: LoadOptions,
 ): Promise<ServerConfig> {
+  const cache = options.cache;
+  const sliceMs = options.sliceMs ?? Infinity;
   const taken = {
     uids: new Map(config.users.map((u, i) => [u.uid, `users[${i}]`])),
     names: new Map(config.users.map((u, i) => [u.name, `users[${i}]`])),
@@ -231,10 +252,11 @@ async function withUsersDir(
     taken,
     new Map<string, SourceList>(),
     cache?.userFiles,
+    sliceMs,
   );
   const users: UserConfig[] = [...config.users];
   const ports = new Map<string, PortConfig>(config.ports.map((p) => [p.key, p]));
-  const pause = pauser();
+  const pause = pauser(sliceMs);
   for (const file of files) {
     await pause();
     if (file.user === undefined) {

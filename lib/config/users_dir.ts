@@ -90,6 +90,7 @@ export async function readUsersDir(
   taken: { uids: Map<number, string>; names: Map<string, string> },
   sourceLists: Map<string, SourceList> = new Map(),
   cache?: FileCache<UserFile>,
+  sliceMs: number = Infinity,
 ): Promise<UserFile[]> {
   let names: string[];
   try {
@@ -105,11 +106,13 @@ export async function readUsersDir(
     throw new Error(`Cannot read users_dir ${dir}: ${reason}`, { cause: error });
   }
   names.sort();
-  const pause = pauser();
+  const pause = pauser(sliceMs);
   const out: UserFile[] = [];
   for (const name of names) {
     const read = (file: string) => readUserFile(dir, name, file, sourceLists);
-    const parsed = cache?.get(`${dir}/${name}`, read) ?? read(`${dir}/${name}`);
+    // One flat string (kept for as long as the user is): join, not a template literal.
+    const path = [dir, name].join("/");
+    const parsed = cache?.get(path, read) ?? read(path);
     out.push(claim(parsed, taken));
     await pause();
   }
@@ -165,7 +168,7 @@ function readUserFile(
   const stem = name.slice(0, -".toml".length);
   const read = readUser(fields, dir, {
     defaultName: stem,
-    defaultKeyFile: `${dir}/${stem}.key`,
+    defaultKeyFile: [dir, "/", stem, ".key"].join(""),
     sourceLists,
   });
   const uid = typeof fields.data.uid === "number" ? fields.data.uid : undefined;

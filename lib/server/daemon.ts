@@ -9,6 +9,7 @@ import { findPort } from "../protocol/port.ts";
 import { hostAddresses } from "../../ffi/interfaces.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
+import { LOAD_SLICE_MS } from "../config/_pause.ts";
 import { ServerStore } from "../state/server_store.ts";
 import type { FirewallBackend } from "../firewall/backend.ts";
 import type { NftBackend } from "../firewall/nft.ts";
@@ -29,6 +30,7 @@ import { createFirewall, protectedPorts, reconfigureFirewall } from "./firewall_
 import { ReplySockets } from "./reply_sockets.ts";
 import { installSignals } from "./signals.ts";
 import { statusFile, StatusWriter } from "./status_writer.ts";
+import { QuietShrink, releaseHeap } from "./release_heap.ts";
 import { LocalAddresses } from "./local_addresses.ts";
 import { revokeGrants } from "./revoke.ts";
 import { holdStateDir, type StateDirHold } from "./state_dir.ts";
@@ -61,6 +63,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly log: Logger;
   readonly counters = new Counters();
+  /** Packets checked (verifyPacket) so far: the heap is shrunk after a reload when none come. */
+  readonly #shrink = new QuietShrink();
   readonly #configPath: string;
   #config: ServerConfig;
   readonly #users: UserTable;
@@ -215,6 +219,7 @@ export class Daemon {
     const used = this.#userFiles.apply(loaded, this.log);
     this.#config = used.config;
     await this.#loadUsers(used);
+    releaseHeap("shrink"); // the load's garbage is dead, and no capture is open yet
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.open();
@@ -265,6 +270,7 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
+    this.#shrink.tick(this.#verifier.checked, performance.now());
     const now = Date.now();
     for (const user of this.#users.live()) {
       if (await this.#pipeline.expireGrace(user, now)) {
@@ -327,6 +333,9 @@ export class Daemon {
       } catch (error) {
         this.log.error("reload-refused", { reason: (error as Error).message });
         return false;
+      } finally {
+        // The load's garbage and the replaced config are dead now.
+        this.#shrink.request(performance.now());
       }
     });
     this.#reloading = next;
@@ -335,7 +344,11 @@ export class Daemon {
 
   async #reload(): Promise<void> {
     const loaded = this.#userFiles.apply(
-      await loadServerConfig(this.#configPath, { strict: false, cache: this.#loadCache }),
+      await loadServerConfig(this.#configPath, {
+        strict: false,
+        cache: this.#loadCache,
+        sliceMs: LOAD_SLICE_MS, // knocks are answered between slices
+      }),
       this.log,
     );
     const old = this.#config;

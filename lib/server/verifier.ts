@@ -215,6 +215,7 @@ function flowKey(frame: Uint8Array, view: PacketView): number | string {
  */
 export class Verifier {
   readonly #context: VerifyContext;
+  #checked = 0;
 
   /** A verifier over `context`, not under load. */
   constructor(context: Omit<VerifyContext, "underLoad">) {
@@ -223,7 +224,13 @@ export class Verifier {
 
   /** {@linkcode verifyPacket} under this verifier's context. */
   verify(frame: Uint8Array, view: PacketView, nowMs: number): Outcome | undefined {
+    this.#checked++;
     return verifyPacket(this.#context, frame, view, nowMs);
+  }
+
+  /** Packets handed to {@linkcode Verifier.verify} so far: the daemon's measure of being busy. */
+  get checked(): number {
+    return this.#checked;
   }
 
   /** Says whether the capture is backlogged (a full batch): the source budget applies only then. */

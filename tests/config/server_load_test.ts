@@ -2,7 +2,7 @@ import { deepEqual, equal, rejects } from "node:assert/strict";
 import { ConfigError } from "../../lib/config/config_error.ts";
 import { formatKeyFile, keyForServer } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import { loadServerConfig } from "../../lib/config/server_load.ts";
+import { LoadCache, loadServerConfig, loadStateDir } from "../../lib/config/server_load.ts";
 import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 
 const SECRET = new Secret(new Uint8Array(32).fill(9));
@@ -145,5 +145,60 @@ Deno.test("loadServerConfig says when the file is missing or not text", async ()
     await rejects(loadServerConfig(dir), {
       message: `Cannot use config ${dir}: it is not a regular file`,
     });
+  });
+});
+
+Deno.test("loadStateDir reads state_dir from the part before the first table header", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/server.toml`;
+    // What follows the first header is not parsed: broken TOML there does not matter.
+    await Deno.writeTextFile(
+      path,
+      `state_dir = "state"\ninterfaces = [\n  "eth0",\n]\n\n[[users]]\nuid = 1\nports = ["tcp/22"\n`,
+    );
+    equal(await loadStateDir(path), `${dir}/state`);
+    // No state_dir before the first header: the default.
+    await Deno.writeTextFile(path, `server_id = "a"\n[rate_limit]\nfailed_burst = 3\n`);
+    equal(await loadStateDir(path), "/var/lib/spa");
+  });
+});
+
+Deno.test("loadStateDir parses the whole file when the cut would split a value", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/server.toml`;
+    // A line starting with "[" inside a multi-line string or a nested array is not a header.
+    await Deno.writeTextFile(
+      path,
+      `bpf_filter = """\n[not a header]\n"""\nlists = [\n[1, 2],\n]\nstate_dir = "/srv/spa"\n` +
+        `[[users]]\nuid = 1\n`,
+    );
+    equal(await loadStateDir(path), "/srv/spa");
+    await Deno.writeTextFile(path, `state_dir = "/srv/spa"\nbroken = \n[[users]]\n`);
+    await rejects(loadStateDir(path), ConfigError);
+  });
+});
+
+Deno.test("loadServerConfig with a load cache parses an unchanged config file once", async () => {
+  await withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/keys`);
+    await writeKey(`${dir}/keys/a.key`, 7);
+    const path = `${dir}/server.toml`;
+    const config = (port: number) =>
+      `server_id = "s1"\nstate_dir = "state"\n${user(7, "a", "keys/a.key")}`.replace(
+        '"tcp/22"',
+        `"tcp/${port}"`,
+      );
+    await Deno.writeTextFile(path, config(22));
+    // A file changed in the last 2 s is never taken from the cache (ctime cannot be set back).
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const cache = new LoadCache();
+    const first = await loadServerConfig(path, { cache });
+    const second = await loadServerConfig(path, { cache });
+    equal(second.config.users[0], first.config.users[0]); // the same objects: not parsed again
+    // Rewritten as configuration management does (a new file renamed over it).
+    await Deno.writeTextFile(`${path}.tmp`, config(2222));
+    await Deno.rename(`${path}.tmp`, path);
+    const third = await loadServerConfig(path, { cache });
+    equal(third.config.users[0]!.ports[0]!.port, 2222);
   });
 });

@@ -2,7 +2,8 @@
  * Issue 14: a daemon with a few thousand users from a users folder (`users_dir`). Knocks of the
  * first and the last user work; nothing is logged per user at start; a user file added or removed
  * plus SIGHUP takes effect (the removed user's grant is closed in the kernel at once); a broken
- * user file keeps that user's last good version and stops nobody else. The real daemon and nft.
+ * user file keeps that user's last good version and stops nobody else; knocks are answered while a
+ * reload reads every file again. The real daemon and nft.
  */
 
 import { equal, match } from "node:assert/strict";
@@ -106,6 +107,35 @@ netnsTest(
           await server.waitFor(new RegExp(` reload .*users=${USERS}\\b`), 10_000, true);
           await knockIn(topo, "client", knockers.get(0)!, { src: CLIENT, dst: SERVER });
           await knockIn(topo, "client", knockers.get(1)!, { src: CLIENT, dst: SERVER });
+        },
+      );
+
+      await t.step(
+        "a knock is answered while a reload reads every user and key file again",
+        async () => {
+          // Files modified in the last 2 s are read again: the whole folder this time.
+          const now = new Date();
+          for (let i = 0; i < USERS; i += 500) {
+            await Promise.all(
+              Array.from({ length: Math.min(500, USERS - i) }, (_, j) => i + j)
+                .filter((n) => n !== last)
+                .flatMap((n) => [`${dir}/u${n}.toml`, `${dir}/u${n}.key`])
+                .map((file) => Deno.utime(file, now, now)),
+            );
+          }
+          let reloading = true;
+          const reloaded = server.waitFor(/ reload /, 30_000, true).finally(() =>
+            reloading = false
+          );
+          server.kill("SIGHUP");
+          let answered = 0;
+          for (let i = 0; i < 20 && reloading; i++) {
+            await knockIn(topo, "client", knockers.get(2)!, { src: CLIENT, dst: SERVER });
+            if (reloading) answered++;
+          }
+          await reloaded;
+          equal(answered > 0, true, "no knock was answered before the reload line");
+          await knockIn(topo, "client", knockers.get(2)!, { src: CLIENT, dst: SERVER });
         },
       );
 
