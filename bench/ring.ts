@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { createTopology, netnsSkipReason } from "../tests/netns/topology.ts";
 import { startEcho } from "../tests/netns/knocker.ts";
 import { type FloodKind, startFlood } from "./e2e/flooder.ts";
-import { memoryKiB, statusKiB } from "./e2e/proc.ts";
+import { formatParts, memoryKiB, memoryParts, statusKiB } from "./e2e/proc.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
 import { sleep } from "./e2e/stats.ts";
 
@@ -25,10 +25,13 @@ const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "1,2,4,8" },
     seconds: { type: "string", default: "6" },
+    // V8 settings to try on top of the shipped ones, `;` between variants ("" = as shipped).
+    v8: { type: "string", default: "" },
   },
 });
 const SIZES = values.sizes.split(",").map(Number);
 const SECONDS = Number(values.seconds);
+const V8_VARIANTS = values.v8.split(";");
 
 async function main(): Promise<number> {
   const skip = await netnsSkipReason();
@@ -40,34 +43,40 @@ async function main(): Promise<number> {
   await startEcho(topo, "server", 22);
   const server = topo.host("server");
   const rows: string[] = [
-    "| ring | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| ring | V8 flags added | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const mib of SIZES) {
-    await using spa = await startSpa(topo, server.ipv4, {
-      extraConfig: [`capture_buffer = "${mib}MiB"`],
-    });
-    await sleep(1_000);
-    for (const kind of ["random", "forged"] as FloodKind[]) {
-      const before = await spa.drops();
-      const flood = startFlood(topo, topo.host("flooder"), server, {
-        kind,
-        rate: 0,
-        seconds: SECONDS,
-        port: 62201,
-        uid: SPA_UID,
+    for (const v8 of V8_VARIANTS) {
+      await using spa = await startSpa(topo, server.ipv4, {
+        extraConfig: [`capture_buffer = "${mib}MiB"`],
+        ...(v8 !== "" ? { runtimeFlags: [`--v8-flags=${v8}`] } : {}),
       });
-      const result = await flood.done;
-      await sleep(1_500); // the daemon writes its status once a second
-      const after = await spa.drops();
-      const memory = await memoryKiB(spa.pid);
-      const row = `| ${mib} MiB | ${kind} | ${Math.round(result.rate / 1000)}k pps | ${
-        (after?.dropped ?? NaN) - (before?.dropped ?? 0)
-      } | ${(after?.received ?? NaN) - (before?.received ?? 0)} | ${
-        ((await statusKiB(spa.pid, "VmHWM")) / 1024).toFixed(1)
-      } | ${(memory.privateDirty / 1024).toFixed(1)} |`;
-      console.log(row);
-      rows.push(row);
+      await sleep(1_000);
+      console.log(`${mib} MiB, after start: ${formatParts(await memoryParts(spa.pid))}`);
+      for (const kind of ["random", "forged"] as FloodKind[]) {
+        const before = await spa.drops();
+        const flood = startFlood(topo, topo.host("flooder"), server, {
+          kind,
+          rate: 0,
+          seconds: SECONDS,
+          port: 62201,
+          uid: SPA_UID,
+        });
+        const result = await flood.done;
+        await sleep(1_500); // the daemon writes its status once a second
+        const after = await spa.drops();
+        const memory = await memoryKiB(spa.pid);
+        const row = `| ${mib} MiB | ${v8 === "" ? "–" : `\`${v8}\``} | ${kind} | ${
+          Math.round(result.rate / 1000)
+        }k pps | ${(after?.dropped ?? NaN) - (before?.dropped ?? 0)} | ${
+          (after?.received ?? NaN) - (before?.received ?? 0)
+        } | ${((await statusKiB(spa.pid, "VmHWM")) / 1024).toFixed(1)} | ${
+          (memory.privateDirty / 1024).toFixed(1)
+        } |`;
+        console.log(`${row} ${formatParts(await memoryParts(spa.pid))}`);
+        rows.push(row);
+      }
     }
   }
   console.log(`\n${rows.join("\n")}`);
