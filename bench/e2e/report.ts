@@ -348,9 +348,9 @@ export function renderSummary(r: RunResults): string {
     `| valid knocks honoured under 100k pps junk | ${at100k(spa)} | ${at100k(fw)} |`,
     `| … under the flooder's max rate | ${heaviest(spa)} | ${heaviest(fw)} |`,
     `| idle CPU | ${percent(spa?.idleCpu)} | ${percent(fw?.idleCpu)} |`,
-    `| peak RSS | ${spa?.peakRssMB.toFixed(0) ?? "–"} MB (Deno alone ${
-      r.denoRuntimeMB.toFixed(0)
-    } MB) | ${fw?.peakRssMB.toFixed(1) ?? "–"} MB |`,
+    `| peak RSS | ${spa?.peakRssMB.toFixed(0) ?? "–"} MB (private dirty at the end ${
+      spa?.privateDirtyMB.toFixed(0) ?? "–"
+    } MB; Deno alone ${r.denoRuntimeMB.toFixed(0)} MB) | ${fw?.peakRssMB.toFixed(1) ?? "–"} MB |`,
     `| client cold start | ${ms(r.spaColdStartMs)} ms | ${ms(r.fwknopColdStartMs)} ms |`,
   ].join("\n");
 }
