@@ -9,13 +9,21 @@
  * - the processes the daemon starts: its `nft` is a wrapper first on its PATH that logs every start
  *   (then execs the real nft), so the count is exact, over the knocks and over an idle period;
  * - idle CPU, RSS and private dirty memory after `--idle` seconds without a knock (default 60;
- *   issue 15 asks for 600).
+ *   issue 15 asks for 600);
+ * - what the RSS is made of after start and after the last knock (`memoryParts` in
+ *   `bench/e2e/proc.ts`: the Deno binary's pages, libraries, the capture ring, malloc's main heap
+ *   and thread arenas, other anonymous memory, threads).
+ *
+ * Each of `--variants` gets a fresh daemon: `run` (`deno run server.ts`, as the tests run it),
+ * `bundle` (a `deno bundle` build with the same flags: `deno compile` cannot run here) and `unit`
+ * (that build with the `Environment=` settings of `packaging/spa-server.service`). Settings to try
+ * without editing code pass through from this process's `MALLOC_ARENA_MAX` and `DENO_V8_FLAGS`.
  *
  * Writes its section of `bench/RESULTS.md` (between the `memory` markers).
  *
  * ```sh
- * deno task bench:memory                         # ~3 minutes
- * deno task bench:memory --knocks 2000 --idle 20
+ * deno task bench:memory                         # ~6 minutes
+ * deno task bench:memory --knocks 2000 --idle 20 --variants run --no-write
  * ```
  *
  * @module
