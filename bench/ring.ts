@@ -27,7 +27,9 @@ const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "1,2,4,8" },
     seconds: { type: "string", default: "6" },
-    // V8 settings to try on top of the shipped ones, `;` between variants ("" = as shipped).
+    // V8 settings to try, `;` between variants ("" = as shipped). They come before the shipped
+    // `--v8-flags` and V8 keeps the last value of a flag: a variant adds a setting, it cannot undo
+    // a shipped one (to compare without one, remove it from SERVER_V8_FLAGS and add it back here).
     v8: { type: "string", default: "" },
     rounds: { type: "string", default: "2" },
     "no-write": { type: "boolean", default: false },
