@@ -39,7 +39,7 @@ import {
   spaVersionArgv,
 } from "./e2e/measure.ts";
 import { Prober } from "./e2e/prober.ts";
-import { memoryKiB, statusKiB } from "./e2e/proc.ts";
+import { memoryKiB, memoryParts, statusKiB } from "./e2e/proc.ts";
 import {
   formatMarkdown,
   renderResults,
@@ -264,6 +264,7 @@ async function measureContender(
     peakRssMB: await peakRssMB(contender.pid),
     privateDirtyMB: (await memoryKiB(contender.pid)).privateDirty / 1024,
     ringMB: await ringMB(contender.pid),
+    parts: await memoryParts(contender.pid),
     recovery,
   };
 }

@@ -6,7 +6,7 @@
  * memory (knocks under floods are `bench:e2e`'s).
  *
  * ```sh
- * deno task bench:ring                 # rings 1, 2, 4, 8 MiB, 6 s per flood
+ * deno task bench:ring                 # rings 1, 2, 4, 8 MiB, 6 s per flood, 2 rounds; writes bench/RESULTS.md
  * deno task bench:ring --sizes 2,4 --seconds 10
  * ```
  *
@@ -17,18 +17,38 @@ import { parseArgs } from "node:util";
 import { createTopology, netnsSkipReason } from "../tests/netns/topology.ts";
 import { startEcho } from "../tests/netns/knocker.ts";
 import { type FloodKind, startFlood } from "./e2e/flooder.ts";
-import { memoryKiB, statusKiB } from "./e2e/proc.ts";
+import { formatParts, memoryKiB, memoryParts, statusKiB } from "./e2e/proc.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
 import { sleep } from "./e2e/stats.ts";
+import { SERVER_DEFAULTS } from "../lib/config/_server_defaults.ts";
+import { parseByteSize } from "../lib/config/byte_size.ts";
 
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "1,2,4,8" },
     seconds: { type: "string", default: "6" },
+    // V8 settings to try, `;` between variants ("" = as shipped). They come before the shipped
+    // `--v8-flags` and V8 keeps the last value of a flag: a variant adds a setting, it cannot undo
+    // a shipped one (to compare without one, remove it from SERVER_V8_FLAGS and add it back here).
+    v8: { type: "string", default: "" },
+    rounds: { type: "string", default: "2" },
+    "no-write": { type: "boolean", default: false },
   },
 });
 const SIZES = values.sizes.split(",").map(Number);
 const SECONDS = Number(values.seconds);
+const V8_VARIANTS = values.v8.split(";");
+const ROUNDS = Number(values.rounds);
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const BEGIN = "<!-- ring:begin -->";
+const END = "<!-- ring:end -->";
+
+/** One flood against one daemon. */
+interface Trial {
+  mib: number;
+  v8: string;
+  dropped: number;
+}
 
 async function main(): Promise<number> {
   const skip = await netnsSkipReason();
@@ -40,38 +60,99 @@ async function main(): Promise<number> {
   await startEcho(topo, "server", 22);
   const server = topo.host("server");
   const rows: string[] = [
-    "| ring | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| ring | V8 flags added | round | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
-  for (const mib of SIZES) {
-    await using spa = await startSpa(topo, server.ipv4, {
-      extraConfig: [`capture_buffer = "${mib}MiB"`],
-    });
-    await sleep(1_000);
-    for (const kind of ["random", "forged"] as FloodKind[]) {
-      const before = await spa.drops();
-      const flood = startFlood(topo, topo.host("flooder"), server, {
-        kind,
-        rate: 0,
-        seconds: SECONDS,
-        port: 62201,
-        uid: SPA_UID,
-      });
-      const result = await flood.done;
-      await sleep(1_500); // the daemon writes its status once a second
-      const after = await spa.drops();
-      const memory = await memoryKiB(spa.pid);
-      const row = `| ${mib} MiB | ${kind} | ${Math.round(result.rate / 1000)}k pps | ${
-        (after?.dropped ?? NaN) - (before?.dropped ?? 0)
-      } | ${(after?.received ?? NaN) - (before?.received ?? 0)} | ${
-        ((await statusKiB(spa.pid, "VmHWM")) / 1024).toFixed(1)
-      } | ${(memory.privateDirty / 1024).toFixed(1)} |`;
-      console.log(row);
-      rows.push(row);
+  const trials: Trial[] = [];
+  const load = loadAverage();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mib of SIZES) {
+      for (const v8 of V8_VARIANTS) {
+        await using spa = await startSpa(topo, server.ipv4, {
+          extraConfig: [`capture_buffer = "${mib}MiB"`],
+          ...(v8 !== "" ? { runtimeFlags: [`--v8-flags=${v8}`] } : {}),
+        });
+        await sleep(1_000);
+        console.log(`${mib} MiB, after start: ${formatParts(await memoryParts(spa.pid))}`);
+        for (const kind of ["random", "forged"] as FloodKind[]) {
+          const before = await spa.drops();
+          const flood = startFlood(topo, topo.host("flooder"), server, {
+            kind,
+            rate: 0,
+            seconds: SECONDS,
+            port: 62201,
+            uid: SPA_UID,
+          });
+          const result = await flood.done;
+          await sleep(1_500); // the daemon writes its status once a second
+          const after = await spa.drops();
+          const memory = await memoryKiB(spa.pid);
+          const dropped = (after?.dropped ?? NaN) - (before?.dropped ?? 0);
+          trials.push({ mib, v8, dropped });
+          const row = `| ${mib} MiB | ${v8 === "" ? "–" : `\`${v8}\``} | ${round} | ${kind} | ${
+            Math.round(result.rate / 1000)
+          }k pps | ${dropped} | ${(after?.received ?? NaN) - (before?.received ?? 0)} | ${
+            ((await statusKiB(spa.pid, "VmHWM")) / 1024).toFixed(1)
+          } | ${(memory.privateDirty / 1024).toFixed(1)} |`;
+          console.log(`${row} ${formatParts(await memoryParts(spa.pid))}`);
+          rows.push(row);
+        }
+      }
     }
   }
-  console.log(`\n${rows.join("\n")}`);
+  const section = render(rows, trials, load);
+  console.log(`\n${section}`);
+  if (!values["no-write"]) {
+    const path = `${ROOT}/bench/RESULTS.md`;
+    const text = await Deno.readTextFile(path);
+    const begin = text.indexOf(BEGIN);
+    const end = text.indexOf(END);
+    await Deno.writeTextFile(
+      path,
+      begin < 0 || end < begin
+        ? `${text.trimEnd()}\n\n${section}\n`
+        : `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`,
+    );
+    console.error(`wrote the ring section of ${path}`);
+  }
   return 0;
+}
+
+function render(rows: string[], trials: Trial[], load: string): string {
+  const shipped = parseByteSize(SERVER_DEFAULTS.capture_buffer) / (1024 * 1024);
+  const clean = SIZES.filter((mib) =>
+    trials.filter((t) => t.mib === mib && t.v8 === "").every((t) => t.dropped === 0)
+  );
+  return [
+    BEGIN,
+    "",
+    "## Capture ring size at the flooder's maximum (`deno task bench:ring`)",
+    "",
+    `Written by \`deno task bench:ring\` (\`bench/ring.ts\`); ${
+      new Date().toISOString().slice(0, 16)
+    }Z; load average before ${load}, after ${loadAverage()}. Per ring size a fresh spa-server (nft,`,
+    `shipped flags) takes the flooder's maximum rate of random payloads, then of forged trailers with`,
+    `the user's UID, ${SECONDS} s each, ${ROUNDS} rounds; drops are libpcap's. The ring is a shared`,
+    "packet-socket mapping: it counts in RSS once the kernel has filled it, not in private dirty.",
+    "",
+    ...rows,
+    "",
+    `- ring sizes with 0 drops in every round (shipped V8 settings): ${
+      clean.length === 0 ? "none" : clean.map((m) => `${m} MiB`).join(", ")
+    }; the default \`capture_buffer\` is ${shipped} MiB${
+      clean.includes(shipped) ? "" : " (**drops** at the default in this run)"
+    }. Drops also follow the machine's load: compare rounds, and rerun on a quiet machine.`,
+    "",
+    END,
+  ].join("\n");
+}
+
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "unknown";
+  }
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -114,3 +114,132 @@ export async function memoryKiB(pid: number): Promise<{ rss: number; privateDirt
   };
   return { rss: field("Rss"), privateDirty: field("Private_Dirty") };
 }
+
+/** Resident and private dirty kB of one kind of mapping. */
+export interface MappingShare {
+  rss: number;
+  privateDirty: number;
+}
+
+/** What a process's resident memory is made of, by kind of mapping (see {@linkcode memoryParts}). */
+export interface MemoryParts {
+  /** The executable's own file pages (the Deno binary: code and read-only data, mostly shared). */
+  binary: MappingShare;
+  /** Other file mappings (shared libraries: libc, libpcap, ...). */
+  libraries: MappingShare;
+  /** Packet-socket mappings (libpcap's capture rings). */
+  ring: MappingShare;
+  /** The main malloc arena (`[heap]`). */
+  heap: MappingShare;
+  /** Anonymous mappings: V8's heap, other malloc arenas, thread stacks, large allocations. */
+  anonymous: MappingShare;
+  /** Anonymous mappings inside 64 MiB-aligned reservations of 64 MiB: glibc's per-thread arenas. */
+  arenas: MappingShare;
+  /** Everything else (`[stack]`, `[vdso]`, ...). */
+  other: MappingShare;
+  /** Threads of the process (`/proc/<pid>/status`). */
+  threads: number;
+}
+
+const ARENA_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A process's resident memory by kind of mapping, from `/proc/<pid>/smaps`: what RSS is made of.
+ *
+ * glibc gives a thread that contends for malloc its own arena: a 64 MiB-aligned 64 MiB reservation,
+ * of which the used part is read-write; they are told apart from other anonymous memory by that
+ * alignment and size (an anonymous read-write mapping at a 64 MiB boundary followed by its
+ * `---p` rest, together 64 MiB).
+ *
+ * @example
+ * ```ts ignore
+ * const parts = await memoryParts(pid);
+ * console.log(parts.binary.rss, parts.arenas.rss, parts.threads);
+ * ```
+ */
+export async function memoryParts(pid: number): Promise<MemoryParts> {
+  const [smaps, status, exe] = await Promise.all([
+    Deno.readTextFile(`/proc/${pid}/smaps`),
+    Deno.readTextFile(`/proc/${pid}/status`),
+    Deno.readLink(`/proc/${pid}/exe`).catch(() => ""),
+  ]);
+  const zero = (): MappingShare => ({ rss: 0, privateDirty: 0 });
+  const parts: MemoryParts = {
+    binary: zero(),
+    libraries: zero(),
+    ring: zero(),
+    heap: zero(),
+    anonymous: zero(),
+    arenas: zero(),
+    other: zero(),
+    threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+  };
+  interface Mapping {
+    start: number;
+    end: number;
+    perms: string;
+    name: string;
+    rss: number;
+    privateDirty: number;
+  }
+  const mappings: Mapping[] = [];
+  for (const line of smaps.split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      mappings.push({
+        start: parseInt(head[1]!, 16),
+        end: parseInt(head[2]!, 16),
+        perms: head[3]!,
+        name: head[4]!,
+        rss: 0,
+        privateDirty: 0,
+      });
+      continue;
+    }
+    const m = mappings.at(-1);
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (m !== undefined && rss !== null) m.rss = Number(rss[1]);
+    const dirty = /^Private_Dirty:\s+(\d+) kB/.exec(line);
+    if (m !== undefined && dirty !== null) m.privateDirty = Number(dirty[1]);
+  }
+  const arenaStarts = new Set<number>();
+  for (let i = 0; i < mappings.length; i++) {
+    const m = mappings[i]!;
+    const next = mappings[i + 1];
+    if (m.name !== "" || m.start % ARENA_BYTES !== 0 || !m.perms.startsWith("rw")) continue;
+    const whole = next !== undefined && next.name === "" && next.start === m.end &&
+        next.perms.startsWith("---")
+      ? next.end - m.start
+      : m.end - m.start;
+    if (whole === ARENA_BYTES) arenaStarts.add(m.start);
+  }
+  for (const m of mappings) {
+    const add = (share: MappingShare) => {
+      share.rss += m.rss;
+      share.privateDirty += m.privateDirty;
+    };
+    if (exe !== "" && m.name === exe) add(parts.binary);
+    else if (m.name.startsWith("/")) add(parts.libraries);
+    else if (/^socket:\[\d+\]$/.test(m.name)) add(parts.ring);
+    else if (m.name === "[heap]") add(parts.heap);
+    else if (m.name === "" && arenaStarts.has(m.start)) add(parts.arenas);
+    else if (m.name === "") add(parts.anonymous);
+    else add(parts.other);
+  }
+  return parts;
+}
+
+/**
+ * {@linkcode MemoryParts} as one line of MB figures (RSS / private dirty per part).
+ *
+ * @example
+ * ```ts ignore
+ * console.log(formatParts(await memoryParts(pid)));
+ * ```
+ */
+export function formatParts(parts: MemoryParts): string {
+  const mb = (kib: number) => (kib / 1024).toFixed(1);
+  const names = ["binary", "libraries", "ring", "heap", "arenas", "anonymous", "other"] as const;
+  return names.map((n) => `${n} ${mb(parts[n].rss)}/${mb(parts[n].privateDirty)}`).join(", ") +
+    `; ${parts.threads} threads`;
+}

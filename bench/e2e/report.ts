@@ -9,6 +9,7 @@
 import type { FloodKind } from "./flooder.ts";
 import type { FloodWindow, KnockSample } from "./measure.ts";
 import type { ContenderResults, RunResults } from "./results.ts";
+import type { MappingShare, MemoryParts } from "./proc.ts";
 import { ms, percent, pps, ratio, spread, summarize, type Summary } from "./stats.ts";
 
 /** Targets of issue 7 (spa, on these machines). */
@@ -201,7 +202,9 @@ function rows(r: RunResults): Row[] {
   const rss = (c: ContenderResults) =>
     `${c.peakRssMB.toFixed(1)} (after start ${c.startRssMB.toFixed(1)}; capture ring ${
       c.ringMB.toFixed(1)
-    }; private dirty at the end ${c.privateDirtyMB.toFixed(1)})`;
+    }; private dirty at the end ${c.privateDirtyMB.toFixed(1)}; at the end, RSS / private dirty: ${
+      partsText(c.parts)
+    })`;
   out.push([
     "peak RSS of the daemon (VmHWM), MB",
     spa === undefined ? "–" : `${rss(spa)}; Deno runtime alone: ${r.denoRuntimeMB.toFixed(1)}`,
@@ -345,9 +348,9 @@ export function renderSummary(r: RunResults): string {
     `| valid knocks honoured under 100k pps junk | ${at100k(spa)} | ${at100k(fw)} |`,
     `| … under the flooder's max rate | ${heaviest(spa)} | ${heaviest(fw)} |`,
     `| idle CPU | ${percent(spa?.idleCpu)} | ${percent(fw?.idleCpu)} |`,
-    `| peak RSS | ${spa?.peakRssMB.toFixed(0) ?? "–"} MB (Deno alone ${
-      r.denoRuntimeMB.toFixed(0)
-    } MB) | ${fw?.peakRssMB.toFixed(1) ?? "–"} MB |`,
+    `| peak RSS | ${spa?.peakRssMB.toFixed(0) ?? "–"} MB (private dirty at the end ${
+      spa?.privateDirtyMB.toFixed(0) ?? "–"
+    } MB; Deno alone ${r.denoRuntimeMB.toFixed(0)} MB) | ${fw?.peakRssMB.toFixed(1) ?? "–"} MB |`,
     `| client cold start | ${ms(r.spaColdStartMs)} ms | ${ms(r.fwknopColdStartMs)} ms |`,
   ].join("\n");
 }
@@ -403,4 +406,18 @@ export function replaceBetweenMarkers(text: string, content: string): string {
   }
   const head = text.slice(0, begin.index + begin[0].length);
   return `${head}\n\n${content}\n\n${text.slice(end)}`;
+}
+
+/** What a daemon's RSS is made of (see `memoryParts` in `proc.ts`), RSS / private dirty in MB. */
+function partsText(p: MemoryParts): string {
+  const cell = (s: MappingShare) =>
+    `${(s.rss / 1024).toFixed(1)} / ${(s.privateDirty / 1024).toFixed(1)}`;
+  return `program file ${cell(p.binary)}, libraries ${cell(p.libraries)}, capture ring ${
+    cell(p.ring)
+  }, malloc ${
+    cell({
+      rss: p.heap.rss + p.arenas.rss,
+      privateDirty: p.heap.privateDirty + p.arenas.privateDirty,
+    })
+  }, other anonymous (V8 heap, stacks) ${cell(p.anonymous)}`;
 }

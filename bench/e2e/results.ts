@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { MemoryParts } from "./proc.ts";
+
 import type { ContenderName } from "./contender.ts";
 import type { Machine } from "./machine.ts";
 import type { FloodWindow, KnockSample } from "./measure.ts";
@@ -37,6 +39,8 @@ export interface ContenderResults {
   privateDirtyMB: number;
   /** Resident MB of its capture ring. */
   ringMB: number;
+  /** What the daemon's resident memory is made of at the end of its phase. */
+  parts: MemoryParts;
   /** Knocks a few seconds after the last flood (bound: `recoveryMs`). */
   recovery: KnockSample[];
 }

@@ -248,7 +248,12 @@ export async function startServer(
   // `ip netns exec` execs the program, so the child's pid is the server's and signals reach it.
   const child = topo.spawn(
     options.host ?? "server",
-    [...(options.argvPrefix ?? []), ...serverArgv(setup, "run", "--config", setup.configPath)],
+    [
+      ...(options.argvPrefix ?? []),
+      ...serverArgv(setup, "run", "--config", setup.configPath).map((arg) =>
+        options.entry !== undefined && arg === `${ROOT}/server.ts` ? options.entry : arg
+      ),
+    ],
     { stdout: "null", ...(options.env ? { env: options.env } : {}) },
   );
   const server = new ServerProcess(child);
@@ -289,6 +294,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Programs the daemon runs under, e.g. a loader preloading libfaketime. */
   argvPrefix?: readonly string[];
+  /** The program file instead of `server.ts`, e.g. a `deno bundle` build of it (benchmarks). */
+  entry?: string;
   /** How long to wait for its `start` line; 20 s by default. */
   timeoutMs?: number;
 }
