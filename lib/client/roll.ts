@@ -75,17 +75,24 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
   const next = randomSequence([...candidates, ...(state.unconfirmed ?? [])]);
   const plans = candidates.map((current) => ({ current, next }));
   state = clientSending(state, next);
-  await store.save(identity, state);
-  const requests = plans.map((plan) =>
-    rollRequest(session.key, {
-      current: plan.current,
-      next: plan.next,
-      pad: target.pad,
-      maxAge: DEFAULT_MAX_AGE_SECONDS,
-      ...(options.open === undefined ? {} : { open: options.open }),
-      ...(options.binding === undefined ? {} : { binding: options.binding }),
-    })
-  );
+  // The packets are sealed while the save's fsyncs run (on Deno's I/O threads); none leaves
+  // before the save is durable.
+  const saving = store.save(identity, state);
+  let requests;
+  try {
+    requests = plans.map((plan) =>
+      rollRequest(session.key, {
+        current: plan.current,
+        next: plan.next,
+        pad: target.pad,
+        maxAge: DEFAULT_MAX_AGE_SECONDS,
+        ...(options.open === undefined ? {} : { open: options.open }),
+        ...(options.binding === undefined ? {} : { binding: options.binding }),
+      })
+    );
+  } finally {
+    await saving;
+  }
   const tries = target.retries + 1;
   const numbers = plans.length === 1 ? "" : ` under ${plans.length} candidate sequence numbers`;
   const done = await exchange(session.transport, () => requests, {

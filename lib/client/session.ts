@@ -13,10 +13,8 @@ import { parseAddress } from "../packet/address.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { HostState, type KeyIdentity } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
-import { openSynTransport } from "./syn_transport.ts";
 import type { Target } from "./target.ts";
 import type { Endpoint, Transport } from "./transport.ts";
-import { openUdpTransport } from "./udp_transport.ts";
 
 /** Where verbose progress lines go (stderr with `--verbose`, nowhere otherwise). */
 export type Log = (line: string) => void;
@@ -120,12 +118,20 @@ async function loadKey(target: Target): Promise<KeyFile> {
   }
 }
 
-function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
+/**
+ * Each transport's module is loaded when a knock uses it: a udp knock does not load the raw
+ * socket, the ack receiver and the packet encoder (7 modules), a syn knock not the udp socket.
+ */
+async function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
   switch (target.transport) {
-    case "udp":
-      return openUdpTransport(endpoint);
-    case "syn":
-      return Promise.resolve().then(() => openSynTransport(endpoint));
+    case "udp": {
+      const { openUdpTransport } = await import("./udp_transport.ts");
+      return await openUdpTransport(endpoint);
+    }
+    case "syn": {
+      const { openSynTransport } = await import("./syn_transport.ts");
+      return openSynTransport(endpoint);
+    }
     default: {
       const unreachable: never = target.transport;
       throw new TypeError(`Cannot open transport: unknown transport ${unreachable}`);
