@@ -8,7 +8,7 @@
 import { SystemError } from "../../ffi/libc.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { ConfigError } from "../config/config_error.ts";
-import { type KeyFile, keyForServer, loadKeyFile } from "../config/key_file.ts";
+import { type KeyFile, keyForServer, loadKeyFileSync } from "../config/key_file.ts";
 import { parseAddress } from "../packet/address.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { HostState, type KeyIdentity } from "../state/client_store.ts";
@@ -44,13 +44,16 @@ export interface Session extends AsyncDisposable {
  * ```
  */
 export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
-  // Independent steps, started together (the key file read, the socket and the state lock each
-  // wait on the system): a knock's packet leaves sooner. Failures are reported in this order, so
-  // a bad key file is still the error shown when the transport or the lock fails too.
+  // Independent steps, started together: the transport's module import and the state lock wait
+  // on the system while the key file is read and parsed (synchronously: no turn of the event
+  // loop per read). Failures are reported key first, so a bad key file is still the error shown
+  // when the transport or the lock fails too.
+  const transporting = openTransport(target, { address: target.address, port });
+  const locking = lockState(target, log);
   const [keyResult, transportResult, stateResult] = await Promise.allSettled([
-    loadKey(target),
-    openTransport(target, { address: target.address, port }),
-    lockState(target, log),
+    Promise.resolve().then(() => loadKey(target)),
+    transporting,
+    locking,
   ]);
   if (
     keyResult.status === "rejected" || transportResult.status === "rejected" ||
@@ -96,10 +99,10 @@ async function lockState(target: Target, log: Log): Promise<HostState> {
   }
 }
 
-async function loadKey(target: Target): Promise<KeyFile> {
+function loadKey(target: Target): KeyFile {
   let key: KeyFile;
   try {
-    key = await loadKeyFile(target.keyFile);
+    key = loadKeyFileSync(target.keyFile);
   } catch (error) {
     if (error instanceof ConfigError) throw usageError(error.message, error);
     throw error;
