@@ -75,24 +75,19 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
   const next = randomSequence([...candidates, ...(state.unconfirmed ?? [])]);
   const plans = candidates.map((current) => ({ current, next }));
   state = clientSending(state, next);
-  // The packets are sealed while the save's fsyncs run (on Deno's I/O threads); none leaves
-  // before the save is durable.
-  const saving = store.save(identity, state);
-  let requests;
-  try {
-    requests = plans.map((plan) =>
-      rollRequest(session.key, {
-        current: plan.current,
-        next: plan.next,
-        pad: target.pad,
-        maxAge: DEFAULT_MAX_AGE_SECONDS,
-        ...(options.open === undefined ? {} : { open: options.open }),
-        ...(options.binding === undefined ? {} : { binding: options.binding }),
-      })
-    );
-  } finally {
-    await saving;
-  }
+  const requests = plans.map((plan) =>
+    rollRequest(session.key, {
+      current: plan.current,
+      next: plan.next,
+      pad: target.pad,
+      maxAge: DEFAULT_MAX_AGE_SECONDS,
+      ...(options.open === undefined ? {} : { open: options.open }),
+      ...(options.binding === undefined ? {} : { binding: options.binding }),
+    })
+  );
+  // Durable before anything leaves (PROTOCOL.md §7), and synchronous: each step of the save
+  // would otherwise wait for a turn of the event loop and a thread of Deno's I/O pool.
+  store.saveSync(identity, state);
   const tries = target.retries + 1;
   const numbers = plans.length === 1 ? "" : ` under ${plans.length} candidate sequence numbers`;
   const done = await exchange(session.transport, () => requests, {
