@@ -9,6 +9,8 @@
  * modules, parsing the command line; no knock work), and a knock whose state folder is on a tmpfs
  * (`XDG_STATE_HOME`), where the durable save before the send costs no disk flush. The section
  * also counts the modules a knock loads (`deno info --json`, static imports plus the transport's).
+ * The spa rows take turns knock by knock, and the baselines are sampled after each round, so a
+ * shared machine's changing load falls on every row alike.
  *
  * ```sh
  * deno task bench:start [--knocks N]
@@ -94,24 +96,27 @@ async function mountTmpfs(dir: string): Promise<boolean> {
 }
 
 /**
- * Runs `series` with the client's state folder (`XDG_STATE_HOME`) on the tmpfs at `tmpfs`: the
- * host's state file is copied there first and back afterwards, so the knocks continue the same
- * sequence numbers as the other rows.
+ * Wraps a knock so it runs with the client's state folder (`XDG_STATE_HOME`) on the tmpfs at
+ * `tmpfs`: the host's state file is copied there before and back after every knock, so these
+ * knocks, interleaved with the others, continue the same sequence numbers.
  */
-async function onTmpfs<T>(
+async function onTmpfs(
   spa: Contender,
   tmpfs: string,
-  series: (env: Record<string, string>) => Promise<T>,
-): Promise<T> {
+): Promise<(knock: () => Promise<KnockSample>) => Promise<KnockSample>> {
   const request = spa.knock("udp", 0, undefined);
   const home = request.op === "knock" ? request.env?.HOME : undefined;
   if (home === undefined) throw new Error("Cannot find the client's home: no HOME in its env");
   const stateFile = (stateHome: string) => `${stateHome}/spa/hosts/${hostFileStem(SPA_HOST)}.json`;
   await Deno.mkdir(`${tmpfs}/spa/hosts`, { recursive: true, mode: 0o700 });
-  await Deno.copyFile(stateFile(`${home}/.local/state`), stateFile(tmpfs));
-  const result = await series({ XDG_STATE_HOME: tmpfs });
-  await Deno.copyFile(stateFile(tmpfs), stateFile(`${home}/.local/state`));
-  return result;
+  return async (knock) => {
+    await Deno.copyFile(stateFile(`${home}/.local/state`), stateFile(tmpfs));
+    try {
+      return await knock();
+    } finally {
+      await Deno.copyFile(stateFile(tmpfs), stateFile(`${home}/.local/state`));
+    }
+  };
 }
 
 interface Row {
@@ -174,24 +179,42 @@ async function exitOf(
   return r.clientMs ?? undefined;
 }
 
-async function series(
+/** One row of knocks in {@linkcode interleaved}. */
+interface Lane {
+  label: string;
+  contender: Contender;
+  variant: string;
+  /** Runs around each knock of the lane (e.g. moves the state folder). */
+  around?: (knock: () => Promise<KnockSample>) => Promise<KnockSample>;
+}
+
+/**
+ * Knocks `count` times per lane (after one unmeasured each), one knock of every lane in turn, then
+ * `between()`: so every row sees the same stretch of a shared machine's load.
+ */
+async function interleaved(
   prober: Prober,
-  contender: Contender,
-  variant: string,
+  lanes: Lane[],
   count: number,
-  between: () => Promise<unknown>,
-): Promise<Omit<Row, "label">> {
-  const samples: KnockSample[] = [];
-  await knockOnce(prober, contender, variant, 0, OPEN_MS); // warm-up, unmeasured
-  for (let i = 1; i <= count; i++) {
-    samples.push(await knockOnce(prober, contender, variant, i, OPEN_MS));
-    await between();
+  between: (measured: boolean) => Promise<unknown>,
+): Promise<Row[]> {
+  const samples: KnockSample[][] = lanes.map(() => []);
+  for (let i = 0; i <= count; i++) {
+    for (const [n, lane] of lanes.entries()) {
+      const knock = () => knockOnce(prober, lane.contender, lane.variant, i, OPEN_MS);
+      const sample = await (lane.around === undefined ? knock() : lane.around(knock));
+      if (i > 0) samples[n]!.push(sample);
+    }
+    await between(i > 0);
   }
+  return lanes.map((lane, n) => rowOf(lane.label, samples[n]!));
+}
+
+function rowOf(label: string, samples: KnockSample[]): Row {
   const failed = samples.filter((s) => s.failure !== undefined || s.openMs === undefined);
-  if (failed.length > 0) {
-    log(`${contender.name} ${variant}: ${failed.length} failed: ${failed[0]!.failure}`);
-  }
+  if (failed.length > 0) log(`${label}: ${failed.length} failed: ${failed[0]!.failure}`);
   return {
+    label,
     wire: samples.flatMap((s) => s.wireMs ?? []),
     open: samples.flatMap((s) => s.openMs ?? []),
     exit: samples.flatMap((s) => s.clientMs ?? []),
@@ -244,7 +267,7 @@ async function main(): Promise<number> {
         argv: versionArgv.map((a) => a === `${ROOT}/client.ts` ? clientBundle : a),
       },
     ].map(({ label, argv }) => ({ label, argv, wire: [], open: [], exit: [] }));
-    const sampleBaselines = async (measured = true) => {
+    const sampleBaselines = async (measured: boolean) => {
       for (const row of baselines) {
         const ms = await exitOf(prober, row.argv!);
         if (measured && ms !== undefined) row.exit.push(ms);
@@ -256,41 +279,42 @@ async function main(): Promise<number> {
     {
       await using spa = await startSpa(topo, server.ipv4);
       const bundled = withEntry(spa, clientBundle);
+      const lanes: Lane[] = [];
       for (const variant of ["syn", "udp"]) {
-        log(`spa ${variant}: ${count} knocks, deno run`);
-        rows.push({
-          label: `spa-client ${variant}, \`deno run\``,
-          ...await series(prober, spa, variant, count, sampleBaselines),
-        });
-        log(`spa ${variant}: ${count} knocks, deno bundle`);
-        rows.push({
-          label: `spa-client ${variant}, \`deno bundle\``,
-          ...await series(prober, bundled, variant, count, sampleBaselines),
-        });
+        lanes.push(
+          { label: `spa-client ${variant}, \`deno run\``, contender: spa, variant },
+          { label: `spa-client ${variant}, \`deno bundle\``, contender: bundled, variant },
+        );
       }
       if (await mountTmpfs(tmpfs)) {
         mounted = true;
-        log(`spa udp: ${count} knocks, deno bundle, state folder on a tmpfs`);
-        rows.push({
+        lanes.push({
           label: TMPFS_LABEL,
-          ...await onTmpfs(
-            spa,
-            tmpfs,
-            (env) =>
-              series(prober, withEntry(spa, clientBundle, env), "udp", count, sampleBaselines),
-          ),
+          contender: withEntry(spa, clientBundle, { XDG_STATE_HOME: tmpfs }),
+          variant: "udp",
+          around: await onTmpfs(spa, tmpfs),
         });
       } else {
         log("no tmpfs row: mount -t tmpfs failed");
       }
+      log(`spa: ${count} knocks per row (${lanes.length} rows), interleaved`);
+      rows.push(...await interleaved(prober, lanes, count, sampleBaselines));
     }
     {
       await using fwknop = await startFwknop(topo, server.ipv4, FWKNOP_SOURCES);
       log(`fwknop: ${count} knocks`);
-      rows.push({
-        label: "fwknop client (udp)",
-        ...await series(prober, fwknop, "udp", count, sampleBaselines),
-      });
+      rows.push(
+        ...await interleaved(
+          prober,
+          [{
+            label: "fwknop client (udp)",
+            contender: fwknop,
+            variant: "udp",
+          }],
+          count,
+          sampleBaselines,
+        ),
+      );
     }
   } finally {
     if (mounted) {
@@ -311,7 +335,7 @@ async function main(): Promise<number> {
     }Z; machine: ${machine.cores} cores, ${machine.cpu}; ${count} knocks per row after one unmeasured`,
     "- spa-client runs as shipped (`deno run` with `clientFlags()` of lib/permissions.ts); the bundle is `deno bundle client.ts` run with the same flags.",
     "- wire: the prober's libpcap timestamp of the knock leaving the client's eth0, from the client's spawn; open: the first completed connect to the protected port.",
-    "- the floor and the `--version` rows are sampled after every knock of every row, so they span the same stretch of time as the knocks; ÷ floor is start → wire ÷ the floor's exit, or for a row without a knock its exit ÷ the floor's exit.",
+    "- the spa-client rows take turns, one knock each, then one sample of the floor and of the `--version` rows (again after every fwknop knock), so all rows span the same stretch of a shared machine's load; ÷ floor is start → wire ÷ the floor's exit, or for a row without a knock its exit ÷ the floor's exit.",
     "",
     "| client | start → wire, ms (min / p50) | ÷ floor (p50) | start → open, ms (min / p50) | ÷ fwknop (p50) | exit, ms p50 |",
     "| --- | --- | --- | --- | --- | --- |",

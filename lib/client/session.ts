@@ -44,10 +44,10 @@ export interface Session extends AsyncDisposable {
  * ```
  */
 export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
-  // Independent steps, started together: the transport's module import and the state lock wait
-  // on the system while the key file is read and parsed (synchronously: no turn of the event
-  // loop per read). Failures are reported key first, so a bad key file is still the error shown
-  // when the transport or the lock fails too.
+  // Independent steps, started together: the transport's module loads (with `deno run`, from
+  // disk) while the state lock is taken and the key file read and parsed (both with synchronous
+  // calls: no turn of the event loop each). Failures are reported key first, so a bad key file is
+  // still the error shown when the transport or the lock fails too.
   const transporting = openTransport(target, { address: target.address, port });
   const locking = lockState(target, log);
   const [keyResult, transportResult, stateResult] = await Promise.allSettled([
