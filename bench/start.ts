@@ -83,7 +83,8 @@ const TMPFS_LABEL = "spa-client udp, `deno bundle`, state folder on a tmpfs";
 
 /**
  * Mounts a small tmpfs at `dir` (Deno refuses the client's flags access to /dev/shm); false when
- * the mount fails, and the tmpfs row is left out.
+ * the mount fails, and the tmpfs row is left out. The tmpfs row's clients see it only if it is
+ * mounted before the prober's namespace is made.
  */
 async function mountTmpfs(dir: string): Promise<boolean> {
   await Deno.mkdir(dir, { recursive: true });
@@ -238,6 +239,9 @@ async function main(): Promise<number> {
   const tmpfs = `${work}/tmpfs`;
   let mounted = false;
   try {
+    // Mounted before the namespaces exist: the prober's mount namespace is a copy made when it
+    // starts, and a later mount in this one would not reach the clients it spawns.
+    mounted = await mountTmpfs(tmpfs);
     const clientBundle = `${work}/spa-client.js`;
     await bundle("client.ts", clientBundle);
     await using topo = await createTopology(["server", "client"]);
@@ -286,8 +290,7 @@ async function main(): Promise<number> {
           { label: `spa-client ${variant}, \`deno bundle\``, contender: bundled, variant },
         );
       }
-      if (await mountTmpfs(tmpfs)) {
-        mounted = true;
+      if (mounted) {
         lanes.push({
           label: TMPFS_LABEL,
           contender: withEntry(spa, clientBundle, { XDG_STATE_HOME: tmpfs }),
