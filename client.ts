@@ -19,7 +19,6 @@ import {
 import { ConfigError } from "./lib/config/config_error.ts";
 import type { CheckStatus, SyncReport } from "./lib/client/check.ts";
 import { ClientError, EXIT_CODES, usageError } from "./lib/client/errors.ts";
-import { runProgram } from "./lib/client/exec.ts";
 import { knock } from "./lib/client/knock.ts";
 import type { ProvisionFlags } from "./lib/client/provision_command.ts";
 import * as parse from "./lib/client/options.ts";
@@ -156,6 +155,7 @@ async function knockCommand(flags: ParsedFlags, after: string[] | undefined): Pr
     );
   }
   if (argv !== undefined && argv.length > 0) {
+    const { runProgram } = await import("./lib/client/exec.ts");
     return await runProgram(
       expandExec(argv, { host: target.name, address: target.addressText, port: open.port }),
     );

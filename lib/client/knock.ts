@@ -16,7 +16,6 @@ import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
 import type { TransportKind } from "../config/client.ts";
 import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import { ClientError, count } from "./errors.ts";
-import { describeSkew, requestResync } from "./resync.ts";
 import { type Rolled, rollSequence } from "./roll.ts";
 import { bindingAddress, type Log, openSession, type Session } from "./session.ts";
 import type { Target } from "./target.ts";
@@ -96,6 +95,8 @@ export async function knock(target: Target, open: PortSpec, log: Log): Promise<K
 /** Resyncs after an unacked knock; throws the error that says why when the resync fails. */
 async function resyncOrExplain(session: Session, rolled: Rolled, open: PortSpec) {
   const { target } = session;
+  // Loaded only now: a knock that is acked (the usual case) never needs it.
+  const { describeSkew, requestResync } = await import("./resync.ts");
   const outcome = await requestResync(session);
   const knocked = `${count(rolled.sent, "packet")}` +
     (rolled.candidates > 1 ? ` under ${rolled.candidates} sequence numbers` : "");

@@ -81,7 +81,6 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
   const next = randomSequence([...candidates, ...(state.unconfirmed ?? [])]);
   const plans = candidates.map((current) => ({ current, next }));
   state = clientSending(state, next);
-  await store.save(identity, state);
   const requests = plans.map((plan) =>
     rollRequest(session.key, {
       current: plan.current,
@@ -92,6 +91,9 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
       ...(options.binding === undefined ? {} : { binding: options.binding }),
     })
   );
+  // Durable before anything leaves (PROTOCOL.md §7), and synchronous: each step of the save
+  // would otherwise wait for a turn of the event loop and a thread of Deno's I/O pool.
+  store.saveSync(identity, state);
   const tries = target.retries + 1;
   const numbers = plans.length === 1 ? "" : ` under ${plans.length} candidate sequence numbers`;
   const done = await exchange(session.transport, () => requests, {

@@ -8,15 +8,13 @@
 import { SystemError } from "../../ffi/libc.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { ConfigError } from "../config/config_error.ts";
-import { type KeyFile, keyForServer, loadKeyFile } from "../config/key_file.ts";
+import { type KeyFile, keyForServer, loadKeyFileSync } from "../config/key_file.ts";
 import { parseAddress } from "../packet/address.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { HostState, type KeyIdentity } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
-import { openSynTransport } from "./syn_transport.ts";
 import type { Target } from "./target.ts";
 import type { Endpoint, Transport } from "./transport.ts";
-import { openUdpTransport } from "./udp_transport.ts";
 
 /** Where verbose progress lines go (stderr with `--verbose`, nowhere otherwise). */
 export type Log = (line: string) => void;
@@ -52,13 +50,16 @@ export interface Session extends AsyncDisposable {
  * ```
  */
 export async function openSession(target: Target, port: number, log: Log): Promise<Session> {
-  // Independent steps, started together (the key file read, the socket and the state lock each
-  // wait on the system): a knock's packet leaves sooner. Failures are reported in this order, so
-  // a bad key file is still the error shown when the transport or the lock fails too.
+  // Independent steps, started together: the transport's module loads (with `deno run`, from
+  // disk) while the state lock is taken and the key file read and parsed (both with synchronous
+  // calls: no turn of the event loop each). Failures are reported key first, so a bad key file is
+  // still the error shown when the transport or the lock fails too.
+  const transporting = openTransport(target, { address: target.address, port });
+  const locking = lockState(target, log);
   const [keyResult, transportResult, stateResult] = await Promise.allSettled([
-    loadKey(target),
-    openTransport(target, { address: target.address, port }),
-    lockState(target, log),
+    Promise.resolve().then(() => loadKey(target)),
+    transporting,
+    locking,
   ]);
   if (
     keyResult.status === "rejected" || transportResult.status === "rejected" ||
@@ -104,10 +105,10 @@ async function lockState(target: Target, log: Log): Promise<HostState> {
   }
 }
 
-async function loadKey(target: Target): Promise<KeyFile> {
+function loadKey(target: Target): KeyFile {
   let key: KeyFile;
   try {
-    key = await loadKeyFile(target.keyFile);
+    key = loadKeyFileSync(target.keyFile);
   } catch (error) {
     if (error instanceof ConfigError) throw usageError(error.message, error);
     throw error;
@@ -126,12 +127,20 @@ async function loadKey(target: Target): Promise<KeyFile> {
   }
 }
 
-function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
+/**
+ * Each transport's module is loaded when a knock uses it: a udp knock does not load the raw
+ * socket, the ack receiver and the packet encoder (7 modules), a syn knock not the udp socket.
+ */
+async function openTransport(target: Target, endpoint: Endpoint): Promise<Transport> {
   switch (target.transport) {
-    case "udp":
-      return openUdpTransport(endpoint);
-    case "syn":
-      return Promise.resolve().then(() => openSynTransport(endpoint));
+    case "udp": {
+      const { openUdpTransport } = await import("./udp_transport.ts");
+      return await openUdpTransport(endpoint);
+    }
+    case "syn": {
+      const { openSynTransport } = await import("./syn_transport.ts");
+      return openSynTransport(endpoint);
+    }
     default: {
       const unreachable: never = target.transport;
       throw new TypeError(`Cannot open transport: unknown transport ${unreachable}`);

@@ -17,30 +17,67 @@ export const MAX_CONFIG_FILE_SIZE = 64 * 1024 * 1024;
 export async function readConfigText(path: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new ConfigError(path, ["it is not a regular file"]);
-    if (info.size > MAX_CONFIG_FILE_SIZE) {
-      throw new ConfigError(path, [
-        `it is larger than ${MAX_CONFIG_FILE_SIZE} bytes (put users in users_dir files instead)`,
-      ]);
-    }
+    checkConfigInfo(path, await Deno.stat(path));
     bytes = await Deno.readFile(path);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof Deno.errors.NotCapable) throw error;
-    if (error instanceof Deno.errors.NotFound) {
-      throw new ConfigError(path, ["it does not exist"], { cause: error });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new ConfigError(path, ["it cannot be read (permission denied)"], { cause: error });
-    }
-    throw new ConfigError(path, [`it cannot be read (${(error as Error).message})`], {
-      cause: error,
-    });
+    throw readProblem(path, error);
   }
+  return configText(path, bytes);
+}
+
+/**
+ * {@linkcode readConfigText} with synchronous calls, for a command-line program that has nothing
+ * else to do meanwhile (the client: fewer turns of the event loop before its knock). Same checks,
+ * same errors.
+ */
+export function readConfigTextSync(path: string): string {
+  let bytes: Uint8Array;
+  try {
+    checkConfigInfo(path, Deno.statSync(path));
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    throw readProblem(path, error);
+  }
+  return configText(path, bytes);
+}
+
+function checkConfigInfo(path: string, info: Deno.FileInfo): void {
+  if (!info.isFile) throw new ConfigError(path, ["it is not a regular file"]);
+  if (info.size > MAX_CONFIG_FILE_SIZE) {
+    throw new ConfigError(path, [
+      `it is larger than ${MAX_CONFIG_FILE_SIZE} bytes (put users in users_dir files instead)`,
+    ]);
+  }
+}
+
+function readProblem(path: string, error: unknown): unknown {
+  if (error instanceof ConfigError || error instanceof Deno.errors.NotCapable) return error;
+  if (error instanceof Deno.errors.NotFound) {
+    return new ConfigError(path, ["it does not exist"], { cause: error });
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new ConfigError(path, ["it cannot be read (permission denied)"], { cause: error });
+  }
+  return new ConfigError(path, [`it cannot be read (${(error as Error).message})`], {
+    cause: error,
+  });
+}
+
+function configText(path: string, bytes: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new ConfigError(path, ["it is not UTF-8 text"]);
+  }
+}
+
+/** `Deno.statSync`, or `undefined` when the path cannot be seen (a permission error is thrown). */
+export function statOrUndefinedSync(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return undefined;
   }
 }
 

@@ -26,7 +26,7 @@ import { MAX_UID } from "../protocol/constants.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, expandHome, resolveConfigPath } from "./_paths.ts";
-import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
+import { absolutePath, readConfigTextSync, statOrUndefinedSync } from "./_read.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import { ConfigError } from "./config_error.ts";
 
@@ -237,15 +237,19 @@ export function parseClientConfig(
  * await Deno.remove(home, { recursive: true });
  * ```
  */
-export async function loadClientConfig(
+export function loadClientConfig(
   options: { env: EnvLookup; path?: string },
 ): Promise<ClientConfig> {
-  const given = options.path !== undefined;
-  const path = absolutePath(options.path ?? defaultClientConfigPath(options.env));
-  if (!given && await statOrUndefined(path) === undefined) {
-    return parseClientConfig("", { env: options.env, path });
+  // Read synchronously: the client has nothing else to do yet, and every turn of the event loop
+  // before its knock delays it.
+  try {
+    const given = options.path !== undefined;
+    const path = absolutePath(options.path ?? defaultClientConfigPath(options.env));
+    const text = !given && statOrUndefinedSync(path) === undefined ? "" : readConfigTextSync(path);
+    return Promise.resolve(parseClientConfig(text, { env: options.env, path }));
+  } catch (error) {
+    return Promise.reject(error);
   }
-  return parseClientConfig(await readConfigText(path), { env: options.env, path });
 }
 
 /**

@@ -78,6 +78,57 @@ export async function writeFileAtomic(
 }
 
 /**
+ * {@linkcode writeFileAtomic} with synchronous calls (the same steps, the same durability), for a
+ * command-line program with nothing else to do meanwhile: the client saves its unconfirmed
+ * number this way right before its knock leaves. It does not sweep stale temporary files; the
+ * next {@linkcode writeFileAtomic} to `path` in the process does.
+ *
+ * @example
+ * ```ts
+ * import { readTextFileIfExistsSync, writeFileAtomicSync } from "./atomic_file.ts";
+ * const dir = Deno.makeTempDirSync();
+ * writeFileAtomicSync(`${dir}/state.json`, '{"sequence":1}');
+ * if (readTextFileIfExistsSync(`${dir}/state.json`) !== '{"sequence":1}') throw new Error();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function writeFileAtomicSync(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): void {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  const mode = options.mode ?? 0o600;
+  const temp = tempPathFor(path);
+  const file = Deno.openSync(temp, { write: true, createNew: true, mode });
+  let renamed = false;
+  try {
+    file.lockSync(true);
+    Deno.chmodSync(temp, mode);
+    let written = 0;
+    while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    file.syncSync();
+    Deno.renameSync(temp, path);
+    renamed = true;
+  } finally {
+    file.close();
+    if (!renamed) {
+      try {
+        Deno.removeSync(temp);
+      } catch {
+        // already gone, or the sweep of a later write removes it
+      }
+    }
+  }
+  const folder = Deno.openSync(dirname(path), { read: true });
+  try {
+    folder.syncSync();
+  } finally {
+    folder.close();
+  }
+}
+
+/**
  * The file's bytes, or `undefined` when it does not exist.
  *
  * @example
@@ -107,6 +158,24 @@ export async function readFileIfExists(path: string): Promise<Uint8Array | undef
 export async function readTextFileIfExists(path: string): Promise<string | undefined> {
   const bytes = await readFileIfExists(path);
   return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
+
+/**
+ * {@linkcode readTextFileIfExists} with a synchronous read.
+ *
+ * @example
+ * ```ts
+ * import { readTextFileIfExistsSync } from "./atomic_file.ts";
+ * if (readTextFileIfExistsSync("/nonexistent/spa-state") !== undefined) throw new Error();
+ * ```
+ */
+export function readTextFileIfExistsSync(path: string): string | undefined {
+  try {
+    return new TextDecoder().decode(Deno.readFileSync(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -17,7 +17,7 @@
 
 import { join } from "../posix_path.ts";
 import { isSequence } from "../protocol/message.ts";
-import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
+import { readTextFileIfExistsSync, writeFileAtomic, writeFileAtomicSync } from "./atomic_file.ts";
 import { type ClientSequence, MAX_UNCONFIRMED } from "./sequence.ts";
 
 /** Version of the state file format. */
@@ -259,7 +259,9 @@ export class HostState implements Disposable {
 
   /**
    * Creates `<stateDir>/hosts` (mode 0700) if needed and takes the exclusive lock of `stem`,
-   * waiting for another holder to finish.
+   * waiting for another holder to finish. The folder, the lock file and a free lock are taken
+   * with synchronous calls (no turn of the event loop each, before the client's knock); only
+   * waiting for another holder is asynchronous.
    *
    * @param stateDir The client's state folder.
    * @param stem From {@linkcode hostFileStem} or {@linkcode addressFileStem}.
@@ -270,11 +272,11 @@ export class HostState implements Disposable {
       throw new TypeError(`Cannot lock state: ${JSON.stringify(stem)} is not a file stem`);
     }
     const folder = join(stateDir, "hosts");
-    await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(folder, { recursive: true, mode: 0o700 });
     const lockPath = join(folder, `${stem}.lock`);
-    const file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+    const file = Deno.openSync(lockPath, { read: true, write: true, create: true, mode: 0o600 });
     try {
-      if (!(await file.tryLock(true))) {
+      if (!file.tryLockSync(true)) {
         options.onWait?.();
         await file.lock(true);
       }
@@ -286,13 +288,22 @@ export class HostState implements Disposable {
   }
 
   /**
-   * The stored state when it belongs to `identity`, else the key file's initial number.
+   * The stored state when it belongs to `identity`, else the key file's initial number (read
+   * synchronously: it is the last step before the knock's save).
    *
    * @throws {StateFileError} When the file exists but is not a usable state file.
    */
-  async load(identity: KeyIdentity): Promise<{ sequence: ClientSequence; origin: StateOrigin }> {
+  load(identity: KeyIdentity): Promise<{ sequence: ClientSequence; origin: StateOrigin }> {
+    try {
+      return Promise.resolve(this.#load(identity));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #load(identity: KeyIdentity): { sequence: ClientSequence; origin: StateOrigin } {
     this.#held();
-    const text = await readTextFileIfExists(this.path);
+    const text = readTextFileIfExistsSync(this.path);
     const initial: ClientSequence = { state: "current", sequence: identity.initialSequence };
     if (text === undefined) return { sequence: initial, origin: "initial" };
     let file: ClientStateFile;
@@ -310,15 +321,25 @@ export class HostState implements Disposable {
   /** Replaces the state file durably (fsync of file and folder) before returning. */
   async save(identity: KeyIdentity, sequence: ClientSequence): Promise<void> {
     this.#held();
-    await writeFileAtomic(
-      this.path,
-      formatClientState({
-        version: CLIENT_STATE_VERSION,
-        uid: identity.uid,
-        fingerprint: identity.fingerprint,
-        sequence,
-      }),
-    );
+    await writeFileAtomic(this.path, this.#format(identity, sequence));
+  }
+
+  /**
+   * {@linkcode HostState.save} with synchronous calls: as durable, without a turn of the event
+   * loop per step. The client saves its unconfirmed number this way right before a knock leaves.
+   */
+  saveSync(identity: KeyIdentity, sequence: ClientSequence): void {
+    this.#held();
+    writeFileAtomicSync(this.path, this.#format(identity, sequence));
+  }
+
+  #format(identity: KeyIdentity, sequence: ClientSequence): string {
+    return formatClientState({
+      version: CLIENT_STATE_VERSION,
+      uid: identity.uid,
+      fingerprint: identity.fingerprint,
+      sequence,
+    });
   }
 
   /** Releases the lock; safe to call twice. */
