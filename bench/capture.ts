@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { Capture } from "../ffi/pcap.ts";
 import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
 import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
-import { createTopology, type Topology } from "../tests/netns/topology.ts";
+import { createTopology, type Topology } from "../harness/topology.ts";
 
 const KNOWN_UID = 1000;
 const FLOOD_SECONDS = 30;

@@ -20,9 +20,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { startEcho } from "../tests/netns/knocker.ts";
-import { ROOT } from "../tests/netns/spa_server.ts";
-import { createTopology, type Topology } from "../tests/netns/topology.ts";
+import { startEcho } from "../harness/knocker.ts";
+import { ROOT } from "../harness/spa_server.ts";
+import { createTopology, type Topology } from "../harness/topology.ts";
 import type { Contender } from "./e2e/contender.ts";
 import { FWKNOP_PORT, startFwknop } from "./e2e/fwknop_side.ts";
 import { describeMachine, skipReason } from "./e2e/machine.ts";

@@ -17,8 +17,8 @@
 
 import { parseArgs } from "node:util";
 import { readStatus, type StatusFile } from "../lib/server/status.ts";
-import { startServer, writeServerSetup } from "../tests/netns/spa_server.ts";
-import { createTopology, netnsSkipReason } from "../tests/netns/topology.ts";
+import { startServer, writeServerSetup } from "../harness/spa_server.ts";
+import { createTopology, netnsSkipReason } from "../harness/topology.ts";
 import { makeClientHome } from "../tests/e2e/_client_home.ts";
 import { startFlood } from "./e2e/flooder.ts";
 import { CpuWindow } from "./e2e/proc.ts";

@@ -31,9 +31,9 @@
 
 import { parseArgs } from "node:util";
 import { MODULE_FLAGS } from "../lib/permissions.ts";
-import { hex } from "../tests/netns/knocker.ts";
-import { startServer, writeServerSetup } from "../tests/netns/spa_server.ts";
-import { createTopology, netnsSkipReason } from "../tests/netns/topology.ts";
+import { hex } from "../harness/knocker.ts";
+import { startServer, writeServerSetup } from "../harness/spa_server.ts";
+import { createTopology, netnsSkipReason } from "../harness/topology.ts";
 import {
   CpuWindow,
   formatParts,

@@ -14,8 +14,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { createTopology, netnsSkipReason } from "../tests/netns/topology.ts";
-import { startEcho } from "../tests/netns/knocker.ts";
+import { createTopology, netnsSkipReason } from "../harness/topology.ts";
+import { startEcho } from "../harness/knocker.ts";
 import { type FloodKind, startFlood } from "./e2e/flooder.ts";
 import { formatParts, memoryKiB, memoryParts, statusKiB } from "./e2e/proc.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";

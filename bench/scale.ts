@@ -22,14 +22,14 @@ import { parseArgs } from "node:util";
 import { formatKeyFile } from "../lib/config/key_file.ts";
 import { Secret } from "../lib/config/secret.ts";
 import { statusPath } from "../lib/server/status.ts";
-import { Knocker, tool } from "../tests/netns/knocker.ts";
+import { Knocker, tool } from "../harness/knocker.ts";
 import {
   serverArgv,
   type ServerSetup,
   startServer,
   writeServerSetup,
-} from "../tests/netns/spa_server.ts";
-import { createTopology, netnsSkipReason, type Topology } from "../tests/netns/topology.ts";
+} from "../harness/spa_server.ts";
+import { createTopology, netnsSkipReason, type Topology } from "../harness/topology.ts";
 import { cpuSeconds, statusKiB } from "./e2e/proc.ts";
 import { sleep } from "./e2e/stats.ts";
 

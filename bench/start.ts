@@ -22,9 +22,9 @@
 import { parseArgs } from "node:util";
 import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { hostFileStem } from "../lib/state/client_store.ts";
-import { startEcho } from "../tests/netns/knocker.ts";
-import { ROOT } from "../tests/netns/spa_server.ts";
-import { createTopology } from "../tests/netns/topology.ts";
+import { startEcho } from "../harness/knocker.ts";
+import { ROOT } from "../harness/spa_server.ts";
+import { createTopology } from "../harness/topology.ts";
 import type { Contender } from "./e2e/contender.ts";
 import { startFwknop } from "./e2e/fwknop_side.ts";
 import { describeMachine, skipReason } from "./e2e/machine.ts";

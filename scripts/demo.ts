@@ -10,14 +10,14 @@
  * @module
  */
 
-import { connect, startEcho } from "../tests/netns/knocker.ts";
-import { startServer, writeServerSetup } from "../tests/netns/spa_server.ts";
+import { connect, startEcho } from "../harness/knocker.ts";
+import { startServer, writeServerSetup } from "../harness/spa_server.ts";
 import {
   createTopology,
   netnsSkipReason,
   sweepStaleNamespaces,
   type Topology,
-} from "../tests/netns/topology.ts";
+} from "../harness/topology.ts";
 import { makeClientHome } from "../tests/e2e/_client_home.ts";
 
 const PORT = 22;

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { createTopology, type Topology } from "../tests/netns/topology.ts";
+import { createTopology, type Topology } from "../harness/topology.ts";
 import { hex, unhex } from "../tests/packet/_captures.ts";
 import { clientFrames, tunPackets } from "./_capture_traffic.ts";
 import { MODULE_FLAGS } from "../lib/permissions.ts";

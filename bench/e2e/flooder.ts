@@ -6,8 +6,8 @@
  * @module
  */
 
-import { ROOT } from "../../tests/netns/spa_server.ts";
-import type { Host, Topology } from "../../tests/netns/topology.ts";
+import { ROOT } from "../../harness/spa_server.ts";
+import type { Host, Topology } from "../../harness/topology.ts";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** What the flood carries. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Topology } from "../../tests/netns/topology.ts";
+import type { Topology } from "../../harness/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
 

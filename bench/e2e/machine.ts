@@ -4,7 +4,7 @@
  * @module
  */
 
-import { netnsSkipReason } from "../../tests/netns/topology.ts";
+import { netnsSkipReason } from "../../harness/topology.ts";
 import { fwknopVersion } from "./fwknop_side.ts";
 
 /** Where and with what a run measured. */

@@ -6,7 +6,7 @@
  */
 
 import { serverFlags } from "../../lib/permissions.ts";
-import type { Host, Topology } from "../../tests/netns/topology.ts";
+import type { Host, Topology } from "../../harness/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import { type FloodKind, startFlood } from "./flooder.ts";
 import { CpuWindow, socketMappingKiB, statusKiB } from "./proc.ts";

@@ -16,7 +16,7 @@ import { IPPROTO_UDP } from "../../lib/packet/constants.ts";
 import { decodeFrame } from "../../lib/packet/decode.ts";
 import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
-import type { Topology } from "../../tests/netns/topology.ts";
+import type { Topology } from "../../harness/topology.ts";
 import { ConnectPoller } from "./connect_poller.ts";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 

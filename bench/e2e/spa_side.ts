@@ -20,8 +20,8 @@ import {
   ServerProcess,
   type ServerSetup,
   writeServerSetup,
-} from "../../tests/netns/spa_server.ts";
-import type { Topology } from "../../tests/netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import type { Topology } from "../../harness/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
 

@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Knocker, unhex } from "../../tests/netns/knocker.ts";
+import { Knocker, unhex } from "../../harness/knocker.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

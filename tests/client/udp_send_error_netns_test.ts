@@ -5,7 +5,7 @@
  */
 
 import { match as assertMatch, strictEqual as assertEquals } from "node:assert/strict";
-import { netnsTest } from "../netns/topology.ts";
+import { netnsTest } from "../../harness/topology.ts";
 import { makeHome, runClient } from "./_helpers.ts";
 
 /** Runs the client for host `far` (10.77.9.1) in a fresh network namespace set up by `setup`. */

@@ -9,8 +9,8 @@
 import { join } from "node:path";
 import { writeKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import type { ServerSetup } from "../netns/spa_server.ts";
-import type { ExecResult, Topology } from "../netns/topology.ts";
+import type { ServerSetup } from "../../harness/spa_server.ts";
+import type { ExecResult, Topology } from "../../harness/topology.ts";
 import { cacheDir, clientArgv } from "../client/_helpers.ts";
 
 /** A host entry of the client config. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Topology } from "../netns/topology.ts";
+import type { Topology } from "../../harness/topology.ts";
 
 /** A running sshd and how to log in to it. */
 export interface Sshd {

@@ -10,10 +10,10 @@ import { DLT_EN10MB, IPPROTO_UDP, TCP_SYN } from "../../lib/packet/constants.ts"
 import { decodeFrame } from "../../lib/packet/decode.ts";
 import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
-import { connect, exchange, hex, replay, sleep } from "../netns/knocker.ts";
-import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { startSniffer } from "../netns/pcap_file.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { connect, exchange, hex, replay, sleep } from "../../harness/knocker.ts";
+import { ALICE, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { startSniffer } from "../../harness/pcap_file.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { makeClientHome } from "./_client_home.ts";
 import { startSshd } from "./_sshd.ts";
 

@@ -6,7 +6,7 @@
 
 import { deepStrictEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
 import { catchError, inNamespace, openFds, processCpuSeconds } from "./_helpers.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { Capture } from "../../ffi/pcap.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import { SystemError } from "../../ffi/libc.ts";

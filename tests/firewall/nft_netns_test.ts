@@ -7,7 +7,7 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 import { NftBackend } from "../../lib/firewall/nft.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 
 const PORT = 2200; // protected, a TCP echo service listens here
 const CLOSED = 2300; // not protected, nothing listens: the kernel answers RST / ICMP here

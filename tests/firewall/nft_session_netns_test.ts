@@ -7,7 +7,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { NftBackend, NftTimeoutError } from "../../lib/firewall/nft.ts";
 import { NftSession } from "../../lib/firewall/nft_session.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 
 const SSH = { protocol: "tcp" as const, port: 22, idleTimeoutMs: 60_000 };
 

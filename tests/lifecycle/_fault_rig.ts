@@ -7,8 +7,8 @@
  * @module
  */
 
-import { type ServerProcess, type ServerSetup, startServer } from "../netns/spa_server.ts";
-import type { Topology } from "../netns/topology.ts";
+import { type ServerProcess, type ServerSetup, startServer } from "../../harness/spa_server.ts";
+import type { Topology } from "../../harness/topology.ts";
 import { type NftWrapper, nftWrapper } from "../server/_faults.ts";
 
 /** Loss the hub applies to the client's traffic to the server's port 22 (udp). */
@@ -146,7 +146,7 @@ export class FaultRig implements AsyncDisposable {
  *
  * @example
  * ```ts
- * import type { Topology } from "../netns/topology.ts";
+ * import type { Topology } from "../../harness/topology.ts";
  * import { nft } from "./_fault_rig.ts";
  * // Needs root and a topology: type-checked by `deno test --doc`, not run.
  * async function addLossTable(topo: Topology): Promise<void> {

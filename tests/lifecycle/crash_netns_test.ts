@@ -6,9 +6,14 @@
  */
 
 import { equal, ok } from "node:assert/strict";
-import { sleep } from "../netns/knocker.ts";
-import { ALICE, type ServerProcess, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { sleep } from "../../harness/knocker.ts";
+import {
+  ALICE,
+  type ServerProcess,
+  startServer,
+  writeServerSetup,
+} from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { prng } from "./_fault_rig.ts";
 

@@ -6,10 +6,10 @@
  */
 
 import { equal, ok } from "node:assert/strict";
-import { connect, sleep, tool } from "../netns/knocker.ts";
-import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, sleep, tool } from "../../harness/knocker.ts";
+import { capturedTrailers, startSniffer } from "../../harness/pcap_file.ts";
+import { startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
 import { nft } from "./_fault_rig.ts";
 

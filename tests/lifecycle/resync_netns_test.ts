@@ -5,10 +5,10 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { Knocker, send, sleep, unhex } from "../netns/knocker.ts";
-import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { Knocker, send, sleep, unhex } from "../../harness/knocker.ts";
+import { capturedTrailers, startSniffer } from "../../harness/pcap_file.ts";
+import { ALICE, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../client/_helpers.ts";
 import { hasFaketime } from "./_fault_rig.ts";

@@ -9,9 +9,9 @@
  */
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { sleep } from "../netns/knocker.ts";
-import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { sleep } from "../../harness/knocker.ts";
+import { ALICE, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { FaultRig, NO_WIRE_FAULTS, prng } from "./_fault_rig.ts";
 

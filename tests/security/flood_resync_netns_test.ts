@@ -9,9 +9,9 @@
 import { equal, match, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
 import { startFlood } from "../../bench/e2e/flooder.ts";
-import { sleep } from "../netns/knocker.ts";
-import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { sleep } from "../../harness/knocker.ts";
+import { ALICE, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { makeClientHome, udpWebHost } from "../e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../client/_helpers.ts";
 import { hasFaketime } from "../lifecycle/_fault_rig.ts";

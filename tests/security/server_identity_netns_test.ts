@@ -13,15 +13,15 @@
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
-import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { connect, Knocker, send, sleep, startEcho, unhex } from "../netns/knocker.ts";
+import { capturedTrailers, startSniffer } from "../../harness/pcap_file.ts";
+import { connect, Knocker, send, sleep, startEcho, unhex } from "../../harness/knocker.ts";
 import {
   type ServerProcess,
   type ServerSetup,
   startServer,
   writeServerSetup,
-} from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
 import { deriveMessageKey, deriveServerKey } from "../../lib/protocol/key_schedule.ts";
 import { sealTrailer } from "../../lib/protocol/seal.ts";

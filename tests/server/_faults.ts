@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Knocker, startEcho } from "../netns/knocker.ts";
+import { Knocker, startEcho } from "../../harness/knocker.ts";
 import {
   ALICE,
   type ServerProcess,
@@ -15,8 +15,8 @@ import {
   type ServerSetupOptions,
   startServer,
   writeServerSetup,
-} from "../netns/spa_server.ts";
-import type { Topology } from "../netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import type { Topology } from "../../harness/topology.ts";
 
 /** What the wrapper does with each nft run (except `nft monitor`, always passed through). */
 export type NftFault =

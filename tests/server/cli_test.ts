@@ -5,7 +5,7 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { serverArgv, writeServerSetup } from "../netns/spa_server.ts";
+import { serverArgv, writeServerSetup } from "../../harness/spa_server.ts";
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, ...args] = argv;

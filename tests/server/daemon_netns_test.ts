@@ -17,10 +17,10 @@ import {
   sleep,
   startEcho,
   tool,
-} from "../netns/knocker.ts";
-import { serverArgv, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { startSniffer } from "../netns/pcap_file.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+} from "../../harness/knocker.ts";
+import { serverArgv, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { startSniffer } from "../../harness/pcap_file.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { statOrUndefined } from "../../lib/config/_read.ts";
 
 const SERVER = "10.77.0.1";

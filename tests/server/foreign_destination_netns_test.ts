@@ -6,10 +6,10 @@
  */
 
 import { equal, ok } from "node:assert/strict";
-import { connect, exchange, knockIn, sleep } from "../netns/knocker.ts";
-import { capturedTrailers, startSniffer } from "../netns/pcap_file.ts";
-import { grantCount, serverArgv, startServer } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, exchange, knockIn, sleep } from "../../harness/knocker.ts";
+import { capturedTrailers, startSniffer } from "../../harness/pcap_file.ts";
+import { grantCount, serverArgv, startServer } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { aliceWithEcho } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";

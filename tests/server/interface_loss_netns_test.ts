@@ -4,16 +4,16 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { connect, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { createLink, deleteLink } from "../netns/relink.ts";
+import { connect, Knocker, knockIn, sleep, startEcho } from "../../harness/knocker.ts";
+import { createLink, deleteLink } from "../../harness/relink.ts";
 import {
   ALICE,
   serverArgv,
   ServerProcess,
   startServer,
   writeServerSetup,
-} from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { aliceWithEcho } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";

@@ -6,9 +6,9 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../../harness/knocker.ts";
+import { ALICE, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
 import { nftWrapper, startServerWithEnv, terminate } from "./_faults.ts";
 

@@ -7,15 +7,15 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
-import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
+import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../../harness/knocker.ts";
 import {
   grantCount,
   ROOT,
   type ServerProcess,
   startServer,
   writeServerSetup,
-} from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";
@@ -160,7 +160,7 @@ netnsTest("spa-server: a reload that removes access closes the live grants at on
         "run",
         ...MODULE_FLAGS,
         "-A",
-        `${ROOT}/tests/netns/packet_tool.ts`,
+        `${ROOT}/harness/packet_tool.ts`,
         "hold",
         "--host",
         SERVER,

@@ -7,9 +7,9 @@
 
 import { equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
-import { connect, hex, Knocker, knockIn, sleep, startEcho, tool } from "../netns/knocker.ts";
-import { ALICE, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, hex, Knocker, knockIn, sleep, startEcho, tool } from "../../harness/knocker.ts";
+import { ALICE, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { nftWrapper, rssKb, startServerWithEnv, terminate } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";

@@ -6,11 +6,11 @@
  */
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { connect, startEcho } from "../netns/knocker.ts";
-import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+import { connect, startEcho } from "../../harness/knocker.ts";
+import { ALICE, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { makeClientHome } from "../e2e/_client_home.ts";
-import { startSniffer } from "../netns/pcap_file.ts";
+import { startSniffer } from "../../harness/pcap_file.ts";
 
 const SERVER = "10.77.0.1";
 const PORTS = "20-24";

@@ -6,15 +6,15 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
-import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
+import { connect, exchange, Knocker, knockIn, sleep, startEcho } from "../../harness/knocker.ts";
 import {
   ALICE,
   serverArgv,
   type ServerSetup,
   startServer,
   writeServerSetup,
-} from "../netns/spa_server.ts";
-import { createTopology, netnsTest, type Topology } from "../netns/topology.ts";
+} from "../../harness/spa_server.ts";
+import { createTopology, netnsTest, type Topology } from "../../harness/topology.ts";
 import { STATUS_STALE_MS } from "../../lib/server/status.ts";
 
 const SERVER = "10.77.0.1";

@@ -8,9 +8,9 @@
 
 import { equal, ok } from "node:assert/strict";
 import { readStatus } from "../../lib/server/status.ts";
-import { connect, Knocker, knockIn, sleep, startEcho } from "../netns/knocker.ts";
-import { ALICE, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, Knocker, knockIn, sleep, startEcho } from "../../harness/knocker.ts";
+import { ALICE, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { nftWrapper, startServerWithEnv } from "./_faults.ts";
 
 const SERVER = "10.77.0.1";

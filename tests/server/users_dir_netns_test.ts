@@ -9,9 +9,9 @@
 import { equal, match } from "node:assert/strict";
 import { formatKeyFile } from "../../lib/config/key_file.ts";
 import { Secret } from "../../lib/config/secret.ts";
-import { connect, exchange, Knocker, knockIn, startEcho } from "../netns/knocker.ts";
-import { grantCount, startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { connect, exchange, Knocker, knockIn, startEcho } from "../../harness/knocker.ts";
+import { grantCount, startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 
 const SERVER = "10.77.0.1";
 const CLIENT = "10.77.0.2";

@@ -16,7 +16,7 @@
 import { equal, match, ok } from "node:assert/strict";
 import { clientArgv } from "../client/_helpers.ts";
 import { DEFAULT_SERVER_LOCATIONS, MODULE_FLAGS, serverFlags } from "../../lib/permissions.ts";
-import { netnsSkipReason } from "../netns/topology.ts";
+import { netnsSkipReason } from "../../harness/topology.ts";
 import { deno, ROOT, type Run, run } from "./_helpers.ts";
 
 const DENO_JSON = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)) as {

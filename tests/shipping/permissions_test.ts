@@ -16,9 +16,9 @@ import {
   serverPermissionFlags,
 } from "../../lib/permissions.ts";
 import { runClient } from "../client/_helpers.ts";
-import { exchange, Knocker, startEcho } from "../netns/knocker.ts";
-import { startServer, writeServerSetup } from "../netns/spa_server.ts";
-import { createTopology, netnsTest } from "../netns/topology.ts";
+import { exchange, Knocker, startEcho } from "../../harness/knocker.ts";
+import { startServer, writeServerSetup } from "../../harness/spa_server.ts";
+import { createTopology, netnsTest } from "../../harness/topology.ts";
 import { deno, probe, ROOT, serverDirs } from "./_helpers.ts";
 
 const REFUSED = "NotCapable";

@@ -8,14 +8,14 @@ import {
   deriveBindingKey,
   deriveMessageKey,
   deriveServerKey,
-} from "../../lib/protocol/key_schedule.ts";
-import type { MessageBody } from "../../lib/protocol/message.ts";
-import { openTrailer } from "../../lib/protocol/open.ts";
-import { minuteOf, randomSequence } from "../../lib/protocol/random.ts";
-import { sealTrailer, tagOf } from "../../lib/protocol/seal.ts";
+} from "../lib/protocol/key_schedule.ts";
+import type { MessageBody } from "../lib/protocol/message.ts";
+import { openTrailer } from "../lib/protocol/open.ts";
+import { minuteOf, randomSequence } from "../lib/protocol/random.ts";
+import { sealTrailer, tagOf } from "../lib/protocol/seal.ts";
 import { ROOT } from "./spa_server.ts";
 import type { Host, Topology } from "./topology.ts";
-import { MODULE_FLAGS } from "../../lib/permissions.ts";
+import { MODULE_FLAGS } from "../lib/permissions.ts";
 
 export const hex = (b: Uint8Array): string =>
   [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -33,7 +33,7 @@ export async function tool(
     "run",
     ...MODULE_FLAGS,
     "-A",
-    `${ROOT}/tests/netns/packet_tool.ts`,
+    `${ROOT}/harness/packet_tool.ts`,
     ...args,
   ]);
   return out.trim();
@@ -87,7 +87,7 @@ export async function startEcho(topo: Topology, host: string, port: number): Pro
     "run",
     ...MODULE_FLAGS,
     "-A",
-    `${ROOT}/tests/netns/packet_tool.ts`,
+    `${ROOT}/harness/packet_tool.ts`,
     "echo",
     "--port",
     String(port),

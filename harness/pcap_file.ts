@@ -1,7 +1,7 @@
 /** Reading the pcap files tcpdump writes in namespace tests (the attacker's recordings). */
 
-import { decodeFrame } from "../../lib/packet/decode.ts";
-import { PacketView } from "../../lib/packet/view.ts";
+import { decodeFrame } from "../lib/packet/decode.ts";
+import { PacketView } from "../lib/packet/view.ts";
 
 const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 

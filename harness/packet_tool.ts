@@ -1,6 +1,6 @@
 /**
  * A small packet tool the namespace tests run inside a host (`ip netns exec NS deno run -A
- * tests/netns/packet_tool.ts ...`), since a test process cannot enter a namespace itself. It plays
+ * harness/packet_tool.ts ...`), since a test process cannot enter a namespace itself. It plays
  * the client and the attacker in server tests: exact packets, spoofed sources, replays.
  *
  *   send     --src A --dst B --proto tcp|udp --sport N --dport N --payload HEX
@@ -21,13 +21,13 @@
  * Exit code 0 unless the arguments are wrong (2) or an operation fails (1).
  */
 
-import { Capture } from "../../ffi/pcap.ts";
-import { RawSocket } from "../../ffi/raw_socket.ts";
-import { formatAddress, parseAddress } from "../../lib/packet/address.ts";
-import { IPPROTO_TCP, IPPROTO_UDP, TCP_RST, TCP_SYN } from "../../lib/packet/constants.ts";
-import { decodeFrame } from "../../lib/packet/decode.ts";
-import { encodeTcpPacket, encodeUdpPacket } from "../../lib/packet/encode.ts";
-import { PacketView } from "../../lib/packet/view.ts";
+import { Capture } from "../ffi/pcap.ts";
+import { RawSocket } from "../ffi/raw_socket.ts";
+import { formatAddress, parseAddress } from "../lib/packet/address.ts";
+import { IPPROTO_TCP, IPPROTO_UDP, TCP_RST, TCP_SYN } from "../lib/packet/constants.ts";
+import { decodeFrame } from "../lib/packet/decode.ts";
+import { encodeTcpPacket, encodeUdpPacket } from "../lib/packet/encode.ts";
+import { PacketView } from "../lib/packet/view.ts";
 
 function arg(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);

@@ -4,14 +4,14 @@
  * server.ts run`, and collects its log lines.
  */
 
-import { Secret } from "../../lib/config/secret.ts";
-import { formatKeyFile } from "../../lib/config/key_file.ts";
-import { deriveServerKey } from "../../lib/protocol/key_schedule.ts";
-import { serverFlags } from "../../lib/permissions.ts";
+import { Secret } from "../lib/config/secret.ts";
+import { formatKeyFile } from "../lib/config/key_file.ts";
+import { deriveServerKey } from "../lib/protocol/key_schedule.ts";
+import { serverFlags } from "../lib/permissions.ts";
 import type { Topology } from "./topology.ts";
 
 /** The repository's root folder. */
-export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /** A user of a test server. */
 export interface TestUser {
