@@ -17,6 +17,9 @@ export const TIMEOUT_RANGE_MS = { min: 10, max: 60_000 } as const;
 /** Most `--retries`. */
 export const MAX_RETRIES = 100;
 
+/** The port checks and resyncs go to when neither `--port`/`--via-port` nor the config names one. */
+export const DEFAULT_CHECK_PORT = 22;
+
 /**
  * `--port`: `22` (TCP), `tcp/22` or `udp/53`.
  *
