@@ -12,12 +12,12 @@ import {
   loadLibc,
   readErrno,
   SOCK_CLOEXEC,
+  SOCK_RAW,
   socketAddress,
   SystemError,
   systemError,
 } from "./libc.ts";
 
-const SOCK_RAW = 3;
 const IPPROTO_IP = 0;
 const IPPROTO_RAW = 255;
 const IP_HDRINCL = 3;

@@ -17,21 +17,21 @@
  */
 
 import { Readiness } from "./_readiness.ts";
+import { IPPROTO_TCP } from "../lib/packet/constants.ts";
 import {
   AF_INET,
   AF_INET6,
+  EAGAIN,
+  EINTR,
   type Libc,
   loadLibc,
   readErrno,
   SOCK_CLOEXEC,
+  SOCK_RAW,
   systemError,
 } from "./libc.ts";
 
-const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0o4000;
-const IPPROTO_TCP = 6;
-const EAGAIN = 11;
-const EINTR = 4;
 /** Bytes of the largest segment read: more than any RST reply (the rest is truncated). */
 const BUFFER_BYTES = 4096;
 
