@@ -4,8 +4,8 @@
  * @module
  */
 
-import { CLIENT_HOST_DEFAULTS, MAX_PAD } from "../config/client.ts";
-import { DEFAULT_CHECK_PORT, MAX_RETRIES } from "../client/options.ts";
+import { CLIENT_HOST_DEFAULTS, MAX_PAD, MAX_RETRIES } from "../config/client.ts";
+import { DEFAULT_CHECK_PORT } from "../client/options.ts";
 import { DEFAULT_STANZA_HOST, DEFAULT_STANZA_PORT } from "../client/server_stanza.ts";
 import { MIN_PASSPHRASE_LENGTH } from "../protocol/passphrase.ts";
 import { versionLine } from "../version.ts";

@@ -11,11 +11,11 @@ import {
   CLIENT_HOST_DEFAULTS,
   type ClientConfig,
   type ClientHostConfig,
+  DEFAULT_TIMEOUT_MS,
   findHost,
   type TransportKind,
 } from "../config/client.ts";
 import { isIpv4Mapped } from "../config/address.ts";
-import { parseDuration } from "../config/duration.ts";
 import { formatAddress, parseAddress } from "../packet/address.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { addressFileStem, hostFileStem } from "../state/client_store.ts";
@@ -179,9 +179,6 @@ export function hostArguments(target: Target): string {
   if (target.configured) return `--host ${target.name}`;
   return `--host ${target.name} --server-id ${target.serverId} --uid ${target.uid} --key-file ${target.keyFile}`;
 }
-
-/** The timeout of a host that is not in the config: the config's default. */
-const DEFAULT_TIMEOUT_MS = parseDuration(CLIENT_HOST_DEFAULTS.timeout);
 
 async function fromConfig(
   config: ClientConfig,

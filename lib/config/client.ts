@@ -29,6 +29,7 @@ import { configDir, deepFreeze, expandHome, resolveConfigPath } from "./_paths.t
 import { absolutePath, readConfigTextSync, statOrUndefinedSync } from "./_read.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import { ConfigError } from "./config_error.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** Looks up an environment variable (e.g. `(name) => Deno.env.get(name)`). */
 export type EnvLookup = (name: string) => string | undefined;
@@ -101,6 +102,13 @@ export const CLIENT_HOST_DEFAULTS = Object.freeze(
 
 /** Most padding bytes before the trailer (the knock must fit one packet). */
 export const MAX_PAD = 1024;
+
+/** Shortest and longest `timeout` of a host (and `--timeout`), in milliseconds. */
+export const TIMEOUT_RANGE_MS = { min: 10, max: 60_000 } as const;
+/** Most `retries` of a host (and `--retries`). */
+export const MAX_RETRIES = 100;
+/** The default `timeout` ({@linkcode CLIENT_HOST_DEFAULTS}) in milliseconds. */
+export const DEFAULT_TIMEOUT_MS: number = parseDuration(CLIENT_HOST_DEFAULTS.timeout);
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const PLACEHOLDERS = ["host", "address", "port"] as const;
 
@@ -374,8 +382,14 @@ function readHost(
   }
   const pad = fields.integer("pad", 0, MAX_PAD, { what: "too many bytes" }) ??
     CLIENT_HOST_DEFAULTS.pad;
-  const timeoutMs = fields.duration("timeout", 10, 60_000, "10ms", "1m") ?? 2_000;
-  const retries = fields.integer("retries", 0, 100) ?? CLIENT_HOST_DEFAULTS.retries;
+  const timeoutMs = fields.duration(
+    "timeout",
+    TIMEOUT_RANGE_MS.min,
+    TIMEOUT_RANGE_MS.max,
+    formatDuration(TIMEOUT_RANGE_MS.min),
+    formatDuration(TIMEOUT_RANGE_MS.max),
+  ) ?? DEFAULT_TIMEOUT_MS;
+  const retries = fields.integer("retries", 0, MAX_RETRIES) ?? CLIENT_HOST_DEFAULTS.retries;
   fields.finish();
   if (address === undefined || uid === undefined || keyFile === undefined) return undefined;
   return {

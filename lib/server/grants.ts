@@ -70,7 +70,7 @@ export interface GrantBookOptions {
 }
 
 /** Options of {@linkcode GrantBook.open}. */
-export interface OpenOptions {
+export interface GrantOpenOptions {
   /**
    * The request repeats an accepted one (a retransmission): a grant the book holds and wrote to
    * the kernel less than {@linkcode RETRANSMIT_REFRESH_MS} ago is left as it is (no nft run).
@@ -123,7 +123,7 @@ export class GrantBook {
   }
 
   /** Opens or refreshes a grant; runs `on_open` first when its port had no grant. */
-  async open(request: GrantRequest, options: OpenOptions = {}): Promise<void> {
+  async open(request: GrantRequest, options: GrantOpenOptions = {}): Promise<void> {
     const key = grantKey(request);
     const held = this.#entries.get(key);
     if (
