@@ -14,7 +14,8 @@ import {
   type TransportKind,
 } from "../config/client.ts";
 import { checkDuration, formatDuration } from "../config/duration.ts";
-import { checkPortSpec, isValidPort } from "../config/port_spec.ts";
+import { checkPortSpec } from "../config/port_spec.ts";
+import { isValidPort, MAX_PORT } from "../protocol/port.ts";
 import type { PortSpec } from "../protocol/port.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import { usageError } from "./errors.ts";
@@ -36,13 +37,15 @@ export const DEFAULT_CHECK_PORT = 22;
 export function parsePortOption(text: string): PortSpec {
   if (/^\d+$/.test(text)) {
     const port = Number(text);
-    if (!isValidPort(port)) throw usageError(`Cannot use --port ${text}: not a port (1-65535)`);
+    if (!isValidPort(port)) {
+      throw usageError(`Cannot use --port ${text}: not a port (1-${MAX_PORT})`);
+    }
     return { protocol: "tcp", port };
   }
   const checked = checkPortSpec(text);
   if (checked.reason !== undefined) {
     throw usageError(
-      `Cannot use --port ${text}: not a port (e.g. 22, tcp/22, udp/53; 1-65535)`,
+      `Cannot use --port ${text}: not a port (e.g. 22, tcp/22, udp/53; 1-${MAX_PORT})`,
     );
   }
   return checked.value;
@@ -77,7 +80,7 @@ export function parseIntegerOption(name: string, text: string, min: number, max:
  */
 export function parseViaPortOption(text: string): number {
   if (!/^\d+$/.test(text) || !isValidPort(Number(text))) {
-    throw usageError(`Cannot use --via-port ${text}: not a port (1-65535)`);
+    throw usageError(`Cannot use --via-port ${text}: not a port (1-${MAX_PORT})`);
   }
   return Number(text);
 }

@@ -23,6 +23,7 @@
 
 import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
+import { MAX_PORT } from "../protocol/port.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, expandHome, resolveConfigPath } from "./_paths.ts";
@@ -347,7 +348,7 @@ function readHost(
   }
   const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   const keyFile = path("key_file", fields.string("key_file", { required: true }));
-  const port = fields.integer("port", 1, 65535, { what: "not a port" });
+  const port = fields.integer("port", 1, MAX_PORT, { what: "not a port" });
   const transport = fields.choice("transport", TRANSPORT_KINDS) ??
     CLIENT_HOST_DEFAULTS.transport;
   const exec = fields.argv("exec");
@@ -361,7 +362,7 @@ function readHost(
       }
     }
   });
-  const viaPort = fields.integer("via_port", 1, 65535, { what: "not a port" });
+  const viaPort = fields.integer("via_port", 1, MAX_PORT, { what: "not a port" });
   let bindSource: BindSource = { mode: CLIENT_HOST_DEFAULTS.bind_source };
   const bindText = fields.string("bind_source");
   if (bindText !== undefined) {

@@ -10,7 +10,7 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
-import type { PortSpec } from "../protocol/port.ts";
+import { isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
 export interface ProtectedPort extends PortSpec {
@@ -153,7 +153,7 @@ function checkPort(spec: PortSpec): void {
       `Cannot use port: protocol ${JSON.stringify(spec.protocol)} is not tcp or udp`,
     );
   }
-  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
-    throw new RangeError(`Cannot use port: ${spec.port} is not in 1..65535`);
+  if (!isValidPort(spec.port)) {
+    throw new RangeError(`Cannot use port: ${spec.port} is not in 1..${MAX_PORT}`);
   }
 }

@@ -8,11 +8,27 @@
 /** A transport protocol spa can guard. */
 export type L4Protocol = "tcp" | "udp";
 
+/** The highest port number (ports are 16 bits; 0 is not a port). */
+export const MAX_PORT = 65535;
+
+/**
+ * Whether `port` is a valid port number (an integer in 1..{@linkcode MAX_PORT}).
+ *
+ * @example
+ * ```ts
+ * import { isValidPort } from "./port.ts";
+ * if (!isValidPort(22) || isValidPort(0) || isValidPort(65536)) throw new Error();
+ * ```
+ */
+export function isValidPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= MAX_PORT;
+}
+
 /** A protocol and port number, e.g. tcp port 22. */
 export interface PortSpec {
   /** `tcp` or `udp`. */
   readonly protocol: L4Protocol;
-  /** 1..65535. */
+  /** 1..{@linkcode MAX_PORT}. */
   readonly port: number;
 }
 
