@@ -9,9 +9,6 @@
 import type { Logger } from "./log.ts";
 import type { UserGrant } from "./users.ts";
 
-/** What a command is run for. */
-export type CommandEvent = UserGrant;
-
 /** Longest output kept from one command, in bytes. */
 export const MAX_COMMAND_OUTPUT = 16 * 1024;
 
@@ -34,7 +31,7 @@ export const MAX_COMMAND_OUTPUT = 16 * 1024;
  */
 export async function runCommand(
   argv: readonly string[],
-  event: CommandEvent,
+  event: UserGrant,
   options: { timeoutMs: number; log: Logger; label: string },
 ): Promise<number> {
   const [program, ...args] = argv;

@@ -19,9 +19,6 @@ import { policyRefusal, type ServerUser, type UserGrant } from "./users.ts";
 /** Why a grant is revoked. */
 export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
 
-/** What a grant must say for {@linkcode revocations}. */
-export type GrantRef = UserGrant;
-
 /**
  * The grants among `grants` that `users` (the new config's) no longer allow, each with its reason.
  *
@@ -33,7 +30,7 @@ export type GrantRef = UserGrant;
  * if (out.length !== 1 || out[0]!.reason !== "user-removed") throw new Error("unexpected");
  * ```
  */
-export function revocations<G extends GrantRef>(
+export function revocations<G extends UserGrant>(
   grants: readonly G[],
   users: Iterable<Pick<ServerUser, "policy">>,
 ): { grant: G; reason: RevokeReason }[] {
