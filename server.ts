@@ -14,6 +14,7 @@ import { loadServerConfig, loadStateDir } from "./lib/config/server_load.ts";
 import { Daemon } from "./lib/server/daemon.ts";
 import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
 import { stateDirHolder } from "./lib/server/state_dir.ts";
+import { formatPortSpec } from "./lib/protocol/port.ts";
 
 const encoder = new TextEncoder();
 function out(text: string): void {
@@ -42,7 +43,7 @@ async function checkConfig(flags: ParsedFlags): Promise<void> {
   const { config } = await loadServerConfig(configOf(flags));
   out(
     `${configOf(flags)}: ok (${config.users.length} users, ports ${
-      config.ports.map((p) => `${p.protocol}/${p.port}`).join(", ")
+      config.ports.map(formatPortSpec).join(", ")
     })`,
   );
 }

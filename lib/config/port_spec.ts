@@ -5,6 +5,8 @@
  */
 
 import { isValidPort, type L4Protocol, MAX_PORT, type PortSpec } from "../protocol/port.ts";
+
+export { formatPortSpec } from "../protocol/port.ts";
 import type { Checked } from "./_checked.ts";
 
 /**
@@ -43,17 +45,4 @@ export function checkPortSpec(text: string): Checked<PortSpec> {
     return { reason: `${JSON.stringify(text)} is not a port (1-${MAX_PORT})` };
   }
   return { value: { protocol: match[1] as L4Protocol, port } };
-}
-
-/**
- * The canonical text of a port reference, e.g. `"tcp/22"`; also the key of `[ports."tcp/22"]`.
- *
- * @example
- * ```ts
- * import { formatPortSpec } from "./port_spec.ts";
- * if (formatPortSpec({ protocol: "udp", port: 53 }) !== "udp/53") throw new Error();
- * ```
- */
-export function formatPortSpec(spec: PortSpec): string {
-  return `${spec.protocol}/${spec.port}`;
 }

@@ -10,7 +10,7 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
-import { isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
+import { formatPortSpec, isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
 export interface ProtectedPort extends PortSpec {
@@ -141,7 +141,7 @@ export function checkPorts(ports: readonly ProtectedPort[]): void {
   for (const port of ports) {
     checkPort(port);
     checkTimeout(port.idleTimeoutMs);
-    const key = `${port.protocol}/${port.port}`;
+    const key = formatPortSpec(port);
     if (seen.has(key)) throw new RangeError(`Cannot protect ports: ${key} is listed twice`);
     seen.add(key);
   }

@@ -46,3 +46,16 @@ export interface PortSpec {
 export function findPort<P extends PortSpec>(ports: readonly P[], target: PortSpec): P | undefined {
   return ports.find((p) => p.protocol === target.protocol && p.port === target.port);
 }
+
+/**
+ * The canonical text of a port reference, e.g. `"tcp/22"`; also the key of `[ports."tcp/22"]`.
+ *
+ * @example
+ * ```ts
+ * import { formatPortSpec } from "./port.ts";
+ * if (formatPortSpec({ protocol: "udp", port: 53 }) !== "udp/53") throw new Error();
+ * ```
+ */
+export function formatPortSpec(spec: PortSpec): string {
+  return `${spec.protocol}/${spec.port}`;
+}

@@ -8,6 +8,7 @@
 
 import type { Logger } from "./log.ts";
 import type { UserGrant } from "./users.ts";
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Longest output kept from one command, in bytes. */
 export const MAX_COMMAND_OUTPUT = 16 * 1024;
@@ -40,7 +41,7 @@ export async function runCommand(
     program,
     user: event.user,
     address: event.address,
-    port: `${event.protocol}/${event.port}`,
+    port: formatPortSpec(event),
   };
   if (program === undefined) return 0;
   // `output()` with an abort signal rather than spawn(): in Deno 2.9, spawn() with piped output

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { findPort } from "../protocol/port.ts";
+import { findPort, formatPortSpec } from "../protocol/port.ts";
 import { hostAddresses } from "../../ffi/interfaces.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
@@ -240,7 +240,7 @@ export class Daemon {
       firewall: this.#config.firewall,
       users: this.#users.size,
       ...(loaded.broken.length > 0 ? { user_files_invalid: loaded.broken.length } : {}),
-      ports: this.#config.ports.map((p) => `${p.protocol}/${p.port}`).join(","),
+      ports: this.#config.ports.map(formatPortSpec).join(","),
     });
     await this.#writeStatus();
   }

@@ -15,6 +15,7 @@ import type { GrantTarget } from "../firewall/backend.ts";
 import type { GrantBook } from "./grants.ts";
 import type { Logger } from "./log.ts";
 import { policyRefusal, type ServerUser, type UserGrant } from "./users.ts";
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Why a grant is revoked. */
 export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
@@ -133,7 +134,7 @@ export async function revokeGrants(
     const fields = {
       user: grant.user,
       address: grant.address,
-      port: `${grant.protocol}/${grant.port}`,
+      port: formatPortSpec(grant),
     };
     try {
       await book.revoke(grant, `revoked-${reason}`, async () => {
