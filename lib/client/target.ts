@@ -15,8 +15,7 @@ import {
   findHost,
   type TransportKind,
 } from "../config/client.ts";
-import { isIpv4Mapped } from "../config/address.ts";
-import { formatAddress, parseAddress } from "../packet/address.ts";
+import { familyOf, formatAddress, isIpv4Mapped, parseAddress } from "../packet/address.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { addressFileStem, hostFileStem } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
@@ -193,7 +192,7 @@ async function fromConfig(
   ) {
     throw usageError(
       `Cannot use --bind-source ${bindSource.address}: host ${host.name} has an IPv${
-        address.length === 4 ? 4 : 6
+        familyOf(address)
       } address`,
     );
   }

@@ -10,6 +10,7 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
+import { familyOf } from "../packet/address.ts";
 import { formatPortSpec, isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
@@ -104,7 +105,7 @@ export function checkTarget(target: GrantTarget): CheckedTarget {
   checkPort(target);
   return {
     address: formatAddress(bytes),
-    family: bytes.length === 4 ? 4 : 6,
+    family: familyOf(bytes),
     protocol: target.protocol,
     port: target.port,
   };

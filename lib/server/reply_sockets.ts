@@ -6,6 +6,7 @@
  */
 
 import { RawSocket } from "../../ffi/raw_socket.ts";
+import { familyOf } from "../packet/address.ts";
 import type { Logger } from "./log.ts";
 import { replyPacket, type ReplyRoute } from "./reply_route.ts";
 
@@ -33,7 +34,7 @@ export class ReplySockets {
   send(route: ReplyRoute, trailer: Uint8Array): void {
     const packet = replyPacket(route, trailer);
     if (packet === undefined) return;
-    const socket = this.#sockets.get(route.remote.length === 4 ? 4 : 6);
+    const socket = this.#sockets.get(familyOf(route.remote));
     try {
       socket?.send(packet, route.remote);
     } catch (error) {
