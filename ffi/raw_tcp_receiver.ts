@@ -17,6 +17,7 @@
  */
 
 import { Readiness } from "./_readiness.ts";
+import type { IpFamily } from "../lib/packet/address.ts";
 import { IPPROTO_TCP } from "../lib/packet/constants.ts";
 import {
   AF_INET,
@@ -58,7 +59,7 @@ export interface ReceivedSegment {
  */
 export class RawTcpReceiver implements Disposable {
   /** The IP version received. */
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   readonly #libc: Libc;
   readonly #readiness: Readiness;
   readonly #buffer = new Uint8Array(BUFFER_BYTES);
@@ -67,7 +68,7 @@ export class RawTcpReceiver implements Disposable {
   #fd: number;
   #waiting: Promise<void> | undefined;
 
-  private constructor(family: 4 | 6, libc: Libc, fd: number, readiness: Readiness) {
+  private constructor(family: IpFamily, libc: Libc, fd: number, readiness: Readiness) {
     this.family = family;
     this.#libc = libc;
     this.#fd = fd;
@@ -79,7 +80,7 @@ export class RawTcpReceiver implements Disposable {
    *
    * @throws {SystemError} `EPERM`: "needs root or CAP_NET_RAW"; `EMFILE` and the like.
    */
-  static open(family: 4 | 6): RawTcpReceiver {
+  static open(family: IpFamily): RawTcpReceiver {
     if (family !== 4 && family !== 6) {
       throw new TypeError(`Cannot open raw TCP socket: family must be 4 or 6, got ${family}`);
     }

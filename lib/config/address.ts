@@ -8,14 +8,14 @@
  */
 
 import {
-  type AddressFamily,
   familyOf,
   formatAddress,
+  type IpFamily,
   isIpv4Mapped,
   parseAddress,
 } from "../packet/address.ts";
 
-export { type AddressFamily, formatAddress, isIpv4Mapped, parseAddress };
+export { formatAddress, isIpv4Mapped, parseAddress };
 
 /**
  * The family of an address literal, or `undefined` when it is not one.
@@ -26,7 +26,7 @@ export { type AddressFamily, formatAddress, isIpv4Mapped, parseAddress };
  * if (addressFamily("fd77::2") !== 6 || addressFamily("web1") !== undefined) throw new Error();
  * ```
  */
-export function addressFamily(text: string): AddressFamily | undefined {
+export function addressFamily(text: string): IpFamily | undefined {
   const bytes = parseAddress(text);
   if (bytes === undefined) return undefined;
   return familyOf(bytes);

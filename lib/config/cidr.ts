@@ -5,7 +5,7 @@
  * @module
  */
 
-import { familyOf } from "../packet/address.ts";
+import { familyOf, type IpFamily } from "../packet/address.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import type { Checked } from "./_checked.ts";
 
@@ -22,7 +22,7 @@ import type { Checked } from "./_checked.ts";
  */
 export class Cidr {
   /** 4 or 6. */
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   /** Prefix length: 0..32 or 0..128. */
   readonly prefix: number;
   readonly #network: Uint8Array;

@@ -10,7 +10,7 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
-import { familyOf } from "../packet/address.ts";
+import { familyOf, type IpFamily } from "../packet/address.ts";
 import { formatPortSpec, isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
@@ -80,7 +80,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** A grant target after checking: canonical address text and its family. */
 export interface CheckedTarget extends GrantTarget {
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
 }
 
 /**

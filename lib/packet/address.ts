@@ -11,8 +11,8 @@ const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const IPV6_GROUPS = IPV6_ADDRESS_LENGTH / 2;
 
-/** An address family: 4 or 6. */
-export type AddressFamily = 4 | 6;
+/** An IP version, of an address or a decoded packet. */
+export type IpFamily = 4 | 6;
 
 /**
  * The family of 4 (IPv4) or 16 (IPv6) address bytes.
@@ -23,7 +23,7 @@ export type AddressFamily = 4 | 6;
  * if (familyOf(new Uint8Array(4)) !== 4 || familyOf(new Uint8Array(16)) !== 6) throw new Error();
  * ```
  */
-export function familyOf(bytes: Uint8Array): AddressFamily {
+export function familyOf(bytes: Uint8Array): IpFamily {
   return bytes.length === IPV4_ADDRESS_LENGTH ? 4 : 6;
 }
 
