@@ -29,6 +29,7 @@ import {
   type TargetOverrides,
 } from "./lib/client/target.ts";
 import { StateFileError } from "./lib/state/client_store.ts";
+import { formatPortSpec } from "./lib/protocol/port.ts";
 
 const encoder = new TextEncoder();
 const env = (name: string) => Deno.env.get(name);
@@ -150,9 +151,8 @@ async function knockCommand(flags: ParsedFlags, after: string[] | undefined): Pr
   const argv = after ?? (flags.flag("exec") ? target.exec : undefined);
   if (flags.flag("json")) out(JSON.stringify({ ok: true, ...report }));
   else if (argv === undefined || flags.flag("verbose")) {
-    out(
-      `Opened ${open.protocol}/${open.port} on ${target.name} (${target.addressText}) in ${report.elapsedMs} ms`,
-    );
+    const where = `${target.name} (${target.addressText})`;
+    out(`Opened ${formatPortSpec(open)} on ${where} in ${report.elapsedMs} ms`);
   }
   if (argv !== undefined && argv.length > 0) {
     const { runProgram } = await import("./lib/client/exec.ts");

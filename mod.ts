@@ -70,7 +70,7 @@ export {
 export { type SealOptions, sealTrailer, tagOf } from "./lib/protocol/seal.ts";
 export { encodeUid, readUid } from "./lib/protocol/uid.ts";
 
-export { formatAddress, parseAddress } from "./lib/packet/address.ts";
+export { formatAddress, type IpFamily, parseAddress } from "./lib/packet/address.ts";
 export { decodeFrame, type DecodeStatus } from "./lib/packet/decode.ts";
 export {
   encodeTcpPacket,
@@ -78,7 +78,7 @@ export {
   type TcpPacketOptions,
   type UdpPacketOptions,
 } from "./lib/packet/encode.ts";
-export { type IpFamily, PacketView } from "./lib/packet/view.ts";
+export { PacketView } from "./lib/packet/view.ts";
 
 export {
   type BindSource,

@@ -12,8 +12,10 @@ import { DEFAULT_CONFIG, SERVER_PROGRAM } from "./lib/cli/server_spec.ts";
 import { ConfigError } from "./lib/config/config_error.ts";
 import { loadServerConfig, loadStateDir } from "./lib/config/server_load.ts";
 import { Daemon } from "./lib/server/daemon.ts";
+import type { LogFormat } from "./lib/server/log.ts";
 import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
 import { stateDirHolder } from "./lib/server/state_dir.ts";
+import { formatPortSpec } from "./lib/protocol/port.ts";
 
 const encoder = new TextEncoder();
 function out(text: string): void {
@@ -31,7 +33,7 @@ class Exit extends Error {
 }
 
 async function run(flags: ParsedFlags): Promise<void> {
-  const logFormat = flags.string("logFormat") as "text" | "json" | undefined;
+  const logFormat = flags.string("logFormat") as LogFormat | undefined;
   const daemon = await Daemon.start(configOf(flags), logFormat ? { logFormat } : {});
   await daemon.finished;
   // The daemon logged why; a supervisor restarts on a non-zero exit only.
@@ -42,7 +44,7 @@ async function checkConfig(flags: ParsedFlags): Promise<void> {
   const { config } = await loadServerConfig(configOf(flags));
   out(
     `${configOf(flags)}: ok (${config.users.length} users, ports ${
-      config.ports.map((p) => `${p.protocol}/${p.port}`).join(", ")
+      config.ports.map(formatPortSpec).join(", ")
     })`,
   );
 }

@@ -193,6 +193,8 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 /** `SOCK_CLOEXEC`: or-ed into a socket type so programs we run do not inherit the socket. */
 export const SOCK_CLOEXEC = 0o2000000;
+/** `SOCK_RAW`: a raw socket's type. */
+export const SOCK_RAW = 3;
 
 /**
  * A `struct sockaddr_in` (4 address bytes) or `struct sockaddr_in6` (16 bytes) for `address`.
@@ -221,16 +223,20 @@ export function socketAddress(address: Uint8Array, port = 0): Uint8Array<ArrayBu
 
 /** `errno` of an operation not permitted. */
 export const EPERM = 1;
+/** `errno` of a call interrupted by a signal. */
+export const EINTR = 4;
+/** `errno` of a non-blocking call that would block. */
+export const EAGAIN = 11;
 const EACCES = 13;
 
 /** Names of the errno values spa's calls can produce. */
 const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: "EPERM",
-  4: "EINTR",
+  [EPERM]: "EPERM",
+  [EINTR]: "EINTR",
   9: "EBADF",
-  11: "EAGAIN",
+  [EAGAIN]: "EAGAIN",
   12: "ENOMEM",
-  13: "EACCES",
+  [EACCES]: "EACCES",
   19: "ENODEV",
   22: "EINVAL",
   23: "ENFILE",
@@ -244,6 +250,20 @@ const ERRNO_NAMES: Readonly<Record<number, string>> = {
   105: "ENOBUFS",
   113: "EHOSTUNREACH",
 };
+
+/**
+ * Whether `errno` says the caller lacks a privilege (`EPERM` or `EACCES`): for spa's calls, that it
+ * needs root or CAP_NET_RAW.
+ *
+ * @example
+ * ```ts
+ * import { EPERM, isPermissionDenied } from "./libc.ts";
+ * if (!isPermissionDenied(EPERM) || isPermissionDenied(9)) throw new Error("unexpected");
+ * ```
+ */
+export function isPermissionDenied(errno: number): boolean {
+  return errno === EPERM || errno === EACCES;
+}
 
 /** A failed libc call, with its errno: the error callers catch to tell `EPERM` and the like. */
 export class SystemError extends Error {
@@ -293,7 +313,7 @@ export class SystemError extends Error {
  * ```
  */
 export function systemError(operation: string, errno: number = readErrno()): SystemError {
-  const reason = errno === EPERM || errno === EACCES
+  const reason = isPermissionDenied(errno)
     ? "needs root or CAP_NET_RAW"
     : readCString(loadLibc().strerror(errno), 256).toLowerCase();
   return new SystemError(operation, errno, reason);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { IpFamily } from "../lib/packet/address.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -12,12 +13,12 @@ import {
   loadLibc,
   readErrno,
   SOCK_CLOEXEC,
+  SOCK_RAW,
   socketAddress,
   SystemError,
   systemError,
 } from "./libc.ts";
 
-const SOCK_RAW = 3;
 const IPPROTO_IP = 0;
 const IPPROTO_RAW = 255;
 const IP_HDRINCL = 3;
@@ -39,11 +40,11 @@ const IP_HDRINCL = 3;
  */
 export class RawSocket implements Disposable {
   /** The IP version this socket sends. */
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   readonly #libc: Libc;
   #fd: number;
 
-  private constructor(family: 4 | 6, libc: Libc, fd: number) {
+  private constructor(family: IpFamily, libc: Libc, fd: number) {
     this.family = family;
     this.#libc = libc;
     this.#fd = fd;
@@ -63,7 +64,7 @@ export class RawSocket implements Disposable {
    * }
    * ```
    */
-  static open(family: 4 | 6): RawSocket {
+  static open(family: IpFamily): RawSocket {
     if (family !== 4 && family !== 6) {
       throw new TypeError(`Cannot open raw socket: family must be 4 or 6, got ${family}`);
     }

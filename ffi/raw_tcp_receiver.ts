@@ -17,21 +17,22 @@
  */
 
 import { Readiness } from "./_readiness.ts";
+import type { IpFamily } from "../lib/packet/address.ts";
+import { IPPROTO_TCP } from "../lib/packet/constants.ts";
 import {
   AF_INET,
   AF_INET6,
+  EAGAIN,
+  EINTR,
   type Libc,
   loadLibc,
   readErrno,
   SOCK_CLOEXEC,
+  SOCK_RAW,
   systemError,
 } from "./libc.ts";
 
-const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0o4000;
-const IPPROTO_TCP = 6;
-const EAGAIN = 11;
-const EINTR = 4;
 /** Bytes of the largest segment read: more than any RST reply (the rest is truncated). */
 const BUFFER_BYTES = 4096;
 
@@ -58,7 +59,7 @@ export interface ReceivedSegment {
  */
 export class RawTcpReceiver implements Disposable {
   /** The IP version received. */
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   readonly #libc: Libc;
   readonly #readiness: Readiness;
   readonly #buffer = new Uint8Array(BUFFER_BYTES);
@@ -67,7 +68,7 @@ export class RawTcpReceiver implements Disposable {
   #fd: number;
   #waiting: Promise<void> | undefined;
 
-  private constructor(family: 4 | 6, libc: Libc, fd: number, readiness: Readiness) {
+  private constructor(family: IpFamily, libc: Libc, fd: number, readiness: Readiness) {
     this.family = family;
     this.#libc = libc;
     this.#fd = fd;
@@ -79,7 +80,7 @@ export class RawTcpReceiver implements Disposable {
    *
    * @throws {SystemError} `EPERM`: "needs root or CAP_NET_RAW"; `EMFILE` and the like.
    */
-  static open(family: 4 | 6): RawTcpReceiver {
+  static open(family: IpFamily): RawTcpReceiver {
     if (family !== 4 && family !== 6) {
       throw new TypeError(`Cannot open raw TCP socket: family must be 4 or 6, got ${family}`);
     }

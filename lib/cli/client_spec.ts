@@ -4,8 +4,10 @@
  * @module
  */
 
-import { CLIENT_HOST_DEFAULTS, MAX_PAD } from "../config/client.ts";
-import { MAX_RETRIES } from "../client/options.ts";
+import { CLIENT_HOST_DEFAULTS, MAX_PAD, MAX_RETRIES } from "../config/client.ts";
+import { DEFAULT_CHECK_PORT } from "../client/options.ts";
+import { DEFAULT_STANZA_HOST, DEFAULT_STANZA_PORT } from "../client/server_stanza.ts";
+import { MIN_PASSPHRASE_LENGTH } from "../protocol/passphrase.ts";
 import { versionLine } from "../version.ts";
 import type { CommandSpec, OptionSpec } from "./spec.ts";
 
@@ -93,7 +95,7 @@ function targetOptions(portHelp: string): OptionSpec[] {
   ];
 }
 
-const SEND_PORT = "port to send to (default: the host's port, else 22)";
+const SEND_PORT = `port to send to (default: the host's port, else ${DEFAULT_CHECK_PORT})`;
 
 /** `spa-client` and its subcommands. */
 export const CLIENT_PROGRAM: CommandSpec = {
@@ -132,14 +134,18 @@ export const CLIENT_PROGRAM: CommandSpec = {
         },
         {
           flags: "--passphrase-file <file>",
-          description: "stretch this file's passphrase (12+ characters) into the secret",
+          description:
+            `stretch this file's passphrase (${MIN_PASSPHRASE_LENGTH}+ characters) into the secret`,
         },
         {
           flags: "--host <name>",
-          description: "the server's name in the client stanza (default: myserver)",
+          description: `the server's name in the client stanza (default: ${DEFAULT_STANZA_HOST})`,
         },
         { flags: "--address <address>", description: "the server's address in the client stanza" },
-        { flags: "--port <port>", description: "the port in both stanzas (default: 22)" },
+        {
+          flags: "--port <port>",
+          description: `the port in both stanzas (default: ${DEFAULT_STANZA_PORT})`,
+        },
         { flags: "--json", description: "print the result as one JSON object" },
       ],
     },
@@ -164,7 +170,8 @@ export const CLIENT_PROGRAM: CommandSpec = {
         },
         {
           flags: "--port <port>",
-          description: "the port the server stanza lists (default: the host's, else 22)",
+          description:
+            `the port the server stanza lists (default: the host's, else ${DEFAULT_STANZA_PORT})`,
         },
         {
           flags: "--out <file>",

@@ -6,13 +6,11 @@
  */
 
 import { ClientError, count } from "./errors.ts";
+import { DEFAULT_CHECK_PORT } from "./options.ts";
 import { resyncSequence } from "./resync.ts";
 import { rollSequence } from "./roll.ts";
 import { type Log, openSession, type Session } from "./session.ts";
 import { hostArguments, type Target } from "./target.ts";
-
-/** The port checks and resyncs go to when neither `--port`/`--via-port` nor the config names one. */
-export const DEFAULT_CHECK_PORT = 22;
 
 /** How a check ended. */
 export type CheckStatus =

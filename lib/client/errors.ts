@@ -78,3 +78,31 @@ export function usageError(message: string, cause?: unknown): ClientError {
 export function count(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;
 }
+
+/**
+ * The error to throw when writing `path` (a `what`, e.g. `key file`) failed with `error`:
+ * `Cannot write key file /x: it already exists`. A missing Deno permission (`NotCapable`) is
+ * returned as it is, so the caller's permission report sees it.
+ *
+ * @param ifExists The reason given when the file already exists.
+ * @example
+ * ```ts
+ * import { writeFailure } from "./errors.ts";
+ * const error = writeFailure("key file", "/x", new Deno.errors.AlreadyExists("exists"));
+ * if (error.message !== "Cannot write key file /x: it already exists") throw new Error();
+ * ```
+ */
+export function writeFailure(
+  what: string,
+  path: string,
+  error: unknown,
+  ifExists = "it already exists",
+): Error {
+  if (error instanceof Deno.errors.NotCapable) return error;
+  const reason = error instanceof Deno.errors.AlreadyExists
+    ? ifExists
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : (error as Error).message;
+  return new ClientError(`Cannot write ${what} ${path}: ${reason}`, { cause: error });
+}

@@ -18,7 +18,8 @@ import {
   secretFromPassphrase,
 } from "../protocol/passphrase.ts";
 import { generateSecret, randomSequence } from "../protocol/random.ts";
-import { ClientError, usageError } from "./errors.ts";
+import { usageError, writeFailure } from "./errors.ts";
+import { DEFAULT_STANZA_HOST, DEFAULT_STANZA_PORT, serverStanza } from "./server_stanza.ts";
 
 /** Options of {@linkcode keygen}. */
 export interface KeygenOptions {
@@ -30,11 +31,11 @@ export interface KeygenOptions {
   outDir: string;
   /** Stretch this passphrase into the secret instead of drawing a random one. */
   passphrase?: string;
-  /** The client config's name for the server (default `myserver`). */
+  /** The client config's name for the server (default {@linkcode DEFAULT_STANZA_HOST}). */
   host?: string;
   /** The server's address for the client stanza (default: a placeholder to edit). */
   address?: string;
-  /** The port the stanzas name (default 22). */
+  /** The port the stanzas name (default {@linkcode DEFAULT_STANZA_PORT}). */
   port?: number;
 }
 
@@ -53,10 +54,6 @@ export interface KeygenResult {
   /** The `[hosts.NAME]` stanza for the client config. */
   clientStanza: string;
 }
-
-/** User names the server config accepts. */
-/** Where the server reads key files, relative to its config folder. */
-const SERVER_KEY_DIR = "keys";
 
 /**
  * Writes `<outDir>/<name>.key` and returns the stanzas for both configs.
@@ -80,7 +77,7 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
         `(at most 64, starting with a letter or digit)`,
     );
   }
-  const host = options.host ?? "myserver";
+  const host = options.host ?? DEFAULT_STANZA_HOST;
   if (!isValidName(host)) {
     throw usageError(`Cannot use --host ${JSON.stringify(host)}: not a host name for the config`);
   }
@@ -115,26 +112,24 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
       name: options.name,
     });
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    const reason = error instanceof Deno.errors.AlreadyExists
-      ? "it already exists (remove it first, or choose another --name or --out)"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (error as Error).message;
-    throw new ClientError(`Cannot write key file ${keyFile}: ${reason}`, { cause: error });
+    throw writeFailure(
+      "key file",
+      keyFile,
+      error,
+      "it already exists (remove it first, or choose another --name or --out)",
+    );
   } finally {
     secret.wipe();
   }
-  const port = options.port ?? 22;
-  const serverStanza = [
-    `server_id = "${host}"`,
-    `# key fingerprint ${fingerprint}`,
-    `[[users]]`,
-    `uid = ${options.uid}`,
-    `name = "${options.name}"`,
-    `key_file = "${SERVER_KEY_DIR}/${options.name}.key"   # from: spa-client provision --host ${host}`,
-    `ports = ["tcp/${port}"]`,
-  ].join("\n");
+  const port = options.port ?? DEFAULT_STANZA_PORT;
+  const serverText = serverStanza({
+    serverId: host,
+    fingerprint,
+    uid: options.uid,
+    name: options.name,
+    keyFileNote: `from: spa-client provision --host ${host}`,
+    port,
+  });
   const clientStanza = [
     `# key fingerprint ${fingerprint}`,
     `[hosts.${host}]`,
@@ -152,7 +147,7 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
     name: options.name,
     host,
     fingerprint,
-    serverStanza,
+    serverStanza: serverText,
     clientStanza,
   };
 }

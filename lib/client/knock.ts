@@ -14,7 +14,7 @@
 
 import { RESYNC_SKEW_PROBE_MINUTES } from "../protocol/constants.ts";
 import type { TransportKind } from "../config/client.ts";
-import type { L4Protocol, PortSpec } from "../protocol/port.ts";
+import { formatPortSpec, type L4Protocol, type PortSpec } from "../protocol/port.ts";
 import { ClientError, count } from "./errors.ts";
 import { type Rolled, rollSequence } from "./roll.ts";
 import { bindingAddress, type Log, openSession, type Session } from "./session.ts";
@@ -111,7 +111,7 @@ async function resyncOrExplain(session: Session, rolled: Rolled, open: PortSpec)
     case "silent":
       throw new ClientError(
         `Cannot knock on ${target.name}: no answer from ${target.addressText} to the knock for ` +
-          `${open.protocol}/${open.port} (${knocked}) nor to a resync (${
+          `${formatPortSpec(open)} (${knocked}) nor to a resync (${
             count(outcome.attempts, "try", "tries")
           }): the host is unreachable or spa-server is not running there, it does not hold ` +
           `this key for uid ${target.uid}, or this machine's clock is more than ` +
@@ -130,7 +130,7 @@ function refusedAfterResync(target: Target, open: PortSpec, sent: number): Clien
   return new ClientError(
     `Cannot knock on ${target.name}: ${target.addressText} answered a resync (so the key, the ` +
       `clock and the route are right) but acked none of ${count(sent, "knock packet")} for ` +
-      `${open.protocol}/${open.port}: it refuses this knock (the port or this source address is ` +
+      `${formatPortSpec(open)}: it refuses this knock (the port or this source address is ` +
       `not allowed for uid ${target.uid}${nat}) or could not open the port (see its log)`,
   );
 }

@@ -5,17 +5,23 @@
  * @module
  */
 
-import { type BindSource, MAX_PAD, parseBindSource, type TransportKind } from "../config/client.ts";
-import { checkDuration } from "../config/duration.ts";
-import { checkPortSpec, isValidPort } from "../config/port_spec.ts";
+import {
+  type BindSource,
+  MAX_PAD,
+  MAX_RETRIES,
+  parseBindSource,
+  TIMEOUT_RANGE_MS,
+  type TransportKind,
+} from "../config/client.ts";
+import { checkDuration, formatDuration } from "../config/duration.ts";
+import { checkPortSpec } from "../config/port_spec.ts";
+import { isValidPort, MAX_PORT } from "../protocol/port.ts";
 import type { PortSpec } from "../protocol/port.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import { usageError } from "./errors.ts";
 
-/** Shortest and longest `--timeout` (the config's bounds). */
-export const TIMEOUT_RANGE_MS = { min: 10, max: 60_000 } as const;
-/** Most `--retries`. */
-export const MAX_RETRIES = 100;
+/** The port checks and resyncs go to when neither `--port`/`--via-port` nor the config names one. */
+export const DEFAULT_CHECK_PORT = 22;
 
 /**
  * `--port`: `22` (TCP), `tcp/22` or `udp/53`.
@@ -31,13 +37,15 @@ export const MAX_RETRIES = 100;
 export function parsePortOption(text: string): PortSpec {
   if (/^\d+$/.test(text)) {
     const port = Number(text);
-    if (!isValidPort(port)) throw usageError(`Cannot use --port ${text}: not a port (1-65535)`);
+    if (!isValidPort(port)) {
+      throw usageError(`Cannot use --port ${text}: not a port (1-${MAX_PORT})`);
+    }
     return { protocol: "tcp", port };
   }
   const checked = checkPortSpec(text);
   if (checked.reason !== undefined) {
     throw usageError(
-      `Cannot use --port ${text}: not a port (e.g. 22, tcp/22, udp/53; 1-65535)`,
+      `Cannot use --port ${text}: not a port (e.g. 22, tcp/22, udp/53; 1-${MAX_PORT})`,
     );
   }
   return checked.value;
@@ -72,7 +80,7 @@ export function parseIntegerOption(name: string, text: string, min: number, max:
  */
 export function parseViaPortOption(text: string): number {
   if (!/^\d+$/.test(text) || !isValidPort(Number(text))) {
-    throw usageError(`Cannot use --via-port ${text}: not a port (1-65535)`);
+    throw usageError(`Cannot use --via-port ${text}: not a port (1-${MAX_PORT})`);
   }
   return Number(text);
 }
@@ -128,8 +136,10 @@ export function parseRetriesOption(text: string): number {
 export function parseTimeoutOption(text: string): number {
   const checked = checkDuration(text);
   if (checked.reason !== undefined) throw usageError(`Cannot use --timeout: ${checked.reason}`);
-  if (checked.value < TIMEOUT_RANGE_MS.min || checked.value > TIMEOUT_RANGE_MS.max) {
-    throw usageError(`Cannot use --timeout ${text}: it must be from 10ms to 1m`);
+  const { min, max } = TIMEOUT_RANGE_MS;
+  if (checked.value < min || checked.value > max) {
+    const range = `${formatDuration(min)} to ${formatDuration(max)}`;
+    throw usageError(`Cannot use --timeout ${text}: it must be from ${range}`);
   }
   return checked.value;
 }

@@ -15,7 +15,8 @@ import { formatKeyFile, keyForServer, loadKeyFile, writeKeyFile } from "../confi
 import { formatUserFile } from "../config/users_dir.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
-import { ClientError, usageError } from "./errors.ts";
+import { usageError, writeFailure } from "./errors.ts";
+import { DEFAULT_STANZA_PORT, serverStanza } from "./server_stanza.ts";
 
 /** Options of {@linkcode provision}. */
 export interface ProvisionOptions {
@@ -27,7 +28,7 @@ export interface ProvisionOptions {
   keyFile: string;
   /** The user's name in the server config (default: the key file's name without `.key`). */
   name?: string;
-  /** The port the `[[users]]` stanza lists (default 22). */
+  /** The port the `[[users]]` stanza lists (default {@linkcode DEFAULT_STANZA_PORT}). */
   port?: number;
   /** Write the server key file here (mode 0600) instead of returning only its text. */
   out?: string;
@@ -115,37 +116,28 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     try {
       await writeKeyFile(out, newKey, { name });
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
-      const reason = error instanceof Deno.errors.AlreadyExists
-        ? "it already exists"
-        : (error as Error).message;
-      throw new ClientError(`Cannot write server key file ${out}: ${reason}`, {
-        cause: error,
-      });
+      throw writeFailure("server key file", out, error);
     }
   }
   if (userFile !== undefined) {
-    const text = formatUserFile({ uid: options.uid, ports: [`tcp/${options.port ?? 22}`] });
+    const text = formatUserFile({
+      uid: options.uid,
+      ports: [`tcp/${options.port ?? DEFAULT_STANZA_PORT}`],
+    });
     try {
       await Deno.writeTextFile(userFile, text, { createNew: true, mode: 0o644 });
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
-      const reason = error instanceof Deno.errors.AlreadyExists
-        ? "it already exists"
-        : (error as Error).message;
-      throw new ClientError(`Cannot write user file ${userFile}: ${reason}`, { cause: error });
+      throw writeFailure("user file", userFile, error);
     }
   }
   serverKey.secret.wipe();
-  const serverStanza = [
-    `server_id = "${options.serverId}"`,
-    `# key fingerprint ${fingerprint}`,
-    `[[users]]`,
-    `uid = ${options.uid}`,
-    `name = "${name}"`,
-    `key_file = "keys/${name}.key"`,
-    `ports = ["tcp/${options.port ?? 22}"]`,
-  ].join("\n");
+  const stanza = serverStanza({
+    serverId: options.serverId,
+    fingerprint,
+    uid: options.uid,
+    name,
+    ...(options.port !== undefined ? { port: options.port } : {}),
+  });
   return {
     serverId: options.serverId,
     uid: options.uid,
@@ -154,6 +146,6 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionRes
     keyFileText,
     written: out,
     ...(userFile !== undefined ? { userFile } : {}),
-    serverStanza,
+    serverStanza: stanza,
   };
 }

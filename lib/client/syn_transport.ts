@@ -16,8 +16,8 @@
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
 import { RawTcpReceiver } from "../../ffi/raw_tcp_receiver.ts";
-import { SystemError } from "../../ffi/libc.ts";
-import { formatAddress, sameAddress } from "../packet/address.ts";
+import { isPermissionDenied, SystemError } from "../../ffi/libc.ts";
+import { familyOf, formatAddress, sameAddress } from "../packet/address.ts";
 import { TCP_RST, TCP_SYN } from "../packet/constants.ts";
 import { encodeTcpPacket } from "../packet/encode.ts";
 import { readTcpSegment } from "../packet/tcp_segment.ts";
@@ -51,7 +51,7 @@ export const SYN_PRIVILEGE_HINT =
  * ```
  */
 export function openSynTransport(target: Endpoint): Transport {
-  const family = target.address.length === 4 ? 4 : 6;
+  const family = familyOf(target.address);
   const host = formatAddress(target.address);
   let source: Uint8Array;
   try {
@@ -134,8 +134,7 @@ export function openSynTransport(target: Endpoint): Transport {
 }
 
 function privilegeOr(error: unknown, what: string): ClientError {
-  const denied = error instanceof SystemError &&
-    (error.code === "EPERM" || error.code === "EACCES");
+  const denied = error instanceof SystemError && isPermissionDenied(error.errno);
   if (denied) return new ClientError(`Cannot ${what}: ${SYN_PRIVILEGE_HINT}`, { cause: error });
   return new ClientError(`Cannot ${what}: ${reason(error)}`, { cause: error });
 }

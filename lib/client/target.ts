@@ -11,12 +11,11 @@ import {
   CLIENT_HOST_DEFAULTS,
   type ClientConfig,
   type ClientHostConfig,
+  DEFAULT_TIMEOUT_MS,
   findHost,
   type TransportKind,
 } from "../config/client.ts";
-import { isIpv4Mapped } from "../config/address.ts";
-import { parseDuration } from "../config/duration.ts";
-import { formatAddress, parseAddress } from "../packet/address.ts";
+import { familyOf, formatAddress, isIpv4Mapped, parseAddress } from "../packet/address.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { addressFileStem, hostFileStem } from "../state/client_store.ts";
 import { ClientError, usageError } from "./errors.ts";
@@ -180,9 +179,6 @@ export function hostArguments(target: Target): string {
   return `--host ${target.name} --server-id ${target.serverId} --uid ${target.uid} --key-file ${target.keyFile}`;
 }
 
-/** The timeout of a host that is not in the config: the config's default. */
-const DEFAULT_TIMEOUT_MS = parseDuration(CLIENT_HOST_DEFAULTS.timeout);
-
 async function fromConfig(
   config: ClientConfig,
   host: ClientHostConfig,
@@ -196,7 +192,7 @@ async function fromConfig(
   ) {
     throw usageError(
       `Cannot use --bind-source ${bindSource.address}: host ${host.name} has an IPv${
-        address.length === 4 ? 4 : 6
+        familyOf(address)
       } address`,
     );
   }

@@ -7,12 +7,15 @@
  * @module
  */
 
-import { formatAddress, parseAddress } from "../packet/address.ts";
+import {
+  familyOf,
+  formatAddress,
+  type IpFamily,
+  isIpv4Mapped,
+  parseAddress,
+} from "../packet/address.ts";
 
-export { formatAddress, parseAddress };
-
-/** An address family: 4 or 6. */
-export type AddressFamily = 4 | 6;
+export { formatAddress, isIpv4Mapped, parseAddress };
 
 /**
  * The family of an address literal, or `undefined` when it is not one.
@@ -23,23 +26,8 @@ export type AddressFamily = 4 | 6;
  * if (addressFamily("fd77::2") !== 6 || addressFamily("web1") !== undefined) throw new Error();
  * ```
  */
-export function addressFamily(text: string): AddressFamily | undefined {
+export function addressFamily(text: string): IpFamily | undefined {
   const bytes = parseAddress(text);
   if (bytes === undefined) return undefined;
-  return bytes.length === 4 ? 4 : 6;
-}
-
-/**
- * Whether 16 address bytes are an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
- *
- * @example
- * ```ts
- * import { isIpv4Mapped, parseAddress } from "./address.ts";
- * if (!isIpv4Mapped(parseAddress("::ffff:10.0.0.1")!)) throw new Error();
- * ```
- */
-export function isIpv4Mapped(bytes: Uint8Array): boolean {
-  if (bytes.length !== 16) return false;
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
-  return bytes[10] === 0xff && bytes[11] === 0xff;
+  return familyOf(bytes);
 }

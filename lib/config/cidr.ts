@@ -5,6 +5,7 @@
  * @module
  */
 
+import { familyOf, type IpFamily } from "../packet/address.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import type { Checked } from "./_checked.ts";
 
@@ -21,7 +22,7 @@ import type { Checked } from "./_checked.ts";
  */
 export class Cidr {
   /** 4 or 6. */
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   /** Prefix length: 0..32 or 0..128. */
   readonly prefix: number;
   readonly #network: Uint8Array;
@@ -43,7 +44,7 @@ export class Cidr {
     if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) {
       throw new RangeError(`Cannot make CIDR: prefix ${prefix} is not in 0..${bits}`);
     }
-    this.family = network.length === 4 ? 4 : 6;
+    this.family = familyOf(network);
     this.prefix = prefix;
     this.#network = network.slice();
     if (hasHostBits(this.#network, prefix)) {

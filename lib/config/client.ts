@@ -23,12 +23,14 @@
 
 import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
+import { MAX_PORT } from "../protocol/port.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { configDir, deepFreeze, expandHome, resolveConfigPath } from "./_paths.ts";
 import { absolutePath, readConfigTextSync, statOrUndefinedSync } from "./_read.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import { ConfigError } from "./config_error.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** Looks up an environment variable (e.g. `(name) => Deno.env.get(name)`). */
 export type EnvLookup = (name: string) => string | undefined;
@@ -101,6 +103,13 @@ export const CLIENT_HOST_DEFAULTS = Object.freeze(
 
 /** Most padding bytes before the trailer (the knock must fit one packet). */
 export const MAX_PAD = 1024;
+
+/** Shortest and longest `timeout` of a host (and `--timeout`), in milliseconds. */
+export const TIMEOUT_RANGE_MS = { min: 10, max: 60_000 } as const;
+/** Most `retries` of a host (and `--retries`). */
+export const MAX_RETRIES = 100;
+/** The default `timeout` ({@linkcode CLIENT_HOST_DEFAULTS}) in milliseconds. */
+export const DEFAULT_TIMEOUT_MS: number = parseDuration(CLIENT_HOST_DEFAULTS.timeout);
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const PLACEHOLDERS = ["host", "address", "port"] as const;
 
@@ -339,7 +348,7 @@ function readHost(
   }
   const uid = fields.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   const keyFile = path("key_file", fields.string("key_file", { required: true }));
-  const port = fields.integer("port", 1, 65535, { what: "not a port" });
+  const port = fields.integer("port", 1, MAX_PORT, { what: "not a port" });
   const transport = fields.choice("transport", TRANSPORT_KINDS) ??
     CLIENT_HOST_DEFAULTS.transport;
   const exec = fields.argv("exec");
@@ -353,7 +362,7 @@ function readHost(
       }
     }
   });
-  const viaPort = fields.integer("via_port", 1, 65535, { what: "not a port" });
+  const viaPort = fields.integer("via_port", 1, MAX_PORT, { what: "not a port" });
   let bindSource: BindSource = { mode: CLIENT_HOST_DEFAULTS.bind_source };
   const bindText = fields.string("bind_source");
   if (bindText !== undefined) {
@@ -374,8 +383,14 @@ function readHost(
   }
   const pad = fields.integer("pad", 0, MAX_PAD, { what: "too many bytes" }) ??
     CLIENT_HOST_DEFAULTS.pad;
-  const timeoutMs = fields.duration("timeout", 10, 60_000, "10ms", "1m") ?? 2_000;
-  const retries = fields.integer("retries", 0, 100) ?? CLIENT_HOST_DEFAULTS.retries;
+  const timeoutMs = fields.duration(
+    "timeout",
+    TIMEOUT_RANGE_MS.min,
+    TIMEOUT_RANGE_MS.max,
+    formatDuration(TIMEOUT_RANGE_MS.min),
+    formatDuration(TIMEOUT_RANGE_MS.max),
+  ) ?? DEFAULT_TIMEOUT_MS;
+  const retries = fields.integer("retries", 0, MAX_RETRIES) ?? CLIENT_HOST_DEFAULTS.retries;
   fields.finish();
   if (address === undefined || uid === undefined || keyFile === undefined) return undefined;
   return {

@@ -32,7 +32,9 @@ import {
   MIN_PASSPHRASE_LENGTH,
   secretFromPassphrase,
 } from "../protocol/passphrase.ts";
+import { isSequence } from "../protocol/message.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
+import { isValidUid } from "../protocol/uid.ts";
 import { Fields, parseToml, Problems } from "./_fields.ts";
 import { ConfigError } from "./config_error.ts";
 import { Secret } from "./secret.ts";
@@ -358,10 +360,10 @@ export interface NewKey {
  * ```
  */
 export function formatKeyFile(key: NewKey, options: { name?: string } = {}): string {
-  if (!Number.isSafeInteger(key.uid) || key.uid < 0 || key.uid > MAX_UID) {
+  if (!isValidUid(key.uid)) {
     throw new RangeError(`Cannot format key file: uid ${key.uid} is not in 0..2^40-1`);
   }
-  if (!Number.isSafeInteger(key.sequence) || key.sequence < 1 || key.sequence > MAX_SEQUENCE) {
+  if (!isSequence(key.sequence)) {
     throw new RangeError(`Cannot format key file: sequence ${key.sequence} is not in 1..2^32-1`);
   }
   if (key.serverId !== undefined && !isValidServerId(key.serverId)) {

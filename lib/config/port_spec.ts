@@ -4,21 +4,10 @@
  * @module
  */
 
-import type { L4Protocol, PortSpec } from "../protocol/port.ts";
-import type { Checked } from "./_checked.ts";
+import { isValidPort, type L4Protocol, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
-/**
- * Whether `port` is a valid port number (an integer in 1..65535).
- *
- * @example
- * ```ts
- * import { isValidPort } from "./port_spec.ts";
- * if (!isValidPort(22) || isValidPort(0) || isValidPort(65536)) throw new Error();
- * ```
- */
-export function isValidPort(port: number): boolean {
-  return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
+export { formatPortSpec } from "../protocol/port.ts";
+import type { Checked } from "./_checked.ts";
 
 /**
  * Parses `"tcp/22"` or `"udp/53"`.
@@ -52,19 +41,8 @@ export function checkPortSpec(text: string): Checked<PortSpec> {
     return { reason: `${JSON.stringify(text)} is not a port reference (e.g. "tcp/22", "udp/53")` };
   }
   const port = Number(match[2]);
-  if (!isValidPort(port)) return { reason: `${JSON.stringify(text)} is not a port (1-65535)` };
+  if (!isValidPort(port)) {
+    return { reason: `${JSON.stringify(text)} is not a port (1-${MAX_PORT})` };
+  }
   return { value: { protocol: match[1] as L4Protocol, port } };
-}
-
-/**
- * The canonical text of a port reference, e.g. `"tcp/22"`; also the key of `[ports."tcp/22"]`.
- *
- * @example
- * ```ts
- * import { formatPortSpec } from "./port_spec.ts";
- * if (formatPortSpec({ protocol: "udp", port: 53 }) !== "udp/53") throw new Error();
- * ```
- */
-export function formatPortSpec(spec: PortSpec): string {
-  return `${spec.protocol}/${spec.port}`;
 }

@@ -10,7 +10,8 @@
  */
 
 import { formatAddress, isIpv4Mapped, parseAddress } from "../config/address.ts";
-import type { PortSpec } from "../protocol/port.ts";
+import { familyOf, type IpFamily } from "../packet/address.ts";
+import { formatPortSpec, isValidPort, MAX_PORT, type PortSpec } from "../protocol/port.ts";
 
 /** A port the backend guards: closed to everyone without a grant. */
 export interface ProtectedPort extends PortSpec {
@@ -79,7 +80,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** A grant target after checking: canonical address text and its family. */
 export interface CheckedTarget extends GrantTarget {
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
 }
 
 /**
@@ -104,7 +105,7 @@ export function checkTarget(target: GrantTarget): CheckedTarget {
   checkPort(target);
   return {
     address: formatAddress(bytes),
-    family: bytes.length === 4 ? 4 : 6,
+    family: familyOf(bytes),
     protocol: target.protocol,
     port: target.port,
   };
@@ -141,7 +142,7 @@ export function checkPorts(ports: readonly ProtectedPort[]): void {
   for (const port of ports) {
     checkPort(port);
     checkTimeout(port.idleTimeoutMs);
-    const key = `${port.protocol}/${port.port}`;
+    const key = formatPortSpec(port);
     if (seen.has(key)) throw new RangeError(`Cannot protect ports: ${key} is listed twice`);
     seen.add(key);
   }
@@ -153,7 +154,7 @@ function checkPort(spec: PortSpec): void {
       `Cannot use port: protocol ${JSON.stringify(spec.protocol)} is not tcp or udp`,
     );
   }
-  if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
-    throw new RangeError(`Cannot use port: ${spec.port} is not in 1..65535`);
+  if (!isValidPort(spec.port)) {
+    throw new RangeError(`Cannot use port: ${spec.port} is not in 1..${MAX_PORT}`);
   }
 }

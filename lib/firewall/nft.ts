@@ -12,7 +12,7 @@
  * @module
  */
 
-import { findPort } from "../protocol/port.ts";
+import { findPort, formatPortSpec } from "../protocol/port.ts";
 import {
   checkPorts,
   checkTarget,
@@ -251,7 +251,7 @@ export class NftBackend implements FirewallBackend {
       }
       if (findPort(this.#ports, target) === undefined) {
         throw new RangeError(
-          `Cannot open grant: ${target.protocol}/${target.port} is not a protected port`,
+          `Cannot open grant: ${formatPortSpec(target)} is not a protected port`,
         );
       }
       await this.#apply(

@@ -62,6 +62,23 @@ export class NftTimeoutError extends FirewallError {
 }
 
 /**
+ * The program of an nft command prefix (e.g. `["sudo", "nft"]`) and the arguments after it.
+ *
+ * @throws {TypeError} When `command` is empty.
+ * @example
+ * ```ts
+ * import { splitNftCommand } from "./nft_runner.ts";
+ * const [program, prefix] = splitNftCommand(["sudo", "nft"]);
+ * if (program !== "sudo" || prefix.join() !== "nft") throw new Error("unexpected");
+ * ```
+ */
+export function splitNftCommand(command: readonly string[]): [string, string[]] {
+  const [program, ...prefix] = command;
+  if (program === undefined) throw new TypeError("Cannot run nft: the command is empty");
+  return [program, prefix];
+}
+
+/**
  * A runner that executes `command` (e.g. `["nft"]`) with the arguments and the script.
  *
  * @example
@@ -73,8 +90,7 @@ export class NftTimeoutError extends FirewallError {
  * ```
  */
 export function commandRunner(command: readonly string[]): NftRunner {
-  const [program, ...prefix] = command;
-  if (program === undefined) throw new TypeError("Cannot run nft: the command is empty");
+  const [program, prefix] = splitNftCommand(command);
   // The script goes to nft as one argument, not on stdin: nft applies a multi-line argument as one
   // transaction, just like `nft -f`, and `Deno.Command.output()` without a stdin pipe avoids
   // Deno 2.9's native-memory leak in spawn() + piped stdin (about 100 kB per call,

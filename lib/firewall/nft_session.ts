@@ -26,6 +26,7 @@ import {
   type NftRunLimits,
   type NftRunner,
   NftTimeoutError,
+  splitNftCommand,
 } from "./nft_runner.ts";
 
 /** Prefix of the sentinel line; a counter follows it. */
@@ -77,7 +78,7 @@ export function scriptLine(script: string): string {
  * ```
  */
 export class NftSession {
-  readonly #command: readonly string[];
+  readonly #command: readonly [string, readonly string[]];
   #child: Deno.ChildProcess | undefined;
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #stdout = "";
@@ -89,8 +90,7 @@ export class NftSession {
 
   /** @param command The command prefix that runs nft, e.g. `["nft"]`. */
   constructor(command: readonly string[]) {
-    if (command.length === 0) throw new TypeError("Cannot run nft: the command is empty");
-    this.#command = command;
+    this.#command = splitNftCommand(command);
   }
 
   /** How many nft processes the session has started so far. */
@@ -157,8 +157,8 @@ export class NftSession {
   }
 
   #spawn(): void {
-    const [program, ...prefix] = this.#command;
-    const child = new Deno.Command(program!, {
+    const [program, prefix] = this.#command;
+    const child = new Deno.Command(program, {
       args: [...prefix, "-j", "-i"],
       stdin: "piped",
       stdout: "piped",

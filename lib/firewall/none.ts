@@ -6,7 +6,7 @@
  * @module
  */
 
-import { findPort } from "../protocol/port.ts";
+import { findPort, formatPortSpec } from "../protocol/port.ts";
 import {
   checkPorts,
   checkTarget,
@@ -75,14 +75,16 @@ export class NoneBackend implements FirewallBackend {
       checkTimeout(grant.timeoutMs);
       if (findPort(this.#ports, target) === undefined) {
         throw new RangeError(
-          `Cannot open grant: ${target.protocol}/${target.port} is not a protected port`,
+          `Cannot open grant: ${formatPortSpec(target)} is not a protected port`,
         );
       }
       const { address, protocol, port } = target;
       const live = { address, protocol, port, timeoutMs: grant.timeoutMs };
       this.#grants.set(keyOf(target), { grant: live, expiresAt: this.#now() + grant.timeoutMs });
       this.#log(
-        `firewall none: would open ${target.protocol}/${target.port} for ${target.address} (${grant.timeoutMs} ms)`,
+        `firewall none: would open ${
+          formatPortSpec(target)
+        } for ${target.address} (${grant.timeoutMs} ms)`,
       );
     });
   }
@@ -92,7 +94,7 @@ export class NoneBackend implements FirewallBackend {
       const checked = checkTarget(target);
       if (this.#grants.delete(keyOf(checked))) {
         this.#log(
-          `firewall none: would close ${checked.protocol}/${checked.port} for ${checked.address}`,
+          `firewall none: would close ${formatPortSpec(checked)} for ${checked.address}`,
         );
       }
     });
@@ -135,5 +137,5 @@ function keyOf(target: GrantTarget): string {
 
 function describePorts(ports: readonly ProtectedPort[]): string {
   if (ports.length === 0) return "no ports";
-  return ports.map((p) => `${p.protocol}/${p.port}`).join(", ");
+  return ports.map(formatPortSpec).join(", ");
 }

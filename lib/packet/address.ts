@@ -11,6 +11,36 @@ const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const IPV6_GROUPS = IPV6_ADDRESS_LENGTH / 2;
 
+/** An IP version, of an address or a decoded packet. */
+export type IpFamily = 4 | 6;
+
+/**
+ * The family of 4 (IPv4) or 16 (IPv6) address bytes.
+ *
+ * @example
+ * ```ts
+ * import { familyOf } from "./address.ts";
+ * if (familyOf(new Uint8Array(4)) !== 4 || familyOf(new Uint8Array(16)) !== 6) throw new Error();
+ * ```
+ */
+export function familyOf(bytes: Uint8Array): IpFamily {
+  return bytes.length === IPV4_ADDRESS_LENGTH ? 4 : 6;
+}
+
+/**
+ * Whether 16 address bytes are an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
+ *
+ * @example
+ * ```ts
+ * import { isIpv4Mapped, parseAddress } from "./address.ts";
+ * if (!isIpv4Mapped(parseAddress("::ffff:10.0.0.1")!)) throw new Error();
+ * ```
+ */
+export function isIpv4Mapped(bytes: Uint8Array): boolean {
+  if (bytes.length !== IPV6_ADDRESS_LENGTH) return false;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}
 /**
  * Parses a dotted-quad IPv4 address (`10.77.0.1`) or an IPv6 address in any RFC 4291 text form
  * (`fd77::1`, `::ffff:10.77.0.1`) into 4 or 16 bytes. Refuses leading zeros in IPv4 octets (their
@@ -51,11 +81,9 @@ export function formatAddress(bytes: Uint8Array): string {
   if (bytes.length !== IPV6_ADDRESS_LENGTH) {
     throw new TypeError(`Cannot format address: expected 4 or 16 bytes, got ${bytes.length}`);
   }
+  if (isIpv4Mapped(bytes)) return `::ffff:${formatIpv4(bytes, 12)}`;
   const groups: number[] = [];
   for (let i = 0; i < IPV6_GROUPS; i++) groups.push((bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${formatIpv4(bytes, 12)}`;
-  }
   // The longest run of two or more zero groups (the first of equal runs) becomes "::".
   let bestStart = -1;
   let bestLength = 1;

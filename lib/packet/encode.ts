@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { IpFamily } from "./address.ts";
 import { checksumAdd, checksumAddWord, checksumFinish } from "./checksum.ts";
 import {
   DEFAULT_TCP_WINDOW,
@@ -161,8 +162,6 @@ export function encodeUdpPacket(options: UdpPacketOptions): Uint8Array {
   return out;
 }
 
-type Family = 4 | 6;
-
 interface IpFields {
   source: Uint8Array;
   destination: Uint8Array;
@@ -170,7 +169,7 @@ interface IpFields {
   identification?: number;
 }
 
-function addressFamily(source: Uint8Array, destination: Uint8Array): Family {
+function addressFamily(source: Uint8Array, destination: Uint8Array): IpFamily {
   if (source.length === IPV4_ADDRESS_LENGTH && destination.length === IPV4_ADDRESS_LENGTH) return 4;
   if (source.length === IPV6_ADDRESS_LENGTH && destination.length === IPV6_ADDRESS_LENGTH) return 6;
   throw new TypeError(
@@ -178,7 +177,7 @@ function addressFamily(source: Uint8Array, destination: Uint8Array): Family {
   );
 }
 
-function ipHeaderLength(family: Family): number {
+function ipHeaderLength(family: IpFamily): number {
   return family === 4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
 }
 
@@ -193,7 +192,7 @@ function checkRange(name: string, value: number, max: number, min = 0): number {
 
 /** Allocates the packet and writes its IP header; the transport part is left for the caller. */
 function allocatePacket(
-  family: Family,
+  family: IpFamily,
   protocol: number,
   transportLength: number,
   fields: IpFields,
@@ -231,7 +230,7 @@ function allocatePacket(
 }
 
 /** The TCP or UDP checksum over the pseudo-header and the transport part of `packet`. */
-function transportChecksum(packet: Uint8Array, family: Family, protocol: number): number {
+function transportChecksum(packet: Uint8Array, family: IpFamily, protocol: number): number {
   const start = ipHeaderLength(family);
   const length = packet.length - start;
   // Pseudo-header: the addresses (contiguous in both headers), the protocol, the length.

@@ -6,11 +6,8 @@
  * @module
  */
 
-import { formatAddress } from "./address.ts";
+import { formatAddress, type IpFamily } from "./address.ts";
 import { IPV4_ADDRESS_LENGTH, IPV6_ADDRESS_LENGTH } from "./constants.ts";
-
-/** IP version of a decoded packet. */
-export type IpFamily = 4 | 6;
 
 /**
  * A mutable view of one decoded frame, filled by {@linkcode decodeFrame}. Create one per capture

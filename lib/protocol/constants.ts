@@ -5,20 +5,22 @@
  * @module
  */
 
+import { AES_BLOCK_BYTES } from "./aes256.ts";
+
 // ---- Protocol constants -------------------------------------------------------------------
 
 /** Protocol version carried in the high nibble of the first sealed byte. */
 export const PROTOCOL_VERSION = 2;
-/** Length of the trailer at the end of a packet's payload: UID + sealed block. */
-export const TRAILER_LENGTH = 37;
 /** Length of the cleartext user id at the start of the trailer (big-endian). */
 export const UID_LENGTH = 5;
-/** Length of the sealed block: one AES block of ciphertext, then the tag. */
-export const SEALED_LENGTH = 32;
-/** Length of the encrypted block (one AES-256 block). */
-export const BLOCK_LENGTH = 16;
+/** Length of the encrypted block (one AES-256 block, 16 bytes). */
+export const BLOCK_LENGTH: number = AES_BLOCK_BYTES;
 /** Length of the truncated HMAC-SHA256 tag. */
 export const TAG_LENGTH = 16;
+/** Length of the sealed block, 32 bytes: one AES block of ciphertext, then the tag. */
+export const SEALED_LENGTH: number = BLOCK_LENGTH + TAG_LENGTH;
+/** Length of the trailer at the end of a packet's payload, 37 bytes: UID + sealed block. */
+export const TRAILER_LENGTH: number = UID_LENGTH + SEALED_LENGTH;
 /** Length of a user's secret in bytes (256 bits). */
 export const SECRET_LENGTH = 32;
 /** Largest user id that fits the 5-byte field. */

@@ -14,6 +14,7 @@
  */
 
 import {
+  BLOCK_LENGTH,
   FLAG_SOURCE_BOUND,
   MAX_SEQUENCE,
   PROTOCOL_VERSION,
@@ -79,7 +80,7 @@ export function encodeBlock(
   flags: number,
   last4: number,
 ): Uint8Array {
-  const block = new Uint8Array(16);
+  const block = new Uint8Array(BLOCK_LENGTH);
   const view = new DataView(block.buffer);
   block[0] = (PROTOCOL_VERSION << 4) | flags;
   switch (body.kind) {
@@ -137,7 +138,7 @@ export function decodeBlock(
   context: number,
   block: Uint8Array,
 ): DecodedBlock | undefined {
-  const view = new DataView(block.buffer, block.byteOffset, 16);
+  const view = new DataView(block.buffer, block.byteOffset, BLOCK_LENGTH);
   const version = block[0]! >> 4;
   const flags = block[0]! & 0x0f;
   const code = block[1]!;

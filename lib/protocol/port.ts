@@ -8,11 +8,27 @@
 /** A transport protocol spa can guard. */
 export type L4Protocol = "tcp" | "udp";
 
+/** The highest port number (ports are 16 bits; 0 is not a port). */
+export const MAX_PORT = 65535;
+
+/**
+ * Whether `port` is a valid port number (an integer in 1..{@linkcode MAX_PORT}).
+ *
+ * @example
+ * ```ts
+ * import { isValidPort } from "./port.ts";
+ * if (!isValidPort(22) || isValidPort(0) || isValidPort(65536)) throw new Error();
+ * ```
+ */
+export function isValidPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= MAX_PORT;
+}
+
 /** A protocol and port number, e.g. tcp port 22. */
 export interface PortSpec {
   /** `tcp` or `udp`. */
   readonly protocol: L4Protocol;
-  /** 1..65535. */
+  /** 1..{@linkcode MAX_PORT}. */
   readonly port: number;
 }
 
@@ -29,4 +45,17 @@ export interface PortSpec {
  */
 export function findPort<P extends PortSpec>(ports: readonly P[], target: PortSpec): P | undefined {
   return ports.find((p) => p.protocol === target.protocol && p.port === target.port);
+}
+
+/**
+ * The canonical text of a port reference, e.g. `"tcp/22"`; also the key of `[ports."tcp/22"]`.
+ *
+ * @example
+ * ```ts
+ * import { formatPortSpec } from "./port.ts";
+ * if (formatPortSpec({ protocol: "udp", port: 53 }) !== "udp/53") throw new Error();
+ * ```
+ */
+export function formatPortSpec(spec: PortSpec): string {
+  return `${spec.protocol}/${spec.port}`;
 }

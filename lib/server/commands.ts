@@ -8,9 +8,7 @@
 
 import type { Logger } from "./log.ts";
 import type { UserGrant } from "./users.ts";
-
-/** What a command is run for. */
-export type CommandEvent = UserGrant;
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Longest output kept from one command, in bytes. */
 export const MAX_COMMAND_OUTPUT = 16 * 1024;
@@ -34,7 +32,7 @@ export const MAX_COMMAND_OUTPUT = 16 * 1024;
  */
 export async function runCommand(
   argv: readonly string[],
-  event: CommandEvent,
+  event: UserGrant,
   options: { timeoutMs: number; log: Logger; label: string },
 ): Promise<number> {
   const [program, ...args] = argv;
@@ -43,7 +41,7 @@ export async function runCommand(
     program,
     user: event.user,
     address: event.address,
-    port: `${event.protocol}/${event.port}`,
+    port: formatPortSpec(event),
   };
   if (program === undefined) return 0;
   // `output()` with an abort signal rather than spawn(): in Deno 2.9, spawn() with piped output

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { findPort } from "../protocol/port.ts";
+import { findPort, formatPortSpec } from "../protocol/port.ts";
 import { hostAddresses } from "../../ffi/interfaces.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
@@ -15,7 +15,7 @@ import type { FirewallBackend } from "../firewall/backend.ts";
 import type { NftBackend } from "../firewall/nft.ts";
 import { Counters } from "./counters.ts";
 import { GrantBook } from "./grants.ts";
-import { Logger, type LogSink, stderrSink } from "./log.ts";
+import { type LogFormat, Logger, type LogSink, stderrSink } from "./log.ts";
 import { Pipeline } from "./pipeline.ts";
 import { ProbeBudget } from "./probe_budget.ts";
 import { SourceRateLimit } from "./rate_limit.ts";
@@ -42,7 +42,7 @@ export const TICK_MS = 1_000;
 /** Options of {@linkcode Daemon.start}. */
 export interface DaemonOptions {
   /** Overrides the config's log format. */
-  logFormat?: "text" | "json";
+  logFormat?: LogFormat;
   /** Where log lines go (tests capture them). */
   logSink?: LogSink;
 }
@@ -240,7 +240,7 @@ export class Daemon {
       firewall: this.#config.firewall,
       users: this.#users.size,
       ...(loaded.broken.length > 0 ? { user_files_invalid: loaded.broken.length } : {}),
-      ports: this.#config.ports.map((p) => `${p.protocol}/${p.port}`).join(","),
+      ports: this.#config.ports.map(formatPortSpec).join(","),
     });
     await this.#writeStatus();
   }

@@ -14,7 +14,7 @@ import { NftTimeoutError } from "../firewall/nft_runner.ts";
 import { runCommand } from "./commands.ts";
 import type { Logger } from "./log.ts";
 import type { Grant, GrantTarget, LiveGrant } from "../firewall/backend.ts";
-import type { PortSpec } from "../protocol/port.ts";
+import { formatPortSpec, type PortSpec } from "../protocol/port.ts";
 import type { GrantStatus } from "./status.ts";
 import type { GrantRequest, UserGrant } from "./users.ts";
 
@@ -70,7 +70,7 @@ export interface GrantBookOptions {
 }
 
 /** Options of {@linkcode GrantBook.open}. */
-export interface OpenOptions {
+export interface GrantOpenOptions {
   /**
    * The request repeats an accepted one (a retransmission): a grant the book holds and wrote to
    * the kernel less than {@linkcode RETRANSMIT_REFRESH_MS} ago is left as it is (no nft run).
@@ -123,7 +123,7 @@ export class GrantBook {
   }
 
   /** Opens or refreshes a grant; runs `on_open` first when its port had no grant. */
-  async open(request: GrantRequest, options: OpenOptions = {}): Promise<void> {
+  async open(request: GrantRequest, options: GrantOpenOptions = {}): Promise<void> {
     const key = grantKey(request);
     const held = this.#entries.get(key);
     if (
@@ -149,7 +149,7 @@ export class GrantBook {
         this.#options.firewall.close(request).catch((closeError) =>
           this.#options.log.error("close-failed", {
             address: request.address,
-            port: `${request.protocol}/${request.port}`,
+            port: formatPortSpec(request),
             reason: (closeError as Error).message,
           })
         );
@@ -276,7 +276,7 @@ export class GrantBook {
     this.#options.log.info("close", {
       user: entry.user,
       address: entry.address,
-      port: `${entry.protocol}/${entry.port}`,
+      port: formatPortSpec(entry),
       reason,
     });
     if (this.#countOnPort(entry) === 0) await this.#run("on_close", entry.user, entry);

@@ -20,7 +20,7 @@ import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { ReplyRoute } from "./reply_route.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import type { PortSpec } from "../protocol/port.ts";
+import { formatPortSpec, type PortSpec } from "../protocol/port.ts";
 import { nextState } from "./next_state.ts";
 import { sequenceSpent, stillLast } from "./replay.ts";
 import {
@@ -187,7 +187,11 @@ export class Pipeline {
           return;
         }
         this.#deps.reply(route, last.reply);
-        log.info("retransmit", { user: name, address, port: last.grant && portText(last.grant) });
+        log.info("retransmit", {
+          user: name,
+          address,
+          port: last.grant && formatPortSpec(last.grant),
+        });
         return;
       }
       case "clock-skew": {
@@ -251,7 +255,7 @@ export class Pipeline {
         log.warn("refused", {
           user: user.policy.name,
           address,
-          port: portText(grant),
+          port: formatPortSpec(grant),
           reason: refusal,
         });
         return;
@@ -280,7 +284,7 @@ export class Pipeline {
     log.info(message.kind === "knock" ? "accept" : message.kind, {
       user: user.policy.name,
       address,
-      port: grant && portText(grant),
+      port: grant && formatPortSpec(grant),
       bound: message.kind === "knock" ? message.bound : undefined,
     });
   }
@@ -349,7 +353,7 @@ export class Pipeline {
       this.#deps.log.error("open-failed", {
         user: user.policy.name,
         address,
-        port: portText(grant),
+        port: formatPortSpec(grant),
         reason: (error as Error).message,
       });
       return false;
@@ -391,10 +395,6 @@ export class Pipeline {
   #nowSeconds(): number {
     return Math.floor(this.#deps.now() / 1000);
   }
-}
-
-function portText(port: PortSpec): string {
-  return `${port.protocol}/${port.port}`;
 }
 
 function unreachable(value: never): never {

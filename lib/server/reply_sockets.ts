@@ -6,12 +6,13 @@
  */
 
 import { RawSocket } from "../../ffi/raw_socket.ts";
+import { familyOf, type IpFamily } from "../packet/address.ts";
 import type { Logger } from "./log.ts";
 import { replyPacket, type ReplyRoute } from "./reply_route.ts";
 
 /** A raw socket per IP version; a send that fails is logged, never thrown. */
 export class ReplySockets {
-  readonly #sockets = new Map<4 | 6, RawSocket>();
+  readonly #sockets = new Map<IpFamily, RawSocket>();
   readonly #log: Logger;
 
   /** No socket yet: see {@linkcode ReplySockets.open}. */
@@ -33,7 +34,7 @@ export class ReplySockets {
   send(route: ReplyRoute, trailer: Uint8Array): void {
     const packet = replyPacket(route, trailer);
     if (packet === undefined) return;
-    const socket = this.#sockets.get(route.remote.length === 4 ? 4 : 6);
+    const socket = this.#sockets.get(familyOf(route.remote));
     try {
       socket?.send(packet, route.remote);
     } catch (error) {

@@ -15,12 +15,10 @@ import type { GrantTarget } from "../firewall/backend.ts";
 import type { GrantBook } from "./grants.ts";
 import type { Logger } from "./log.ts";
 import { policyRefusal, type ServerUser, type UserGrant } from "./users.ts";
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Why a grant is revoked. */
 export type RevokeReason = "user-removed" | "port-removed" | "source-removed";
-
-/** What a grant must say for {@linkcode revocations}. */
-export type GrantRef = UserGrant;
 
 /**
  * The grants among `grants` that `users` (the new config's) no longer allow, each with its reason.
@@ -33,7 +31,7 @@ export type GrantRef = UserGrant;
  * if (out.length !== 1 || out[0]!.reason !== "user-removed") throw new Error("unexpected");
  * ```
  */
-export function revocations<G extends GrantRef>(
+export function revocations<G extends UserGrant>(
   grants: readonly G[],
   users: Iterable<Pick<ServerUser, "policy">>,
 ): { grant: G; reason: RevokeReason }[] {
@@ -136,7 +134,7 @@ export async function revokeGrants(
     const fields = {
       user: grant.user,
       address: grant.address,
-      port: `${grant.protocol}/${grant.port}`,
+      port: formatPortSpec(grant),
     };
     try {
       await book.revoke(grant, `revoked-${reason}`, async () => {

@@ -9,6 +9,7 @@
 import { formatDuration } from "../config/duration.ts";
 import { COUNTER_NAMES, type CounterName } from "./counters.ts";
 import type { UserGrant } from "./users.ts";
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Seconds between rewrites while the daemon is idle. */
 export const STATUS_INTERVAL_MS = 5_000;
@@ -168,9 +169,7 @@ export function formatStatus(
         ? "?"
         : formatDuration(Math.max(0, g.expiresInMs - age));
       lines.push(
-        `  ${g.user.padEnd(11)} ${g.address.padEnd(40)} ${
-          `${g.protocol}/${g.port}`.padEnd(10)
-        } ${left}`,
+        `  ${g.user.padEnd(11)} ${g.address.padEnd(40)} ${formatPortSpec(g).padEnd(10)} ${left}`,
       );
     }
   }

@@ -15,6 +15,7 @@
 import type { Grant } from "../firewall/backend.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
+import { formatPortSpec } from "../protocol/port.ts";
 
 /** Seconds between checks driven by the tick while `nft monitor` runs (it catches the rest). */
 export const CHECK_INTERVAL_MS = 10_000;
@@ -187,7 +188,7 @@ export class TableWatch {
       await firewall.close(grant).catch((error) =>
         log.error("table-restore-close-failed", {
           address: grant.address,
-          port: `${grant.protocol}/${grant.port}`,
+          port: formatPortSpec(grant),
           reason: (error as Error).message,
         })
       );
