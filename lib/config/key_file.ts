@@ -39,6 +39,7 @@ import { Fields, parseToml, Problems } from "./_fields.ts";
 import { ConfigError } from "./config_error.ts";
 import { Secret } from "./secret.ts";
 import { readSizeSync } from "./_read.ts";
+import { writeFileAtomic } from "../state/atomic_file.ts";
 
 /** A key file's contents. */
 export interface KeyFile {
@@ -408,20 +409,19 @@ export async function writeKeyFile(
   options: { overwrite?: boolean; name?: string } = {},
 ): Promise<void> {
   const data = new TextEncoder().encode(formatKeyFile(key, options));
-  const target = options.overwrite ? `${path}.tmp-${Deno.pid}-${randomSuffix()}` : path;
   try {
-    const file = await Deno.open(target, { write: true, createNew: true, mode: 0o600 });
+    // Replacing: written beside the old file and renamed over it, never half-written.
+    if (options.overwrite) return await writeFileAtomic(path, data, { mode: 0o600 });
+    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
     try {
-      await Deno.chmod(target, 0o600);
+      await Deno.chmod(path, 0o600);
       let written = 0;
       while (written < data.length) written += await file.write(data.subarray(written));
       await file.sync();
     } finally {
       file.close();
     }
-    if (target !== path) await Deno.rename(target, path);
   } catch (error) {
-    if (target !== path) await Deno.remove(target).catch(() => {});
     if (error instanceof Deno.errors.AlreadyExists) {
       throw new Deno.errors.AlreadyExists(`Cannot write key file ${path}: it already exists`);
     }
@@ -437,8 +437,4 @@ function openProblem(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) return "it cannot be read (permission denied)";
   if (error instanceof Deno.errors.IsADirectory) return "it is a folder";
   return `it cannot be opened (${(error as Error).message})`;
-}
-
-function randomSuffix(): string {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
 }

@@ -10,6 +10,7 @@ import { formatDuration } from "../config/duration.ts";
 import { COUNTER_NAMES, type CounterName } from "./counters.ts";
 import type { UserGrant } from "./users.ts";
 import { formatPortSpec } from "../protocol/port.ts";
+import { writeFileAtomic } from "../state/atomic_file.ts";
 
 /** Seconds between rewrites while the daemon is idle. */
 export const STATUS_INTERVAL_MS = 5_000;
@@ -78,10 +79,11 @@ export function statusPath(stateDir: string): string {
  * ```
  */
 export async function writeStatus(stateDir: string, status: StatusFile): Promise<void> {
-  const path = statusPath(stateDir);
-  const temp = `${path}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(status, null, 2) + "\n", { mode: 0o640 });
-  await Deno.rename(temp, path);
+  // Rewritten every few seconds: a crash may lose the last one, so no flush is worth its cost.
+  await writeFileAtomic(statusPath(stateDir), JSON.stringify(status, null, 2) + "\n", {
+    mode: 0o640,
+    durable: false,
+  });
 }
 
 /**

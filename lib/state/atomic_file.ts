@@ -25,6 +25,12 @@ import { basename, dirname, join } from "../posix_path.ts";
 export interface AtomicWriteOptions {
   /** Permission bits of the new file (default 0o600). */
   mode?: number;
+  /**
+   * Flush the file and its folder to disk before returning (default true). A snapshot rewritten
+   * every few seconds (the daemon's status file) sets it false: a crash can lose the last one,
+   * never leave a half-written one.
+   */
+  durable?: boolean;
 }
 
 /** A temporary file younger than this is left alone by the sweep even when unlocked. */
@@ -38,7 +44,7 @@ const encoder = new TextEncoder();
  *
  * @param path The target file; its folder must exist.
  * @param data Bytes, or text written as UTF-8.
- * @param options `mode` of the new file (default 0o600).
+ * @param options `mode` of the new file (default 0o600); `durable: false` skips the flushes.
  * @example
  * ```ts
  * import { readTextFileIfExists, writeFileAtomic } from "./atomic_file.ts";
@@ -55,6 +61,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   const mode = options.mode ?? 0o600;
+  const durable = options.durable ?? true;
   if (!swept.has(path)) {
     swept.add(path);
     await cleanTempFiles(path);
@@ -67,14 +74,14 @@ export async function writeFileAtomic(
     await Deno.chmod(temp, mode);
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
+    if (durable) await file.sync();
     await Deno.rename(temp, path);
     renamed = true;
   } finally {
     file.close();
     if (!renamed) await Deno.remove(temp).catch(() => {});
   }
-  await syncFolder(dirname(path));
+  if (durable) await syncFolder(dirname(path));
 }
 
 /**
