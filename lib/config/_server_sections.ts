@@ -157,11 +157,15 @@ export function readUser(
   };
 }
 
-export function readUsers(
+/**
+ * The `[[users]]` tables of the config, in steps: it yields after each user, so a reloading
+ * daemon can answer knocks in between (see `runStepsSliced` in `_pause.ts`).
+ */
+export function* readUsers(
   top: Fields,
   baseDir: string | undefined,
   usersDir: boolean,
-): { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] } {
+): Generator<void, { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] }, void> {
   const users: UserConfig[] = [];
   const keyFiles: KeyFileRef[] = [];
   const listed: PortSpec[] = [];
@@ -181,6 +185,7 @@ export function readUsers(
     if (read.keyFile) keyFiles.push(read.keyFile);
     listed.push(...read.ports);
     if (read.user !== undefined && top.problems.lines.length === before) users.push(read.user);
+    yield;
   }
   return { users, keyFiles, listed };
 }
