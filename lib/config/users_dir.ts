@@ -92,12 +92,15 @@ export async function readUsersDir(
   cache?: FileCache<UserFile>,
   sliceMs: number = Infinity,
 ): Promise<UserFile[]> {
-  let names: string[];
+  const names: string[] = [];
+  const keep = (entry: Deno.DirEntry) => {
+    if (entry.name.endsWith(".toml") && !entry.name.startsWith(".")) names.push(entry.name);
+  };
   try {
-    names = [];
-    for (const entry of Deno.readDirSync(dir)) {
-      if (entry.name.endsWith(".toml") && !entry.name.startsWith(".")) names.push(entry.name);
-    }
+    // Listing 20,000 entries takes tens of milliseconds: a reloading daemon lists off the main
+    // thread (the async listing), and answers knocks meanwhile.
+    if (sliceMs === Infinity) { for (const entry of Deno.readDirSync(dir)) keep(entry); }
+    else for await (const entry of Deno.readDir(dir)) keep(entry);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     const reason = error instanceof Deno.errors.NotFound
