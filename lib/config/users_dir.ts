@@ -184,9 +184,12 @@ function readUserFile(
     uid: read.user.uid,
     keyFile: read.keyFile!,
     ports: read.ports,
-    problems: [],
+    problems: NO_PROBLEMS,
   };
 }
+
+/** The problems of a good file (one array for all of them). */
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
 
 /** A small text file, refusing one that group or others may write (its reasons as messages). */
 function readSmallText(path: string): string {
