@@ -9,19 +9,6 @@ import { SECRET_LENGTH } from "../protocol/constants.ts";
 
 const HIDDEN = "[secret]";
 
-/**
- * Secret bytes that never print. The bytes live in a private field; {@linkcode Secret.bytes}
- * hands out a copy for key derivation.
- *
- * @example
- * ```ts
- * import { Secret } from "./secret.ts";
- * const secret = new Secret(new Uint8Array(32).fill(7));
- * if (JSON.stringify({ secret }) !== '{"secret":"[secret]"}') throw new Error();
- * if (`${secret}` !== "[secret]" || Deno.inspect(secret) !== "[secret]") throw new Error();
- * if (secret.bytes()[0] !== 7) throw new Error();
- * ```
- */
 /** Secrets per slab (one 64 KiB buffer). */
 export const SLAB_CELLS = 2048;
 
@@ -48,6 +35,20 @@ function takeCell(): number {
   return cell;
 }
 
+/**
+ * Secret bytes that never print. The bytes live in a slab cell only this object names;
+ * {@linkcode Secret.bytes}
+ * hands out a copy for key derivation.
+ *
+ * @example
+ * ```ts
+ * import { Secret } from "./secret.ts";
+ * const secret = new Secret(new Uint8Array(32).fill(7));
+ * if (JSON.stringify({ secret }) !== '{"secret":"[secret]"}') throw new Error();
+ * if (`${secret}` !== "[secret]" || Deno.inspect(secret) !== "[secret]") throw new Error();
+ * if (secret.bytes()[0] !== 7) throw new Error();
+ * ```
+ */
 export class Secret {
   /** Its cell in the slabs. */
   readonly #cell: number;
