@@ -6,7 +6,7 @@
  */
 
 /** Work slice between two yields while loading users: a knock waits at most about this long. */
-export const LOAD_SLICE_MS = 10;
+export const LOAD_SLICE_MS = 5;
 
 /**
  * A pause function: resolves at once (synchronously, `undefined`) until `sliceMs` has passed since
