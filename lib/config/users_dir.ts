@@ -100,7 +100,13 @@ export async function readUsersDir(
     // Listing 20,000 entries takes tens of milliseconds: a reloading daemon lists off the main
     // thread (the async listing), and answers knocks meanwhile.
     if (sliceMs === Infinity) { for (const entry of Deno.readDirSync(dir)) keep(entry); }
-    else for await (const entry of Deno.readDir(dir)) keep(entry);
+    else {
+      const pause = pauser(sliceMs);
+      for await (const entry of Deno.readDir(dir)) {
+        keep(entry);
+        await pause(); // the entries arrive at once: going through them takes turns too
+      }
+    }
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     const reason = error instanceof Deno.errors.NotFound
