@@ -11,6 +11,8 @@
  * @module
  */
 
+import { loadLibc } from "../../ffi/libc.ts";
+
 /**
  * How hard to collect: `"major"` is one full collection (tens of milliseconds for 10,000 users);
  * `"shrink"` repeats it until nothing more is freed and lets V8 return every free page (V8's
@@ -39,7 +41,20 @@ export function releaseHeap(how: Release): number | undefined {
     execution: "sync",
     ...(how === "shrink" ? { flavor: "last-resort" } : {}),
   });
+  if (how === "shrink") trimMalloc();
   return performance.now() - start;
+}
+
+/**
+ * Gives glibc's free heap memory back to the system (what the load's file reads and native
+ * buffers left: 2 to 3 MiB of RSS for 10,000 users); nothing when libc cannot be loaded.
+ */
+function trimMalloc(): void {
+  try {
+    loadLibc().malloc_trim(0n);
+  } catch {
+    // Not glibc, or no --allow-ffi for it: the memory stays with malloc, as before.
+  }
 }
 
 /** The options V8's `gc()` takes (its gc extension). */
