@@ -59,6 +59,8 @@ export const LIBC_SYMBOLS = {
   getifaddrs: { parameters: ["buffer"], result: "i32" },
   // void freeifaddrs(struct ifaddrs *list)
   freeifaddrs: { parameters: ["usize"], result: "void" },
+  // int malloc_trim(size_t pad): glibc returns the free memory of its heaps to the system
+  malloc_trim: { parameters: ["usize"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded libc. */

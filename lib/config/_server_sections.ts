@@ -83,7 +83,7 @@ export function readUser(
   user: Fields,
   baseDir: string | undefined,
   options: ReadUserOptions = {},
-): { user?: UserConfig; keyFile?: KeyFileRef; ports: PortSpec[] } {
+): { user?: UserConfig; keyFile?: KeyFileRef; ports: readonly PortSpec[] } {
   const taken = options.taken;
   const uid = user.integer("uid", 0, MAX_UID, { required: true, what: "not a uid" });
   if (uid !== undefined && taken !== undefined) {
@@ -126,6 +126,9 @@ export function readUser(
   const keys = good.map(formatPortSpec);
   const duplicate = keys.find((key, i) => keys.indexOf(key) !== i);
   if (duplicate !== undefined) user.problem("ports", `"${duplicate}" is listed twice`);
+  const shared = ports !== undefined && good.length === ports.length
+    ? sharedPortList(keys.join(","), good)
+    : undefined;
   const sourceTexts = user.data.sources;
   const cacheKey = sourceTexts === undefined ? DEFAULT_SOURCES : JSON.stringify(sourceTexts);
   let sourceList = options.sourceLists?.get(cacheKey);
@@ -148,20 +151,41 @@ export function readUser(
   const requireSourceBinding = user.boolean("require_source_binding") ??
     SERVER_DEFAULTS.require_source_binding;
   user.finish();
-  const out = { ...(ref ? { keyFile: ref } : {}), ports: good };
+  const out = { ...(ref ? { keyFile: ref } : {}), ports: shared ?? good };
   if (uid === undefined || name === undefined || keyFile === undefined || !ports) return out;
   if (!isValidName(name)) return out;
   return {
     ...out,
-    user: { uid, name, keyFile, ports, sources: sourceList, requireSourceBinding },
+    user: { uid, name, keyFile, ports: shared ?? ports, sources: sourceList, requireSourceBinding },
   };
 }
 
-export function readUsers(
+/** Most distinct port lists shared; a config with more builds the others per user. */
+const SHARED_PORT_LISTS = 1024;
+const portLists = new Map<string, readonly PortSpec[]>();
+
+/**
+ * One frozen array for every user with the same ports (by their canonical text): 10,000 users
+ * listing `["tcp/22"]` hold one array, not 10,000.
+ */
+function sharedPortList(key: string, specs: readonly PortSpec[]): readonly PortSpec[] {
+  let list = portLists.get(key);
+  if (list === undefined && portLists.size < SHARED_PORT_LISTS) {
+    list = Object.freeze(specs.map((spec) => Object.freeze({ ...spec })));
+    portLists.set(key, list);
+  }
+  return list ?? specs;
+}
+
+/**
+ * The `[[users]]` tables of the config, in steps: it yields after each user, so a reloading
+ * daemon can answer knocks in between (see `runStepsSliced` in `_pause.ts`).
+ */
+export function* readUsers(
   top: Fields,
   baseDir: string | undefined,
   usersDir: boolean,
-): { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] } {
+): Generator<void, { users: UserConfig[]; keyFiles: KeyFileRef[]; listed: PortSpec[] }, void> {
   const users: UserConfig[] = [];
   const keyFiles: KeyFileRef[] = [];
   const listed: PortSpec[] = [];
@@ -181,6 +205,7 @@ export function readUsers(
     if (read.keyFile) keyFiles.push(read.keyFile);
     listed.push(...read.ports);
     if (read.user !== undefined && top.problems.lines.length === before) users.push(read.user);
+    yield;
   }
   return { users, keyFiles, listed };
 }

@@ -9,8 +9,35 @@ import { SECRET_LENGTH } from "../protocol/constants.ts";
 
 const HIDDEN = "[secret]";
 
+/** Secrets per slab (one 64 KiB buffer). */
+export const SLAB_CELLS = 2048;
+
+const slabs: Uint8Array[] = [];
+/** Cells whose secret was collected (zeroed), to use again. */
+const freeCells: number[] = [];
+let nextCell = 0;
+const collected = new FinalizationRegistry<number>((cell) => {
+  slabOf(cell).fill(0, offsetOf(cell), offsetOf(cell) + SECRET_LENGTH);
+  freeCells.push(cell);
+});
+
+function slabOf(cell: number): Uint8Array {
+  return slabs[Math.floor(cell / SLAB_CELLS)]!;
+}
+
+function offsetOf(cell: number): number {
+  return (cell % SLAB_CELLS) * SECRET_LENGTH;
+}
+
+function takeCell(): number {
+  const cell = freeCells.pop() ?? nextCell++;
+  if (cell >= slabs.length * SLAB_CELLS) slabs.push(new Uint8Array(SLAB_CELLS * SECRET_LENGTH));
+  return cell;
+}
+
 /**
- * Secret bytes that never print. The bytes live in a private field; {@linkcode Secret.bytes}
+ * Secret bytes that never print. The bytes live in a slab cell only this object names;
+ * {@linkcode Secret.bytes}
  * hands out a copy for key derivation.
  *
  * @example
@@ -23,7 +50,8 @@ const HIDDEN = "[secret]";
  * ```
  */
 export class Secret {
-  readonly #bytes: Uint8Array;
+  /** Its cell in the slabs. */
+  readonly #cell: number;
 
   /**
    * Holds a copy of `bytes`.
@@ -37,25 +65,33 @@ export class Secret {
         `Cannot make secret: expected ${SECRET_LENGTH} bytes, got ${bytes.length}`,
       );
     }
-    this.#bytes = bytes.slice();
+    this.#cell = takeCell();
+    slabOf(this.#cell).set(bytes, offsetOf(this.#cell));
+    collected.register(this, this.#cell);
   }
 
   /** A copy of the 32 secret bytes (the caller may zero it after use). */
   bytes(): Uint8Array {
-    return this.#bytes.slice();
+    const at = offsetOf(this.#cell);
+    return slabOf(this.#cell).slice(at, at + SECRET_LENGTH);
   }
 
   /** Constant-time comparison with another secret. */
   equals(other: Secret): boolean {
     // Both are SECRET_LENGTH bytes; every byte is read and the differences folded with OR.
     let diff = 0;
-    for (let i = 0; i < SECRET_LENGTH; i++) diff |= this.#bytes[i]! ^ other.#bytes[i]!;
+    const mine = slabOf(this.#cell);
+    const theirs = slabOf(other.#cell);
+    const a = offsetOf(this.#cell);
+    const b = offsetOf(other.#cell);
+    for (let i = 0; i < SECRET_LENGTH; i++) diff |= mine[a + i]! ^ theirs[b + i]!;
     return diff === 0;
   }
 
   /** Overwrites the bytes with zeros; the secret is useless afterwards. */
   wipe(): void {
-    this.#bytes.fill(0);
+    const at = offsetOf(this.#cell);
+    slabOf(this.#cell).fill(0, at, at + SECRET_LENGTH);
   }
 
   /** Always `[secret]`. */
@@ -82,4 +118,22 @@ export class Secret {
   [Symbol.toPrimitive](): string {
     return HIDDEN;
   }
+}
+
+/**
+ * How the slabs are used (for tests and diagnostics; no secret byte leaves): cells handed out so
+ * far, cells free to use again, and whether every free cell is zeroed.
+ *
+ * @example
+ * ```ts
+ * import { Secret, slabUsage } from "./secret.ts";
+ * new Secret(new Uint8Array(32).fill(1));
+ * if (slabUsage().cells < 1 || !slabUsage().freeZeroed) throw new Error();
+ * ```
+ */
+export function slabUsage(): { cells: number; free: number; freeZeroed: boolean } {
+  const freeZeroed = freeCells.every((cell) =>
+    slabOf(cell).subarray(offsetOf(cell), offsetOf(cell) + SECRET_LENGTH).every((b) => b === 0)
+  );
+  return { cells: nextCell, free: freeCells.length, freeZeroed };
 }

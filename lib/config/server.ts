@@ -12,7 +12,9 @@
 
 import { TABLE_NAME } from "../firewall/nft_script.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
-import { Fields, parseToml, Problems } from "./_fields.ts";
+import { Fields, Problems } from "./_fields.ts";
+import { runSteps, runStepsSliced } from "./_pause.ts";
+import { parseTomlSteps } from "./_toml_split.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseByteSize } from "./byte_size.ts";
@@ -167,8 +169,38 @@ export function checkServerConfig(
   text: string,
   options: { path?: string } = {},
 ): ServerConfigCheck {
+  return runSteps(checkSteps(text, options));
+}
+
+/**
+ * Like {@linkcode checkServerConfig}, with the same result, but yields to the event loop after
+ * each `sliceMs` of work (between two `[[users]]` tables), for a daemon that reloads a config
+ * of thousands of users while it answers knocks.
+ *
+ * @example
+ * ```ts
+ * import { checkServerConfigSliced } from "./server.ts";
+ * let text = `server_id = "web1"\n`;
+ * for (let uid = 1; uid <= 100; uid++) {
+ *   text += `[[users]]\nuid = ${uid}\nname = "u${uid}"\nkey_file = "/k/${uid}"\nports = ["tcp/22"]\n`;
+ * }
+ * const check = await checkServerConfigSliced(text, { sliceMs: 1 });
+ * if (check.config?.users.length !== 100) throw new Error(check.problems.join("\n"));
+ * ```
+ */
+export function checkServerConfigSliced(
+  text: string,
+  options: { path?: string; sliceMs?: number } = {},
+): Promise<ServerConfigCheck> {
+  return runStepsSliced(checkSteps(text, options), options.sliceMs);
+}
+
+function* checkSteps(
+  text: string,
+  options: { path?: string },
+): Generator<void, ServerConfigCheck, void> {
   const problems = new Problems();
-  const parsed = parseToml(text);
+  const parsed = yield* parseTomlSteps(text);
   if (parsed.reason !== undefined) {
     return { config: undefined, problems: [parsed.reason], keyFiles: [] };
   }
@@ -229,7 +261,7 @@ export function checkServerConfig(
   const rateLimit = readRateLimit(top);
   const usersDir = path("users_dir", top, top.string("users_dir"));
   const withDir = top.data.users_dir !== undefined;
-  const { users, keyFiles, listed } = readUsers(top, baseDir, withDir);
+  const { users, keyFiles, listed } = yield* readUsers(top, baseDir, withDir);
   const ports = readPorts(top, listed, idleTimeoutMs, withDir);
   top.finish();
 

@@ -92,11 +92,20 @@ export async function readUsersDir(
   cache?: FileCache<UserFile>,
   sliceMs: number = Infinity,
 ): Promise<UserFile[]> {
-  let names: string[];
+  const names: string[] = [];
+  const keep = (entry: Deno.DirEntry) => {
+    if (entry.name.endsWith(".toml") && !entry.name.startsWith(".")) names.push(entry.name);
+  };
   try {
-    names = [];
-    for (const entry of Deno.readDirSync(dir)) {
-      if (entry.name.endsWith(".toml") && !entry.name.startsWith(".")) names.push(entry.name);
+    // Listing 20,000 entries takes tens of milliseconds: a reloading daemon lists off the main
+    // thread (the async listing), and answers knocks meanwhile.
+    if (sliceMs === Infinity) { for (const entry of Deno.readDirSync(dir)) keep(entry); }
+    else {
+      const pause = pauser(sliceMs);
+      for await (const entry of Deno.readDir(dir)) {
+        keep(entry);
+        await pause(); // the entries arrive at once: going through them takes turns too
+      }
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
@@ -181,9 +190,12 @@ function readUserFile(
     uid: read.user.uid,
     keyFile: read.keyFile!,
     ports: read.ports,
-    problems: [],
+    problems: NO_PROBLEMS,
   };
 }
+
+/** The problems of a good file (one array for all of them). */
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
 
 /** A small text file, refusing one that group or others may write (its reasons as messages). */
 function readSmallText(path: string): string {

@@ -143,12 +143,8 @@ export class UserTable {
     for (const config of users) {
       const key = keys.get(config.uid);
       if (key === undefined) continue;
-      const policy: UserPolicy = {
-        name: config.name,
-        ports: config.ports,
-        sources: config.sources,
-        requireSourceBinding: config.requireSourceBinding,
-      };
+      // The user's config is her policy (one object less per user).
+      const policy: UserPolicy = config;
       const old = this.#entries.get(config.uid);
       const keep = old !== undefined && sameServer && sameKey(old.key, key);
       if (keep && old.live !== undefined) old.live.policy = policy;
