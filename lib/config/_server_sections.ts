@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DAY_MS, SECOND_MS } from "./duration.ts";
 import { isValidName } from "../protocol/name.ts";
 import { MAX_UID } from "../protocol/constants.ts";
 import type { Checked } from "./_checked.ts";
@@ -14,9 +15,6 @@ import { checkCidr, type Cidr, SourceList } from "./cidr.ts";
 import type { PortSpec } from "../protocol/port.ts";
 import { checkPortSpec, formatPortSpec } from "./port_spec.ts";
 import { SERVER_DEFAULTS } from "./_server_defaults.ts";
-
-const SECOND = 1_000;
-const DAY = 24 * 60 * 60 * SECOND;
 
 /** A protected port with its settings (from the users' `ports` and `[ports."tcp/22"]`). */
 export interface PortConfig extends PortSpec {
@@ -58,7 +56,7 @@ export interface KeyFileRef {
 
 /** The `idle_timeout` key of `fields` (top level or a `[ports."tcp/22"]` table), in ms. */
 export function readIdle(fields: Fields): number | undefined {
-  return fields.duration("idle_timeout", SECOND, DAY, "1s", "1d");
+  return fields.duration("idle_timeout", SECOND_MS, DAY_MS, "1s", "1d");
 }
 
 /** Options of {@linkcode readUser}. */

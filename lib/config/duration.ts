@@ -8,7 +8,16 @@
 
 import type { Checked } from "./_checked.ts";
 
-const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
+/** Milliseconds in a second. */
+export const SECOND_MS = 1_000;
+/** Milliseconds in a minute. */
+export const MINUTE_MS = 60 * SECOND_MS;
+/** Milliseconds in an hour. */
+export const HOUR_MS = 60 * MINUTE_MS;
+/** Milliseconds in a day. */
+export const DAY_MS = 24 * HOUR_MS;
+
+const UNIT_MS = { d: DAY_MS, h: HOUR_MS, m: MINUTE_MS, s: SECOND_MS, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;
 const UNIT_ORDER: readonly Unit[] = ["d", "h", "m", "s", "ms"];
 const COMPONENT = /(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)\s*/y;

@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { FirewallKind } from "../firewall/backend.ts";
 import { TABLE_NAME } from "../firewall/nft_script.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, Problems } from "./_fields.ts";
@@ -18,7 +19,7 @@ import { parseTomlSteps } from "./_toml_split.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import { ConfigError } from "./config_error.ts";
 import { parseByteSize } from "./byte_size.ts";
-import { parseDuration } from "./duration.ts";
+import { DAY_MS, HOUR_MS, MINUTE_MS, parseDuration, SECOND_MS } from "./duration.ts";
 import {
   type KeyFileRef,
   type PortConfig,
@@ -32,9 +33,8 @@ import { SERVER_DEFAULTS } from "./_server_defaults.ts";
 export type { KeyFileRef, PortConfig, UserConfig } from "./_server_sections.ts";
 export { SERVER_DEFAULTS } from "./_server_defaults.ts";
 
-/** Which firewall backend opens ports. */
-export type FirewallKind = "nft" | "none";
-/** How log lines are written. */
+export type { FirewallKind };
+/** How the daemon writes its log lines: `text` (key=value) or `json` (one object per line). */
 export type LogFormat = "text" | "json";
 
 /** Per-source limit on failed verifications (token bucket), with bounded memory. */
@@ -110,10 +110,10 @@ export interface ServerConfig {
   readonly ports: readonly PortConfig[];
 }
 
-const SECOND = 1_000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
+const SECOND = SECOND_MS;
+const MINUTE = MINUTE_MS;
+const HOUR = HOUR_MS;
+const DAY = DAY_MS;
 const MIB = 1024 * 1024;
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */

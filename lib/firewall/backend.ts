@@ -42,10 +42,13 @@ export interface LiveGrant extends Grant {
   readonly expiresInMs: number;
 }
 
+/** Which firewall backend opens ports. */
+export type FirewallKind = "nft" | "none";
+
 /** A firewall backend. Calls are serialised by the backend; each is atomic. */
 export interface FirewallBackend {
   /** `nft` or `none`. */
-  readonly kind: "nft" | "none";
+  readonly kind: FirewallKind;
   /** Installs the guard for `ports`, dropping every stale grant. */
   start(ports: readonly ProtectedPort[]): Promise<void>;
   /** Changes the protected ports (config reload), keeping the live grants. */

@@ -6,8 +6,9 @@
  * @module
  */
 
-/** Log line format. */
-export type LogFormat = "text" | "json";
+import type { LogFormat } from "../config/server.ts";
+
+export type { LogFormat };
 
 /** Severity of a line. */
 export type LogLevel = "info" | "warn" | "error";
