@@ -32,7 +32,7 @@
 import { parseArgs } from "node:util";
 import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { hex } from "../harness/knocker.ts";
-import { startServer, writeServerSetup } from "../harness/spa_server.ts";
+import { ROOT, startServer, writeServerSetup } from "../harness/spa_server.ts";
 import { createTopology, netnsSkipReason } from "../harness/topology.ts";
 import {
   CpuWindow,
@@ -45,8 +45,8 @@ import {
 } from "./e2e/proc.ts";
 import { bundleEntry } from "./memory/bundle.ts";
 import { sleep } from "./e2e/stats.ts";
+import { loadAverage, RESULTS_PATH, writeSection } from "./section.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BEGIN = "<!-- memory:begin -->";
 const END = "<!-- memory:end -->";
 
@@ -116,9 +116,8 @@ async function main(): Promise<number> {
   const section = render(results);
   console.log(section);
   if (!values["no-write"]) {
-    const path = `${ROOT}/bench/RESULTS.md`;
-    await Deno.writeTextFile(path, withSection(await Deno.readTextFile(path), section));
-    console.error(`wrote the memory section of ${path}`);
+    await writeSection("memory", section);
+    console.error(`wrote the memory section of ${RESULTS_PATH}`);
   }
   return 0;
 }
@@ -364,21 +363,6 @@ function render(results: Measured[]): string {
   }
   lines.push("", END);
   return lines.join("\n");
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
-function withSection(text: string, section: string): string {
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin < 0 || end < begin) return `${text.trimEnd()}\n\n${section}\n`;
-  return `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`;
 }
 
 if (import.meta.main) Deno.exit(await main());
