@@ -21,7 +21,7 @@ import { Capture } from "../ffi/pcap.ts";
 import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
 import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 import { createTopology, type Topology } from "../harness/topology.ts";
-import { cpuSeconds } from "./e2e/proc.ts";
+import { cpuSeconds, lines } from "./e2e/proc.ts";
 
 const KNOWN_UID = 1000;
 const FLOOD_SECONDS = 30;
@@ -97,22 +97,6 @@ async function child(mode: string, ringMib: number, count: number, warm: number)
   console.log(JSON.stringify(report));
   capture.close();
   Deno.exit(0); // like tcpdump: exit once done, without waiting for the runtime's teardown
-}
-
-/** A line reader over a child's stdout or stderr. */
-function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
-  return (async function* () {
-    let buffer = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        yield buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-      }
-    }
-    if (buffer !== "") yield buffer;
-  })();
 }
 
 /** Reads lines until one matches; throws after `ms` or at the end of the stream. */

@@ -37,6 +37,7 @@ import { createTopology, netnsSkipReason } from "../harness/topology.ts";
 import {
   CpuWindow,
   formatParts,
+  lines,
   type MappingShare,
   memoryKiB,
   type MemoryParts,
@@ -163,29 +164,23 @@ async function measure(variant: Variant, entry: string | undefined): Promise<Mea
       "--every",
       String(EVERY),
     ], { stdout: "piped", stderr: "inherit" });
-    let buffer = "";
-    for await (const chunk of loop.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let i: number;
-      while ((i = buffer.indexOf("\n")) >= 0) {
-        const match = /^knocks (\d+) (\d+) (\d+)$/.exec(buffer.slice(0, i));
-        buffer = buffer.slice(i + 1);
-        if (match === null) continue;
-        const memory = await memoryKiB(pid);
-        const point = {
-          knocks: Number(match[1]),
-          seconds: Number(match[2]) / 1000,
-          rssKiB: memory.rss,
-          privateDirtyKiB: memory.privateDirty,
-        };
-        resent = Number(match[3]);
-        points.push(point);
-        console.log(
-          `knocks ${point.knocks}: RSS ${mb(point.rssKiB)} MB, private dirty ${
-            mb(point.privateDirtyKiB)
-          } MB (${point.seconds.toFixed(1)} s); ${formatParts(await memoryParts(pid))}`,
-        );
-      }
+    for await (const line of lines(loop.stdout)) {
+      const match = /^knocks (\d+) (\d+) (\d+)$/.exec(line);
+      if (match === null) continue;
+      const memory = await memoryKiB(pid);
+      const point = {
+        knocks: Number(match[1]),
+        seconds: Number(match[2]) / 1000,
+        rssKiB: memory.rss,
+        privateDirtyKiB: memory.privateDirty,
+      };
+      resent = Number(match[3]);
+      points.push(point);
+      console.log(
+        `knocks ${point.knocks}: RSS ${mb(point.rssKiB)} MB, private dirty ${
+          mb(point.privateDirtyKiB)
+        } MB (${point.seconds.toFixed(1)} s); ${formatParts(await memoryParts(pid))}`,
+      );
     }
     const status = await loop.status;
     if (!status.success) throw new Error(`Cannot run the knock loop: exit ${status.code}`);

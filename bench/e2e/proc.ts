@@ -1,8 +1,36 @@
 /**
- * What the bench reads about processes from `/proc`: CPU time and peak memory.
+ * What the bench reads about processes from `/proc` (CPU time and peak memory) and from their
+ * output (its lines).
  *
  * @module
  */
+
+/**
+ * The lines of a child's stdout or stderr (or of stdin) as they come, the last one even without
+ * its newline.
+ *
+ * @example
+ * ```ts
+ * import { lines } from "./proc.ts";
+ * const out: string[] = [];
+ * for await (const line of lines(ReadableStream.from([new TextEncoder().encode("a\nb")]))) {
+ *   out.push(line);
+ * }
+ * if (out.join(",") !== "a,b") throw new Error(out.join(","));
+ * ```
+ */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+    }
+  }
+  if (buffer !== "") yield buffer;
+}
 
 /** The unit of `utime`/`stime` in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
 export const USER_HZ = 100;
