@@ -1,7 +1,8 @@
 /**
  * What every benchmark that records its figures shares: its own section of bench/RESULTS.md
  * between `<!-- name:begin -->` and `<!-- name:end -->` (each benchmark renders the markers as the
- * first and last lines of its section), and the load average stated beside the figures.
+ * first and last lines of its section; bench:e2e's table heads the file), and the load average
+ * stated beside the figures.
  *
  * @module
  */
@@ -42,6 +43,22 @@ export function withSection(text: string, name: string, section: string): string
 export async function writeSection(name: string, section: string): Promise<void> {
   const text = await Deno.readTextFile(RESULTS_PATH).catch(() => "");
   await Deno.writeTextFile(RESULTS_PATH, withSection(text, name, section));
+}
+
+/**
+ * Writes `head` (bench:e2e's table) as the start of bench/RESULTS.md, followed by the sections the
+ * other benchmarks wrote there; whatever else the file held is dropped.
+ *
+ * @example
+ * ```ts ignore
+ * await writeHead("# Benchmarks\n…");
+ * ```
+ */
+export async function writeHead(head: string): Promise<void> {
+  const previous = await Deno.readTextFile(RESULTS_PATH).catch(() => "");
+  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)]
+    .map((section) => section[0]);
+  await Deno.writeTextFile(RESULTS_PATH, [head.trimEnd(), ...kept].join("\n\n") + "\n");
 }
 
 /**

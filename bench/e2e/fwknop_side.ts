@@ -17,6 +17,7 @@ import type { Topology } from "../../harness/topology.ts";
 import { ServerProcess } from "../../harness/spa_server.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
+import { stopChild } from "./proc.ts";
 
 /** fwknop's default SPA port. */
 export const FWKNOP_PORT = 62201;
@@ -232,16 +233,7 @@ export class FwknopContender implements Contender {
 
   /** Stops fwknopd (it flushes its chains at exit), removes the deny rule and the files. */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#child.status;
-    clearTimeout(timer);
+    await stopChild(this.#child, "SIGTERM", 10_000);
     await this.#topo.exec("server", ["iptables", "-D", "INPUT", ...DENY]);
     await this.#topo.exec("server", ["iptables", "-F", "FWKNOP_INPUT"]);
     await this.#topo.exec("server", ["iptables", "-X", "FWKNOP_INPUT"]);

@@ -18,7 +18,7 @@ import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
 import type { Topology } from "../../harness/topology.ts";
 import { ConnectPoller } from "./connect_poller.ts";
-import { lines } from "./proc.ts";
+import { lines, stopChild } from "./proc.ts";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** One request to the prober. */
@@ -128,13 +128,7 @@ export class Prober implements AsyncDisposable {
     try {
       await this.#writer.close();
     } catch { /* already gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 2000);
-    await this.#child.status;
-    clearTimeout(timer);
+    await stopChild(this.#child, undefined, 2000);
   }
 }
 

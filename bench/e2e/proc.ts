@@ -36,6 +36,31 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
 export const USER_HZ = 100;
 
 /**
+ * Sends `signal` (none for a child that ends by itself, e.g. on closed stdin), SIGKILL after
+ * `graceMs`, and waits for the child to exit.
+ *
+ * @example
+ * ```ts ignore
+ * await stopChild(child, "SIGTERM", 10_000);
+ * ```
+ */
+export async function stopChild(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal | undefined,
+  graceMs: number,
+): Promise<void> {
+  const kill = (s: Deno.Signal) => {
+    try {
+      child.kill(s);
+    } catch { /* gone */ }
+  };
+  if (signal !== undefined) kill(signal);
+  const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+  await child.status;
+  clearTimeout(timer);
+}
+
+/**
  * CPU seconds (user + system, all threads) a process has used so far.
  *
  * @throws {Deno.errors.NotFound} When the process is gone.

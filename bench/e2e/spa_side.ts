@@ -22,6 +22,7 @@ import {
 import type { Topology } from "../../harness/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
+import { stopChild } from "./proc.ts";
 
 /** The UID of the bench's spa user (forged-trailer floods carry it). */
 export const SPA_UID = 1000;
@@ -188,16 +189,7 @@ export class SpaContender implements Contender {
 
   /** Stops the daemon (SIGTERM) and removes its files. */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#server.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#server.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#server.exited;
-    clearTimeout(timer);
+    await stopChild(this.#server.child, "SIGTERM", 10_000);
     // The daemon leaves its drop rules in place at exit; the next contender brings its own.
     await this.#topo.exec("server", ["nft", "delete", "table", "inet", "spa"]);
     await Deno.remove(this.#setup.dir, { recursive: true });
