@@ -112,4 +112,5 @@ export function ratio(a: number | undefined, b: number | undefined): string {
   return `${r < 0.01 ? r.toFixed(3) : r < 10 ? r.toFixed(2) : r.toFixed(0)}×`;
 }
 
+// The harness's sleep, for the benches that already import it from here (bench/scale.ts too).
 export { sleep } from "../../harness/knocker.ts";
