@@ -21,10 +21,10 @@ import { Capture } from "../ffi/pcap.ts";
 import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
 import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 import { createTopology, type Topology } from "../harness/topology.ts";
+import { cpuSeconds, lines } from "./e2e/proc.ts";
 
 const KNOWN_UID = 1000;
 const FLOOD_SECONDS = 30;
-const USER_HZ = 100; // the unit of utime/stime in /proc/<pid>/stat
 const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own default is 8 MiB)
 const DRAIN_RING_MIB = 1024; // 4096 blocks of 1 ms: 1M packets fit at ≥ 250k packets/s
 const DRAIN_ROUNDS = 3;
@@ -99,22 +99,6 @@ async function child(mode: string, ringMib: number, count: number, warm: number)
   Deno.exit(0); // like tcpdump: exit once done, without waiting for the runtime's teardown
 }
 
-/** A line reader over a child's stdout or stderr. */
-function lines(stream: ReadableStream<Uint8Array>): AsyncIterator<string> {
-  return (async function* () {
-    let buffer = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        yield buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-      }
-    }
-    if (buffer !== "") yield buffer;
-  })();
-}
-
 /** Reads lines until one matches; throws after `ms` or at the end of the stream. */
 async function waitFor(
   reader: AsyncIterator<string>,
@@ -137,12 +121,6 @@ async function waitFor(
   }
 }
 
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 async function floodFrom(topo: Topology, count: number, rate: number) {
   const out = await topo.execOk("client", [
     Deno.execPath(),
@@ -150,7 +128,6 @@ async function floodFrom(topo: Topology, count: number, rate: number) {
     ...MODULE_FLAGS,
     "-A",
     new URL("./flood.ts", import.meta.url).pathname,
-    "--via=packet",
     `--to=${topo.host("server").ipv4}`,
     `--count=${count}`,
     `--rate=${rate}`,
@@ -241,13 +218,13 @@ async function liveRound(
   const tcpdump = withTcpdump ? await startTcpdump(topo, LIVE_RING_MIB) : undefined;
   const ours = await startCapture(topo, flags, "live", LIVE_RING_MIB);
   const pids = [tcpdump?.process.pid, ours.process.pid];
-  const ticks = () => pids.map((pid) => pid === undefined ? 0 : cpuTicks(pid));
-  const cpuBefore = ticks();
+  const cpuNow = () => Promise.all(pids.map((pid) => pid === undefined ? 0 : cpuSeconds(pid)));
+  const cpuBefore = await cpuNow();
   const start = performance.now();
   const sent = await floodFrom(topo, count, rate);
   await new Promise((resolve) => setTimeout(resolve, BLOCK_WAIT_MS)); // let both read the tail
   const wall = (performance.now() - start) / 1000;
-  const cpu = ticks().map((t, i) => (t - cpuBefore[i]!) / USER_HZ / wall * 100);
+  const cpu = (await cpuNow()).map((t, i) => (t - cpuBefore[i]!) / wall * 100);
   await ours.process.stdin.close();
   const live: ChildReport = JSON.parse(
     await waitFor(ours.stdout, (l) => l.startsWith("{"), "report"),

@@ -49,6 +49,7 @@ import {
 import type { ContenderResults, RunResults } from "./e2e/results.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
 import { sleep } from "./e2e/stats.ts";
+import { RESULTS_PATH, writeHead } from "./section.ts";
 import type { FloodKind } from "./e2e/flooder.ts";
 
 /** Sizes of a full and a quick run. */
@@ -160,17 +161,10 @@ async function main(): Promise<number> {
   }
 
   const markdown = renderResults(results);
-  // Keep the sections the other benches (bench:flood-resync, bench:start, bench:scale, ...) write
-  // into the same file, each between its own `<!-- name:begin -->` and `<!-- name:end -->`.
-  const previous = await Deno.readTextFile(`${ROOT}/bench/RESULTS.md`).catch(() => "");
-  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)]
-    .map((section) => section[0]);
-  await Deno.writeTextFile(
-    `${ROOT}/bench/RESULTS.md`,
-    [markdown.trimEnd(), ...kept].join("\n\n") + "\n",
-  );
+  // Keeps the sections the other benches (bench:flood-resync, bench:start, ...) write there.
+  await writeHead(markdown);
   console.log(markdown);
-  log(`wrote ${ROOT}/bench/RESULTS.md`);
+  log(`wrote ${RESULTS_PATH}`);
   if (!values["no-readme"]) {
     const readme = `${ROOT}/README.md`;
     const text = await Deno.readTextFile(readme);

@@ -3,17 +3,15 @@
  * it runs in (start it with `ip netns exec` or `Topology.spawn`) with libc `sendmmsg` in batches.
  * Every flood is bounded by a packet count and a duration, and stops by itself.
  *
- * Two transports:
- * - `udp` (default): a kernel UDP socket; needs no privilege. The kernel builds each packet and
- *   resolves the next hop. Here (2 cores, a veth on the harness's bridge) about 180–250k packets/s.
- * - `packet`: ready-made Ethernet frames on an `AF_PACKET` socket (needs CAP_NET_RAW), skipping
- *   the sender's IP stack: 400–470k packets/s here. Frames go to `destinationMac`, by default a
- *   locally administered address no host has, so the bridge floods them to every port and every
- *   capture sees them, but no host's IP stack spends time on them. `source` may be spoofed.
+ * It sends ready-made Ethernet frames on an `AF_PACKET` socket (needs CAP_NET_RAW), skipping the
+ * sender's IP stack: 400–470k packets/s here (2 cores, a veth on the harness's bridge; a kernel
+ * UDP socket managed 180–250k). Frames go to `destinationMac`, by default a locally administered
+ * address no host has, so the bridge floods them to every port and every capture sees them, but
+ * no host's IP stack spends time on them. `source` may be spoofed.
  *
  * ```sh
  * ip netns exec NS deno run -A bench/flood.ts --to 10.77.0.1 --count 1000000 --rate 500000 \
- *   --seconds 10 --size 72 --random --via packet
+ *   --seconds 10 --size 72 --random
  * ```
  * The CLI prints one JSON line: `{"sent":…,"seconds":…,"rate":…}`.
  *
@@ -22,12 +20,10 @@
 
 import { parseArgs } from "node:util";
 import { openFloodLibc } from "../ffi/bench_libc.ts";
-import { socketAddress, systemError } from "../ffi/libc.ts";
+import { systemError } from "../ffi/libc.ts";
 import { localAddressFor } from "../ffi/local_address.ts";
 import { parseAddress } from "../lib/packet/mod.ts";
-
-/** How the flood leaves the host; see the module documentation. */
-export type FloodTransport = "udp" | "packet";
+import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
 
 /** Options of {@linkcode flood}. */
 export interface FloodOptions {
@@ -52,16 +48,14 @@ export interface FloodOptions {
   trailerUid?: number;
   /** Messages per `sendmmsg` call; default 256. */
   batch?: number;
-  /** Default `udp`. */
-  via?: FloodTransport;
-  /** `packet` only: the interface to send on; default `eth0`. */
+  /** The interface to send on; default `eth0`. */
   interface?: string;
-  /** `packet` only: destination MAC; default `02:00:00:00:00:00` (no host). */
+  /** Destination MAC; default `02:00:00:00:00:00` (no host). */
   destinationMac?: string;
-  /** `packet` only: IPv4 source address; default the one the kernel would choose. */
+  /** IPv4 source address; default the one the kernel would choose. */
   source?: string;
   /**
-   * `packet` only: spoof this many source addresses, cycling through 10.77.128.0–10.77.255.255
+   * Spoof this many source addresses, cycling through 10.77.128.0–10.77.255.255
    * (one per packet, `sources` ≤ 32768); default 1 (`source`). Each frame then has its own header.
    */
   sources?: number;
@@ -80,26 +74,22 @@ export interface FloodResult {
   rate: number;
 }
 
-const AF_INET = 2;
 const AF_PACKET = 17;
-const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
 const ETH_P_IP = 0x0800;
 const MMSGHDR_SIZE = 64; // struct mmsghdr on LP64 (x86_64, aarch64)
 const IOVEC_SIZE = 16;
 const SOCKADDR_LL_SIZE = 20;
 const FRAME_HEADER_SIZE = 42; // Ethernet 14 + IPv4 20 + UDP 8
-const TRAILER_LENGTH = 37;
 const SOURCE_PORT = 40000;
 const NO_HOST_MAC = "02:00:00:00:00:00";
 
 /**
  * Sends UDP datagrams to `destination` until `count` are sent or `seconds` pass, paced to `rate`.
- * The `udp` socket is unconnected, so ICMP port-unreachable replies never abort the flood.
  *
  * @throws {TypeError} When an address is malformed.
  * @throws {RangeError} When a number option is out of range.
- * @throws {SystemError} When the socket cannot be opened (`packet` needs CAP_NET_RAW).
+ * @throws {SystemError} When the packet socket cannot be opened (it needs CAP_NET_RAW).
  * @example
  * ```ts ignore
  * const result = await flood({ destination: "10.77.0.1", count: 100_000, rate: 50_000 });
@@ -112,32 +102,26 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
   const rate = options.rate ?? 0;
   const size = options.payloadSize ?? 72;
   const batch = options.batch ?? 256;
-  const packet = (options.via ?? "udp") === "packet";
   checkInteger("port", port, 1, 65535);
   checkInteger("count", options.count, 0, Number.MAX_SAFE_INTEGER);
   checkInteger("payloadSize", size, options.trailerUid === undefined ? 0 : TRAILER_LENGTH, 1472);
   checkInteger("batch", batch, 1, 1024);
   const sources = options.sources ?? 1;
   checkInteger("sources", sources, 1, 32_768);
-  if (sources > 1 && !packet) throw new RangeError("Cannot flood: sources needs via packet");
   if (!(seconds > 0)) {
     throw new RangeError(`Cannot flood: seconds must be positive, got ${seconds}`);
   }
   if (!(rate >= 0)) throw new RangeError(`Cannot flood: rate must be ≥ 0, got ${rate}`);
 
   // The message name: where each datagram goes.
-  const name = packet
-    ? linkAddress(options.interface ?? "eth0", options.destinationMac ?? NO_HOST_MAC)
-    : socketAddress(destination, port);
-  // `packet` sends [one shared Ethernet/IPv4/UDP header][payload]: two iovecs per message.
-  const header = packet ? frameHeader(options, destination, port, size) : new Uint8Array(0);
-  const iovecs = packet ? 2 : 1;
+  const name = linkAddress(options.interface ?? "eth0", options.destinationMac ?? NO_HOST_MAC);
+  // Each message is [one shared Ethernet/IPv4/UDP header][payload]: two iovecs.
+  const header = frameHeader(options, destination, port, size);
+  const iovecs = 2;
 
   const c = openFloodLibc();
-  const fd = packet
-    ? c.symbols.socket(AF_PACKET, SOCK_RAW, 0) // protocol 0: send only, receive nothing
-    : c.symbols.socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) throw systemError(packet ? "open a packet socket" : "open a UDP socket");
+  const fd = c.symbols.socket(AF_PACKET, SOCK_RAW, 0); // protocol 0: send only, receive nothing
+  if (fd < 0) throw systemError("open a packet socket");
   // One C block: [mmsghdr × batch][iovec × iovecs × batch][name][header × headers]
   // [payload × batch]: one shared header, or one per frame when spoofing many sources.
   const headers = sources > 1 ? batch : 1;
@@ -159,11 +143,9 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
       view.setUint32(m + 8, name.length, true); // msg_namelen
       view.setBigUint64(m + 16, address(v), true); // msg_iov
       view.setBigUint64(m + 24, BigInt(iovecs), true); // msg_iovlen
-      if (packet) {
-        const own = headers > 1 ? i * header.length : 0;
-        view.setBigUint64(v, address(headerOffset + own), true); // iov_base: the frame's header
-        view.setBigUint64(v + 8, BigInt(header.length), true); // iov_len
-      }
+      const own = headers > 1 ? i * header.length : 0;
+      view.setBigUint64(v, address(headerOffset + own), true); // iov_base: the frame's header
+      view.setBigUint64(v + 8, BigInt(header.length), true); // iov_len
       const payload = v + (iovecs - 1) * IOVEC_SIZE;
       view.setBigUint64(payload, address(payloadOffset + i * size), true); // iov_base
       view.setBigUint64(payload + 8, BigInt(size), true); // iov_len
@@ -230,7 +212,7 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
   }
 }
 
-/** The Ethernet, IPv4 and UDP headers every frame of a `packet` flood shares. */
+/** The Ethernet, IPv4 and UDP headers every frame of a flood shares. */
 function frameHeader(
   options: FloodOptions,
   destination: Uint8Array,
@@ -336,17 +318,16 @@ if (import.meta.main) {
       random: { type: "boolean", default: false },
       uid: { type: "string" },
       batch: { type: "string", default: "256" },
-      via: { type: "string", default: "udp" },
       interface: { type: "string", default: "eth0" },
       mac: { type: "string" },
       source: { type: "string" },
       sources: { type: "string" },
     },
   });
-  if (values.to === undefined || (values.via !== "udp" && values.via !== "packet")) {
+  if (values.to === undefined) {
     console.error(
       "usage: flood.ts --to IPV4 [--port N] [--count N] [--seconds S] [--rate PPS] [--size BYTES]\n" +
-        "  [--random] [--uid N] [--batch N] [--via udp|packet] [--interface IF] [--mac MAC]\n" +
+        "  [--random] [--uid N] [--batch N] [--interface IF] [--mac MAC]\n" +
         "  [--source IPV4] [--sources N]",
     );
     Deno.exit(2);
@@ -360,7 +341,6 @@ if (import.meta.main) {
     payloadSize: Number(values.size),
     random: values.random,
     batch: Number(values.batch),
-    via: values.via,
     interface: values.interface,
     ...(values.uid === undefined ? {} : { trailerUid: Number(values.uid) }),
     ...(values.mac === undefined ? {} : { destinationMac: values.mac }),

@@ -23,8 +23,8 @@ import { makeClientHome } from "../tests/e2e/_client_home.ts";
 import { startFlood } from "./e2e/flooder.ts";
 import { CpuWindow } from "./e2e/proc.ts";
 import { percent, pps, sleep } from "./e2e/stats.ts";
+import { RESULTS_PATH, writeSection } from "./section.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const FIRST_TRY = ["--timeout", "1s", "--retries", "0"];
 const BEGIN = "<!-- flood-resync:begin -->";
 const END = "<!-- flood-resync:end -->";
@@ -153,9 +153,8 @@ async function main(): Promise<number> {
   }
   const table = render(rows);
   console.log(table);
-  const path = `${ROOT}/bench/RESULTS.md`;
-  await Deno.writeTextFile(path, withSection(await Deno.readTextFile(path), table));
-  console.error(`wrote the flood-resync section of ${path}`);
+  await writeSection("flood-resync", table);
+  console.error(`wrote the flood-resync section of ${RESULTS_PATH}`);
   return 0;
 }
 
@@ -192,13 +191,6 @@ function render(rows: Row[]): string {
   }
   lines.push("", END);
   return lines.join("\n");
-}
-
-function withSection(text: string, section: string): string {
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin < 0 || end < begin) return `${text.trimEnd()}\n\n${section}\n`;
-  return `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -32,11 +32,12 @@
 import { parseArgs } from "node:util";
 import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { hex } from "../harness/knocker.ts";
-import { startServer, writeServerSetup } from "../harness/spa_server.ts";
+import { ROOT, startServer, writeServerSetup } from "../harness/spa_server.ts";
 import { createTopology, netnsSkipReason } from "../harness/topology.ts";
 import {
   CpuWindow,
   formatParts,
+  lines,
   type MappingShare,
   memoryKiB,
   type MemoryParts,
@@ -45,8 +46,8 @@ import {
 } from "./e2e/proc.ts";
 import { bundleEntry } from "./memory/bundle.ts";
 import { sleep } from "./e2e/stats.ts";
+import { loadAverage, RESULTS_PATH, writeSection } from "./section.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BEGIN = "<!-- memory:begin -->";
 const END = "<!-- memory:end -->";
 
@@ -116,9 +117,8 @@ async function main(): Promise<number> {
   const section = render(results);
   console.log(section);
   if (!values["no-write"]) {
-    const path = `${ROOT}/bench/RESULTS.md`;
-    await Deno.writeTextFile(path, withSection(await Deno.readTextFile(path), section));
-    console.error(`wrote the memory section of ${path}`);
+    await writeSection("memory", section);
+    console.error(`wrote the memory section of ${RESULTS_PATH}`);
   }
   return 0;
 }
@@ -164,29 +164,23 @@ async function measure(variant: Variant, entry: string | undefined): Promise<Mea
       "--every",
       String(EVERY),
     ], { stdout: "piped", stderr: "inherit" });
-    let buffer = "";
-    for await (const chunk of loop.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let i: number;
-      while ((i = buffer.indexOf("\n")) >= 0) {
-        const match = /^knocks (\d+) (\d+) (\d+)$/.exec(buffer.slice(0, i));
-        buffer = buffer.slice(i + 1);
-        if (match === null) continue;
-        const memory = await memoryKiB(pid);
-        const point = {
-          knocks: Number(match[1]),
-          seconds: Number(match[2]) / 1000,
-          rssKiB: memory.rss,
-          privateDirtyKiB: memory.privateDirty,
-        };
-        resent = Number(match[3]);
-        points.push(point);
-        console.log(
-          `knocks ${point.knocks}: RSS ${mb(point.rssKiB)} MB, private dirty ${
-            mb(point.privateDirtyKiB)
-          } MB (${point.seconds.toFixed(1)} s); ${formatParts(await memoryParts(pid))}`,
-        );
-      }
+    for await (const line of lines(loop.stdout)) {
+      const match = /^knocks (\d+) (\d+) (\d+)$/.exec(line);
+      if (match === null) continue;
+      const memory = await memoryKiB(pid);
+      const point = {
+        knocks: Number(match[1]),
+        seconds: Number(match[2]) / 1000,
+        rssKiB: memory.rss,
+        privateDirtyKiB: memory.privateDirty,
+      };
+      resent = Number(match[3]);
+      points.push(point);
+      console.log(
+        `knocks ${point.knocks}: RSS ${mb(point.rssKiB)} MB, private dirty ${
+          mb(point.privateDirtyKiB)
+        } MB (${point.seconds.toFixed(1)} s); ${formatParts(await memoryParts(pid))}`,
+      );
     }
     const status = await loop.status;
     if (!status.success) throw new Error(`Cannot run the knock loop: exit ${status.code}`);
@@ -364,21 +358,6 @@ function render(results: Measured[]): string {
   }
   lines.push("", END);
   return lines.join("\n");
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
-function withSection(text: string, section: string): string {
-  const begin = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (begin < 0 || end < begin) return `${text.trimEnd()}\n\n${section}\n`;
-  return `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`;
 }
 
 if (import.meta.main) Deno.exit(await main());

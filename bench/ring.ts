@@ -20,6 +20,7 @@ import { type FloodKind, startFlood } from "./e2e/flooder.ts";
 import { formatParts, memoryKiB, memoryParts, statusKiB } from "./e2e/proc.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
 import { sleep } from "./e2e/stats.ts";
+import { loadAverage, RESULTS_PATH, writeSection } from "./section.ts";
 import { SERVER_DEFAULTS } from "../lib/config/_server_defaults.ts";
 import { parseByteSize } from "../lib/config/byte_size.ts";
 
@@ -39,7 +40,6 @@ const SIZES = values.sizes.split(",").map(Number);
 const SECONDS = Number(values.seconds);
 const V8_VARIANTS = values.v8.split(";");
 const ROUNDS = Number(values.rounds);
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BEGIN = "<!-- ring:begin -->";
 const END = "<!-- ring:end -->";
 
@@ -103,17 +103,8 @@ async function main(): Promise<number> {
   const section = render(rows, trials, load);
   console.log(`\n${section}`);
   if (!values["no-write"]) {
-    const path = `${ROOT}/bench/RESULTS.md`;
-    const text = await Deno.readTextFile(path);
-    const begin = text.indexOf(BEGIN);
-    const end = text.indexOf(END);
-    await Deno.writeTextFile(
-      path,
-      begin < 0 || end < begin
-        ? `${text.trimEnd()}\n\n${section}\n`
-        : `${text.slice(0, begin)}${section}${text.slice(end + END.length)}`,
-    );
-    console.error(`wrote the ring section of ${path}`);
+    await writeSection("ring", section);
+    console.error(`wrote the ring section of ${RESULTS_PATH}`);
   }
   return 0;
 }
@@ -145,14 +136,6 @@ function render(rows: string[], trials: Trial[], load: string): string {
     "",
     END,
   ].join("\n");
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -24,6 +24,8 @@ import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { hostFileStem } from "../lib/state/client_store.ts";
 import { startEcho } from "../harness/knocker.ts";
 import { ROOT } from "../harness/spa_server.ts";
+import { bundleEntry } from "./memory/bundle.ts";
+import { RESULTS_PATH, writeSection } from "./section.ts";
 import { createTopology } from "../harness/topology.ts";
 import type { Contender } from "./e2e/contender.ts";
 import { startFwknop } from "./e2e/fwknop_side.ts";
@@ -63,19 +65,6 @@ function withEntry(
       };
     },
   });
-}
-
-async function bundle(entry: string, out: string): Promise<void> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    // `deno bundle` takes no --cached-only; --frozen and --no-remote keep it offline.
-    args: ["bundle", "--frozen", "--no-remote", "--quiet", "-o", out, `${ROOT}/${entry}`],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(`Cannot bundle ${entry}: ${new TextDecoder().decode(result.stderr)}`);
-  }
 }
 
 const FLOOR_LABEL = "hello-world `deno run` (the floor: its exit)";
@@ -243,7 +232,7 @@ async function main(): Promise<number> {
     // starts, and a later mount in this one would not reach the clients it spawns.
     mounted = await mountTmpfs(tmpfs);
     const clientBundle = `${work}/spa-client.js`;
-    await bundle("client.ts", clientBundle);
+    await bundleEntry("client.ts", clientBundle);
     await using topo = await createTopology(["server", "client"]);
     const server = topo.host("server");
     for (const address of FWKNOP_SOURCES) {
@@ -364,16 +353,8 @@ async function main(): Promise<number> {
   ];
   const section = lines.join("\n");
   console.log(section);
-  const path = `${ROOT}/bench/RESULTS.md`;
-  const previous = await Deno.readTextFile(path).catch(() => "");
-  const marked = /<!-- start:begin -->[\s\S]*<!-- start:end -->/;
-  await Deno.writeTextFile(
-    path,
-    marked.test(previous)
-      ? previous.replace(marked, section)
-      : `${previous.trimEnd()}\n\n${section}\n`,
-  );
-  log(`wrote ${path}`);
+  await writeSection("start", section);
+  log(`wrote ${RESULTS_PATH}`);
   return 0;
 }
 

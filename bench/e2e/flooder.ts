@@ -88,8 +88,6 @@ export function startFlood(topo: Topology, flooder: Host, server: Host, run: Flo
     String(run.seconds),
     "--size",
     String(FLOOD_PAYLOAD),
-    "--via",
-    "packet",
     "--mac",
     server.mac,
     ...(run.kind === "plain" ? [] : ["--random"]),

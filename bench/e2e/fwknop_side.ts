@@ -14,8 +14,10 @@
  */
 
 import type { Topology } from "../../harness/topology.ts";
+import { ServerProcess } from "../../harness/spa_server.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
+import { stopChild } from "./proc.ts";
 
 /** fwknop's default SPA port. */
 export const FWKNOP_PORT = 62201;
@@ -103,8 +105,8 @@ export async function startFwknop(
       `${dir}/fwknopd.pid`,
       "-r",
       `${dir}/run`,
-    ]);
-    const log = new LineLog(child);
+    ], { stdout: "null" });
+    const log = new ServerProcess(child); // fwknopd -f logs to stderr
     try {
       await log.waitFor(/Starting fwknopd main event loop|Sniffing interface/, 10_000);
     } catch (error) {
@@ -157,54 +159,6 @@ export async function fwknopVersion(): Promise<string | undefined> {
   }
 }
 
-/** Lines of a child's stdout and stderr, collected as they come (so its pipes never fill). */
-class LineLog {
-  readonly lines: string[] = [];
-  readonly #waiters: { pattern: RegExp; resolve: () => void }[] = [];
-
-  constructor(child: Deno.ChildProcess) {
-    void this.#collect(child.stdout);
-    void this.#collect(child.stderr);
-  }
-
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let buffer = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let i: number;
-      while ((i = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        this.lines.push(line);
-        for (const w of [...this.#waiters]) {
-          if (w.pattern.test(line)) {
-            this.#waiters.splice(this.#waiters.indexOf(w), 1);
-            w.resolve();
-          }
-        }
-      }
-    }
-  }
-
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
-    if (this.lines.some((l) => pattern.test(l))) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`Cannot find ${pattern} in fwknopd's log:\n${this.lines.join("\n")}`)),
-        timeoutMs,
-      );
-      this.#waiters.push({
-        pattern,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-}
-
 /** fwknop under test. */
 export class FwknopContender implements Contender {
   readonly name = "fwknop" as const;
@@ -212,7 +166,7 @@ export class FwknopContender implements Contender {
   readonly #topo: Topology;
   readonly #dir: string;
   readonly #child: Deno.ChildProcess;
-  readonly #log: LineLog;
+  readonly #log: ServerProcess;
   readonly #argv: string[];
   readonly #env: Record<string, string>;
   readonly #sources: readonly string[];
@@ -221,7 +175,7 @@ export class FwknopContender implements Contender {
     topo: Topology,
     dir: string,
     child: Deno.ChildProcess,
-    log: LineLog,
+    log: ServerProcess,
     argv: string[],
     env: Record<string, string>,
     sources: readonly string[],
@@ -279,16 +233,7 @@ export class FwknopContender implements Contender {
 
   /** Stops fwknopd (it flushes its chains at exit), removes the deny rule and the files. */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#child.status;
-    clearTimeout(timer);
+    await stopChild(this.#child, "SIGTERM", 10_000);
     await this.#topo.exec("server", ["iptables", "-D", "INPUT", ...DENY]);
     await this.#topo.exec("server", ["iptables", "-F", "FWKNOP_INPUT"]);
     await this.#topo.exec("server", ["iptables", "-X", "FWKNOP_INPUT"]);

@@ -18,6 +18,7 @@ import { PacketView } from "../../lib/packet/view.ts";
 import { TRAILER_LENGTH } from "../../lib/protocol/constants.ts";
 import type { Topology } from "../../harness/topology.ts";
 import { ConnectPoller } from "./connect_poller.ts";
+import { lines, stopChild } from "./proc.ts";
 import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 /** One request to the prober. */
@@ -127,25 +128,7 @@ export class Prober implements AsyncDisposable {
     try {
       await this.#writer.close();
     } catch { /* already gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 2000);
-    await this.#child.status;
-    clearTimeout(timer);
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let i: number;
-    while ((i = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-    }
+    await stopChild(this.#child, undefined, 2000);
   }
 }
 

@@ -1,11 +1,64 @@
 /**
- * What the bench reads about processes from `/proc`: CPU time and peak memory.
+ * What the bench reads about processes from `/proc` (CPU time and peak memory) and from their
+ * output (its lines).
  *
  * @module
  */
 
+/**
+ * The lines of a child's stdout or stderr (or of stdin) as they come, the last one even without
+ * its newline.
+ *
+ * @example
+ * ```ts
+ * import { lines } from "./proc.ts";
+ * const out: string[] = [];
+ * for await (const line of lines(ReadableStream.from([new TextEncoder().encode("a\nb")]))) {
+ *   out.push(line);
+ * }
+ * if (out.join(",") !== "a,b") throw new Error(out.join(","));
+ * ```
+ */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+    }
+  }
+  if (buffer !== "") yield buffer;
+}
+
 /** The unit of `utime`/`stime` in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
 export const USER_HZ = 100;
+
+/**
+ * Sends `signal` (none for a child that ends by itself, e.g. on closed stdin), SIGKILL after
+ * `graceMs`, and waits for the child to exit.
+ *
+ * @example
+ * ```ts ignore
+ * await stopChild(child, "SIGTERM", 10_000);
+ * ```
+ */
+export async function stopChild(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal | undefined,
+  graceMs: number,
+): Promise<void> {
+  const kill = (s: Deno.Signal) => {
+    try {
+      child.kill(s);
+    } catch { /* gone */ }
+  };
+  if (signal !== undefined) kill(signal);
+  const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+  await child.status;
+  clearTimeout(timer);
+}
 
 /**
  * CPU seconds (user + system, all threads) a process has used so far.

@@ -10,12 +10,10 @@
  * @module
  */
 
-import { writeKeyFile } from "../../lib/config/key_file.ts";
-import { Secret } from "../../lib/config/secret.ts";
 import { readStatus } from "../../lib/server/status.ts";
-import { clientFlags } from "../../lib/permissions.ts";
+import { type ClientHome, makeClientHome } from "../../tests/e2e/_client_home.ts";
+import { cacheDir, clientArgv } from "../../tests/client/_helpers.ts";
 import {
-  ROOT,
   serverArgv,
   ServerProcess,
   type ServerSetup,
@@ -24,6 +22,7 @@ import {
 import type { Topology } from "../../harness/topology.ts";
 import type { Contender, DropStats } from "./contender.ts";
 import type { ProbeRequest } from "./prober.ts";
+import { stopChild } from "./proc.ts";
 
 /** The UID of the bench's spa user (forged-trailer floods carry it). */
 export const SPA_UID = 1000;
@@ -73,58 +72,16 @@ export async function startSpa(
         throw new Error(`spa-server exited with ${s.code} at start:\n${server.lines.join("\n")}`);
       }),
     ]);
-    const home = await writeClientHome(setup, serverAddress);
-    return new SpaContender(topo, setup, server, home);
+    const home = await makeClientHome(setup, [
+      { name: HOST, address: serverAddress, user: USER, port: 22 },
+    ]);
+    const env = { HOME: home.dir, DENO_DIR: await cacheDir() };
+    return new SpaContender(topo, setup, server, home, env);
   } catch (error) {
     child.kill("SIGKILL");
     await Deno.remove(setup.dir, { recursive: true });
     throw error;
   }
-}
-
-interface ClientHome {
-  dir: string;
-  env: Record<string, string>;
-}
-
-/** A client home holding the user's key and a `[hosts.bench]` entry. */
-async function writeClientHome(setup: ServerSetup, serverAddress: string): Promise<ClientHome> {
-  const dir = `${setup.dir}/client-home`;
-  const keyDir = `${dir}/.config/spa/keys`;
-  await Deno.mkdir(keyDir, { recursive: true, mode: 0o700 });
-  const user = setup.users[0]!;
-  const keyFile = `${keyDir}/${USER}.key`;
-  await writeKeyFile(keyFile, {
-    uid: user.uid,
-    secret: new Secret(user.secret),
-    sequence: user.sequence,
-  });
-  await Deno.writeTextFile(
-    `${dir}/.config/spa/client.toml`,
-    [
-      `[hosts.${HOST}]`,
-      `address = "${serverAddress}"`,
-      `server_id = "${setup.serverId}"`,
-      `uid = ${user.uid}`,
-      `key_file = "${keyFile}"`,
-      "port = 22",
-      "",
-    ].join("\n"),
-  );
-  return { dir, env: { HOME: dir, DENO_DIR: await denoDir() } };
-}
-
-let cachedDenoDir: string | undefined;
-/** Deno's cache folder, so a client run with another HOME finds the npm packages. */
-async function denoDir(): Promise<string> {
-  if (cachedDenoDir !== undefined) return cachedDenoDir;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  cachedDenoDir = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
-  return cachedDenoDir;
 }
 
 /**
@@ -137,7 +94,7 @@ async function denoDir(): Promise<string> {
  * ```
  */
 export function spaClientArgv(args: readonly string[]): string[] {
-  return [Deno.execPath(), "run", ...clientFlags(), `${ROOT}/client.ts`, ...args];
+  return [Deno.execPath(), ...clientArgv(args)];
 }
 
 /** spa under test. */
@@ -148,12 +105,20 @@ export class SpaContender implements Contender {
   readonly #setup: ServerSetup;
   readonly #server: ServerProcess;
   readonly #home: ClientHome;
+  readonly #env: Record<string, string>;
 
-  constructor(topo: Topology, setup: ServerSetup, server: ServerProcess, home: ClientHome) {
+  constructor(
+    topo: Topology,
+    setup: ServerSetup,
+    server: ServerProcess,
+    home: ClientHome,
+    env: Record<string, string>,
+  ) {
     this.#topo = topo;
     this.#setup = setup;
     this.#server = server;
     this.#home = home;
+    this.#env = env;
   }
 
   get pid(): number {
@@ -174,7 +139,7 @@ export class SpaContender implements Contender {
     return {
       op: "knock",
       argv: spaClientArgv(["--host", HOST, "--transport", variant, "--json"]),
-      env: this.#home.env,
+      env: this.#env,
       openTimeoutMs,
       clientTimeoutMs: 15_000,
     };
@@ -224,18 +189,10 @@ export class SpaContender implements Contender {
 
   /** Stops the daemon (SIGTERM) and removes its files. */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#server.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        this.#server.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#server.exited;
-    clearTimeout(timer);
+    await stopChild(this.#server.child, "SIGTERM", 10_000);
     // The daemon leaves its drop rules in place at exit; the next contender brings its own.
     await this.#topo.exec("server", ["nft", "delete", "table", "inet", "spa"]);
     await Deno.remove(this.#setup.dir, { recursive: true });
+    await this.#home[Symbol.asyncDispose]();
   }
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+import { ROOT } from "../../harness/spa_server.ts";
 
 /**
  * Bundles `entry` (a path relative to the repository) into `out`.
