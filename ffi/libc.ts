@@ -59,8 +59,9 @@ export const LIBC_SYMBOLS = {
   getifaddrs: { parameters: ["buffer"], result: "i32" },
   // void freeifaddrs(struct ifaddrs *list)
   freeifaddrs: { parameters: ["usize"], result: "void" },
-  // int malloc_trim(size_t pad): glibc returns the free memory of its heaps to the system
-  malloc_trim: { parameters: ["usize"], result: "i32" },
+  // int malloc_trim(size_t pad): glibc returns the free memory of its heaps to the system.
+  // Optional (null where the C library has none), so it can never fail the group it is bound in.
+  malloc_trim: { parameters: ["usize"], result: "i32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded libc. */

@@ -21,8 +21,11 @@
 import type { Checked } from "./_checked.ts";
 import { parseToml, type TomlTable } from "./_fields.ts";
 
-/** A line that may be a table header. */
-const HEADER_LINE = /^[ \t]*\[/gm;
+/**
+ * A line that may be a table header. Lines end only at "\n": a multiline `^` would also match
+ * after U+2028 or U+2029, which TOML allows inside a comment.
+ */
+const HEADER_LINE = /(?<=^|\n)[ \t]*\[/g;
 /** Exactly a `[[users]]` header, with an optional comment. */
 const USERS_HEADER = /^[ \t]*\[\[[ \t]*users[ \t]*\]\][ \t]*(?:#[^\r\n]*)?\r?$/;
 /** A header's first key: bare, or quoted without escapes. */

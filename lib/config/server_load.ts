@@ -202,7 +202,8 @@ export async function loadStateDir(path: string): Promise<string> {
   // Every top-level key comes before the first table header (`[name]` or `[[users]]`): parse
   // only that part. A cut inside a multi-line string or array leaves it unterminated, which does
   // not parse: then, and when there is no header, the whole file is parsed.
-  const header = /^[ \t]*\[/m.exec(text);
+  // Only after "\n": JavaScript's multiline `^` also matches after U+2028, which TOML allows in a comment.
+  const header = /(?<=^|\n)[ \t]*\[/.exec(text);
   let parsed = header === null ? undefined : parseToml(text.slice(0, header.index));
   if (parsed?.reason !== undefined || parsed === undefined) parsed = parseToml(text);
   if (parsed.reason !== undefined) throw new ConfigError(absolute, [parsed.reason]);

@@ -132,7 +132,8 @@ export class Daemon {
     this.#users = new UserTable({
       store,
       log: this.log,
-      commit: (user) => void this.#committer.commitOrLog(user),
+      // In the user's turn, so it never races the write of a knock of hers.
+      commit: (user) => void this.#pipeline.inTurn(user, () => this.#committer.commitOrLog(user)),
       now: Date.now,
     });
     ({ firewall: this.#firewall, nft: this.#nft } = createFirewall(loaded.config));
@@ -249,7 +250,8 @@ export class Daemon {
     // A retransmission of a knock the config no longer allows must not reopen its port.
     const changed = await this.#users.replace(loaded.config.users, loaded.keys, loaded.config);
     for (const user of changed) {
-      await this.#committer.commitOrLog(user);
+      // In her turn: a knock committing now publishes first, and this write then holds its state.
+      await this.#pipeline.inTurn(user, () => this.#committer.commitOrLog(user));
     }
   }
 

@@ -177,6 +177,11 @@ export class Pipeline {
           counters.count("replay");
           return;
         }
+        // The config of the day decides: a port or source a reload took away is not reopened.
+        if (last.grant !== undefined && policyRefusal(user.policy, last.grant, last.source)) {
+          counters.count("policy");
+          return;
+        }
         if (!this.#reackAllowed(user)) {
           counters.count("retransmit-limited");
           return;
@@ -276,6 +281,25 @@ export class Pipeline {
       log.error("state-write-failed", { user: user.policy.name, reason: (error as Error).message });
       return;
     }
+    if (message.kind === "knock") {
+      // A reload may have taken the port, the source or the user away while the commit ran
+      // (its revocation saw nothing to revoke yet): the number is spent, but nothing opens.
+      const grant: PortSpec = { protocol: message.protocol, port: message.port };
+      const refusal = this.#deps.isCurrent(user)
+        ? this.#policyRefusal(user, message.bound, grant, route.remote)
+        : "the user was reloaded";
+      if (refusal !== undefined) {
+        publishState(user, { ...next.state, lastAccepted: undefined });
+        counters.count("policy");
+        log.warn("refused", {
+          user: user.policy.name,
+          address,
+          port: formatPortSpec(grant),
+          reason: refusal,
+        });
+        return;
+      }
+    }
     publishState(user, next.state);
     counters.count("accepted");
     const grant = next.grant;
@@ -300,9 +324,8 @@ export class Pipeline {
     if (serverAfterGrace(user.keys.sequence, nowMs) === user.keys.sequence) {
       return Promise.resolve(false);
     }
-    const uid = user.uid;
-    const previous = this.#queues.get(uid) ?? Promise.resolve();
-    const next = previous.then(async () => {
+    return this.inTurn(user, async () => {
+      if (!this.#deps.isCurrent(user)) return false;
       const current = stateOf(user);
       const sequence = serverAfterGrace(current.sequence, nowMs);
       if (sequence === current.sequence) return false;
@@ -316,6 +339,17 @@ export class Pipeline {
       publishState(user, state);
       return true;
     });
+  }
+
+  /**
+   * Runs `work` in `user`'s turn: after everything queued for her before it, and before anything
+   * queued after. Whoever changes or writes a user's state outside a packet (the grace tick, a
+   * reload's commit) goes through here, so two writes of one user never race.
+   */
+  inTurn<T>(user: ServerUser, work: () => Promise<T>): Promise<T> {
+    const uid = user.uid;
+    const previous = this.#queues.get(uid) ?? Promise.resolve();
+    const next = previous.then(work);
     const settled = next.then(() => {}, () => {});
     this.#queues.set(uid, settled);
     settled.finally(() => {

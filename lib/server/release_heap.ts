@@ -51,7 +51,7 @@ export function releaseHeap(how: Release): number | undefined {
  */
 function trimMalloc(): void {
   try {
-    loadLibc().malloc_trim(0n);
+    loadLibc().malloc_trim?.(0n);
   } catch {
     // Not glibc, or no --allow-ffi for it: the memory stays with malloc, as before.
   }

@@ -58,6 +58,9 @@ const LINE = fc.constantFrom(
   `  [[users]]`,
   `[[users]]\r`,
   `q = 'it''s'`,
+  // JavaScript's multiline ^ matches after U+2028/U+2029, which TOML allows inside a comment.
+  `# reviewed\u2028[[users]]`,
+  `# note\u2029[a]`,
   ``,
 );
 
@@ -107,4 +110,12 @@ Deno.test("checkServerConfigSliced gives what checkServerConfig gives, and lets 
     clearInterval(timer);
   }
   equal(ticks > 0, true, "a timer should have run during the check");
+});
+
+Deno.test("parseTomlSteps: a header after U+2028 inside a comment is comment, not a user", () => {
+  const text = `[[users]]\nuid = 1\nname = "alice"\n[ports."tcp/22"]\nidle_timeout = "5m"\n` +
+    `# reviewed\u2028[[users]]\nuid = 666\nname = "mallory"\n`;
+  bothWays(text);
+  const users = (runSteps(parseTomlSteps(text)).value as { users: unknown[] }).users;
+  equal(users.length, 1);
 });

@@ -236,3 +236,57 @@ Deno.test("pipeline: a copy that arrives while its knock is being committed is a
   equal(w.replies.length, 2);
   equal(w.counters.snapshot().retransmit, 1);
 });
+
+/** The user's policy as a reload replaces it: only tcp/443 left. */
+function withoutPort22(user: { policy: unknown }): void {
+  const policy = user.policy as { ports: readonly { protocol: string; port: number }[] };
+  user.policy = { ...policy, ports: policy.ports.filter((p) => p.port !== 22) };
+}
+
+Deno.test("pipeline: a reload that takes the port away while the knock commits: the number is spent, nothing opens", async () => {
+  let release!: () => void;
+  const w = pipelineWorld({ commit: () => new Promise<void>((resolve) => (release = resolve)) });
+  const k = knock(100, 101, w.now());
+  const first = w.deliver(k);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  withoutPort22(w.user); // the reload, while the commit runs: nothing was published to revoke
+  release();
+  await first;
+  deepStrictEqual(w.events, ["commit current 101"]);
+  equal(w.user.keys.sequence.sequence, 101);
+  equal(w.user.lastAccepted, undefined);
+  equal(w.counters.snapshot().policy, 1);
+  // Its retransmission (the ack never came) opens nothing either.
+  await w.deliver(k);
+  deepStrictEqual(w.granted, []);
+  equal(w.replies.length, 0);
+});
+
+Deno.test("pipeline: a retransmission of a knock whose port a reload took away reopens nothing", async () => {
+  const w = pipelineWorld();
+  const k = knock(100, 101, w.now());
+  await w.deliver(k);
+  deepStrictEqual(w.granted, ["10.77.0.2 tcp/22"]);
+  withoutPort22(w.user); // lastAccepted kept: the policy of the day must still decide
+  await w.deliver(k);
+  deepStrictEqual(w.granted, ["10.77.0.2 tcp/22"]);
+  equal(w.replies.length, 1);
+  equal(w.counters.snapshot().policy, 1);
+});
+
+Deno.test("pipeline: inTurn runs after the user's queued knock, so a reload's write holds its state", async () => {
+  let release!: () => void;
+  const w = pipelineWorld({ commit: () => new Promise<void>((resolve) => (release = resolve)) });
+  const first = w.deliver(knock(100, 101, w.now()));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const seen: number[] = [];
+  const later = w.pipeline.inTurn(w.user, () => {
+    seen.push(w.user.keys.sequence.sequence);
+    return Promise.resolve();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  deepStrictEqual(seen, []); // still waiting for the knock's commit
+  release();
+  await Promise.all([first, later]);
+  deepStrictEqual(seen, [101]);
+});
