@@ -6,14 +6,19 @@
  * is not for this host: answering it would send a reply from an address the host does not own, and
  * opening a port for it would act on a packet the kernel itself drops. The set holds the addresses
  * of every interface (Linux accepts a packet for any of its addresses on any interface), re-read
- * on the daemon's tick and, at most every {@linkcode REFRESH_ON_MISS_MS}, when a packet names an
- * address not in it (so a newly added address works at once).
+ * on the daemon's tick and when a packet names an address not in it (so a newly added address
+ * works at once), those re-reads budgeted: {@linkcode MISS_REFRESH_BURST} at once, then
+ * {@linkcode MISS_REFRESHES_PER_SECOND}, so a flood for other hosts costs a few reads a second.
  *
  * @module
  */
 
-/** Least time between two re-reads caused by packets for unknown addresses. */
-export const REFRESH_ON_MISS_MS = 100;
+import { TokenBucket } from "./token_bucket.ts";
+
+/** Re-reads that packets for unknown addresses may cause at once. */
+export const MISS_REFRESH_BURST = 4;
+/** Re-reads that packets for unknown addresses may cause per second, after the burst. */
+export const MISS_REFRESHES_PER_SECOND = 10;
 
 /**
  * The host's addresses, checked against a packet's destination without allocating.
@@ -31,7 +36,7 @@ export class LocalAddresses {
   readonly #now: () => number;
   #v4: Uint8Array[] = [];
   #v6: Uint8Array[] = [];
-  #readAt = -Infinity;
+  readonly #missBudget: TokenBucket;
 
   /**
    * @param read Returns the host's addresses (4 or 16 bytes each); may throw.
@@ -40,6 +45,7 @@ export class LocalAddresses {
   constructor(read: () => Uint8Array[], now: () => number) {
     this.#read = read;
     this.#now = now;
+    this.#missBudget = new TokenBucket(MISS_REFRESHES_PER_SECOND, MISS_REFRESH_BURST, now());
     this.refresh();
   }
 
@@ -54,7 +60,6 @@ export class LocalAddresses {
    * @returns The error when the read failed.
    */
   refresh(): Error | undefined {
-    this.#readAt = this.#now();
     let addresses: Uint8Array[];
     try {
       addresses = this.#read();
@@ -68,12 +73,11 @@ export class LocalAddresses {
 
   /**
    * Whether the `length` (4 or 16) bytes at `offset` of `frame` are one of the host's addresses.
-   * A miss re-reads the addresses first when the last read is older than
-   * {@linkcode REFRESH_ON_MISS_MS}.
+   * A miss re-reads the addresses first while the miss budget lasts.
    */
   owns(frame: Uint8Array, offset: number, length: number): boolean {
     if (this.#holds(frame, offset, length)) return true;
-    if (this.#now() - this.#readAt < REFRESH_ON_MISS_MS) return false;
+    if (!this.#missBudget.take(1, this.#now())) return false;
     this.refresh();
     return this.#holds(frame, offset, length);
   }
