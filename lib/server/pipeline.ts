@@ -252,20 +252,7 @@ export class Pipeline {
       this.#logRefused(user, address, "sequence number already used", message);
       return;
     }
-    if (message.kind === "knock") {
-      const grant: PortSpec = { protocol: message.protocol, port: message.port };
-      const refusal = this.#policyRefusal(user, message.bound, grant, route.remote);
-      if (refusal !== undefined) {
-        counters.count("policy");
-        log.warn("refused", {
-          user: user.policy.name,
-          address,
-          port: formatPortSpec(grant),
-          reason: refusal,
-        });
-        return;
-      }
-    }
+    if (message.kind === "knock" && this.#refusedByPolicy(user, address, route, message)) return;
     const next = nextState(
       user,
       { message, keyedBy: key.context, trailer: outcome.trailer, source: route.remote },
@@ -281,24 +268,11 @@ export class Pipeline {
       log.error("state-write-failed", { user: user.policy.name, reason: (error as Error).message });
       return;
     }
-    if (message.kind === "knock") {
-      // A reload may have taken the port, the source or the user away while the commit ran
-      // (its revocation saw nothing to revoke yet): the number is spent, but nothing opens.
-      const grant: PortSpec = { protocol: message.protocol, port: message.port };
-      const refusal = this.#deps.isCurrent(user)
-        ? this.#policyRefusal(user, message.bound, grant, route.remote)
-        : "the user was reloaded";
-      if (refusal !== undefined) {
-        publishState(user, { ...next.state, lastAccepted: undefined });
-        counters.count("policy");
-        log.warn("refused", {
-          user: user.policy.name,
-          address,
-          port: formatPortSpec(grant),
-          reason: refusal,
-        });
-        return;
-      }
+    // A reload may have taken the port, the source or the user away while the commit ran (its
+    // revocation saw nothing to revoke yet): then the number is spent, but nothing opens.
+    if (message.kind === "knock" && this.#refusedByPolicy(user, address, route, message)) {
+      publishState(user, { ...next.state, lastAccepted: undefined });
+      return;
     }
     publishState(user, next.state);
     counters.count("accepted");
@@ -392,6 +366,28 @@ export class Pipeline {
       });
       return false;
     }
+  }
+
+  /** Whether the config of the day refuses `knock` (counted and logged when it does). */
+  #refusedByPolicy(
+    user: ServerUser,
+    address: string,
+    route: ReplyRoute,
+    knock: Extract<Message, { kind: "knock" }>,
+  ): boolean {
+    const grant: PortSpec = { protocol: knock.protocol, port: knock.port };
+    const refusal = this.#deps.isCurrent(user)
+      ? this.#policyRefusal(user, knock.bound, grant, route.remote)
+      : "the user was reloaded";
+    if (refusal === undefined) return false;
+    this.#deps.counters.count("policy");
+    this.#deps.log.warn("refused", {
+      user: user.policy.name,
+      address,
+      port: formatPortSpec(grant),
+      reason: refusal,
+    });
+    return true;
   }
 
   #policyRefusal(
