@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { formatKeyFile } from "../lib/config/key_file.ts";
 import { Secret } from "../lib/config/secret.ts";
 import { statusPath } from "../lib/server/status.ts";
-import { Knocker, tool } from "../harness/knocker.ts";
+import { Knocker, packetArgs, tool } from "../harness/knocker.ts";
 import {
   serverArgv,
   type ServerSetup,
@@ -90,18 +90,7 @@ async function knockRtt(topo: Topology, knocker: Knocker): Promise<number | unde
     topo,
     "client",
     "exchange",
-    "--src",
-    CLIENT,
-    "--dst",
-    SERVER,
-    "--proto",
-    "tcp",
-    "--sport",
-    String(40000 + Math.floor(Math.random() * 20000)),
-    "--dport",
-    "22",
-    "--payload",
-    [...trailer].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    ...packetArgs({ src: CLIENT, dst: SERVER, payload: trailer }),
     "--timeout",
     "3000",
     "--rtt",

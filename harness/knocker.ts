@@ -195,7 +195,8 @@ export interface PacketSpec {
   payload: Uint8Array;
 }
 
-function packetArgs(spec: PacketSpec): string[] {
+/** The packet tool's arguments for `spec` (for a command this module has no wrapper for). */
+export function packetArgs(spec: PacketSpec): string[] {
   return [
     "--src",
     spec.src,

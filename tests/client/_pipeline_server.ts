@@ -17,7 +17,6 @@
 import dgram from "node:dgram";
 import { DEFAULT_MAX_AGE_SECONDS } from "../../lib/protocol/constants.ts";
 import { encodeHex } from "../../lib/protocol/hex.ts";
-import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
 import { LINKTYPE_RAW } from "../../lib/packet/constants.ts";
 import { formatAddress, parseAddress } from "../../lib/packet/address.ts";
 import { decodeFrame } from "../../lib/packet/decode.ts";
@@ -30,9 +29,9 @@ import { Pipeline } from "../../lib/server/pipeline.ts";
 import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
 import { replyRouteOf } from "../../lib/server/reply_route.ts";
-import { UserKeys } from "../../lib/server/user_keys.ts";
 import type { ServerUser } from "../../lib/server/users.ts";
 import { type Outcome, Verifier } from "../../lib/server/verifier.ts";
+import { testUser } from "../server/_test_user.ts";
 
 /** Whether the server answers resyncs (`silent`: they reach it, but it never acts on them). */
 export type ResyncMode = "ok" | "silent";
@@ -96,22 +95,7 @@ export class PipelineServer implements AsyncDisposable {
     this.options = options;
     this.port = socket.address().port;
     const now = () => Date.now() + (options.clockOffset ?? 0) * 1000;
-    this.#user = {
-      uid: options.uid,
-      fingerprint: "0000000000000000",
-      policy: {
-        name: "alice",
-        ports: [{ protocol: "tcp", port: 22 }],
-        sources: { contains: () => true },
-        requireSourceBinding: false,
-      },
-      keys: new UserKeys(options.uid, options.secret, {
-        state: "current",
-        sequence: options.sequence,
-      }),
-      replay: new ReplayCache(),
-      lastAccepted: undefined,
-    };
+    this.#user = testUser(options.uid, options.secret, options.sequence);
     this.#verifier = new Verifier({
       users: new Map([[options.uid, this.#user]]),
       limit: new SourceRateLimit({ failedPerSecond: 1, failedBurst: 3 }),

@@ -12,7 +12,6 @@ import { decodeFrame } from "../../lib/packet/decode.ts";
 import { encodeUdpPacket } from "../../lib/packet/encode.ts";
 import { PacketView } from "../../lib/packet/view.ts";
 import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
-import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
 import { sealTrailer } from "../../lib/protocol/seal.ts";
 import { Counters } from "../../lib/server/counters.ts";
 import { Logger } from "../../lib/server/log.ts";
@@ -20,8 +19,8 @@ import { Pipeline } from "../../lib/server/pipeline.ts";
 import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
 import { replyRouteOf } from "../../lib/server/reply_route.ts";
-import { UserKeys } from "../../lib/server/user_keys.ts";
 import type { ServerUser, UserState } from "../../lib/server/users.ts";
+import { testUser } from "./_test_user.ts";
 import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
 
 /** The user's secret (her server key). */
@@ -77,19 +76,10 @@ export function pipelineWorld(options: WorldOptions = {}): PipelineWorld {
   const opens: boolean[] = [];
   const granted: string[] = [];
   const counters = new Counters();
-  const user: ServerUser = {
-    uid: UID,
-    fingerprint: "0000000000000000",
-    policy: {
-      name: "alice",
-      ports: [{ protocol: "tcp", port: 22 }, { protocol: "tcp", port: 443 }],
-      sources: { contains: () => true },
-      requireSourceBinding: false,
-    },
-    keys: new UserKeys(UID, SECRET, { state: "current", sequence: 100 }),
-    replay: new ReplayCache(),
-    lastAccepted: undefined,
-  };
+  const user = testUser(UID, SECRET, 100, [
+    { protocol: "tcp", port: 22 },
+    { protocol: "tcp", port: 443 },
+  ]);
   let current: ServerUser = user;
   const pipeline = new Pipeline({
     isCurrent: (u) => u === current,

@@ -13,15 +13,13 @@ import { PacketView } from "../../lib/packet/view.ts";
 import { deriveMessageKey } from "../../lib/protocol/key_schedule.ts";
 import type { MessageBody } from "../../lib/protocol/message.ts";
 import { minuteOf } from "../../lib/protocol/random.ts";
-import { ReplayCache } from "../../lib/protocol/replay_cache.ts";
 import { sealTrailer } from "../../lib/protocol/seal.ts";
 import { encodeUid } from "../../lib/protocol/uid.ts";
 import { Counters } from "../../lib/server/counters.ts";
 import { ProbeBudget } from "../../lib/server/probe_budget.ts";
 import { SourceRateLimit } from "../../lib/server/rate_limit.ts";
-import { UserKeys } from "../../lib/server/user_keys.ts";
-import type { ServerUser } from "../../lib/server/users.ts";
 import { type VerifyContext, verifyPacket } from "../../lib/server/verifier.ts";
+import { testUser } from "./_test_user.ts";
 
 const KEY = new Uint8Array(32).fill(5);
 const UID = 1000;
@@ -31,19 +29,7 @@ const NOW = Date.parse("2026-11-27T12:00:30Z");
 const SEQUENCE = 100;
 
 function setup(underLoad = false) {
-  const user: ServerUser = {
-    uid: UID,
-    fingerprint: "0000000000000000",
-    policy: {
-      name: "alice",
-      ports: [{ protocol: "tcp", port: 22 }],
-      sources: { contains: () => true },
-      requireSourceBinding: false,
-    },
-    keys: new UserKeys(UID, KEY, { state: "current", sequence: SEQUENCE }),
-    replay: new ReplayCache(),
-    lastAccepted: undefined,
-  };
+  const user = testUser(UID, KEY, SEQUENCE);
   const ctx: VerifyContext = {
     users: new Map([[UID, user]]),
     limit: new SourceRateLimit({ failedPerSecond: 10, failedBurst: 20 }),
