@@ -47,6 +47,12 @@ export const LIBC_SYMBOLS = {
   poll: { parameters: ["buffer", "usize", "i32"], result: "i32", nonblocking: true },
   // void *memcpy(void *destination, const void *source, size_t length); the result is unused.
   memcpy: { parameters: ["buffer", "usize", "usize"], result: "void" },
+  // memcpy again, to an address: a `buffer` parameter costs a call into Deno at every use to find
+  // the buffer's memory, an address does not (the capture loop copies every packet; see pcap.ts).
+  memcpyTo: { name: "memcpy", parameters: ["usize", "usize", "usize"], result: "void" },
+  // void *memset(void *destination, int byte, size_t length): returns `destination`, which is
+  // how `addressOf` learns where a buffer of ours is.
+  memset: { parameters: ["buffer", "i32", "usize"], result: "usize" },
   // size_t strnlen(const char *text, size_t max)
   strnlen: { parameters: ["usize", "usize"], result: "usize" },
   // char *strerror(int errnum)
@@ -154,6 +160,25 @@ export function readErrno(): number {
   const c = loadLibc();
   c.memcpy(errnoView, c.__errno_location(), 4n);
   return errnoBytes[0]!;
+}
+
+/**
+ * The address of `bytes`' memory, for parameters declared `usize`. Valid while `bytes` lives: V8
+ * never moves an ArrayBuffer's memory, so the caller keeps `bytes` referenced (and never transfers
+ * its buffer) for as long as it passes the address.
+ *
+ * @example
+ * ```ts
+ * import { addressOf, loadLibc } from "./libc.ts";
+ * const target = new Uint8Array(4);
+ * const source = new Uint8Array([1, 2, 3, 4]);
+ * loadLibc().memcpyTo(addressOf(target), addressOf(source), 4n);
+ * if (target.join() !== "1,2,3,4") throw new Error(target.join());
+ * ```
+ */
+export function addressOf(bytes: Uint8Array): bigint {
+  // memset of 0 bytes changes nothing and returns its first argument.
+  return loadLibc().memset(bytes, 0, 0n);
 }
 
 /**

@@ -42,8 +42,9 @@ export const LIBPCAP_SYMBOLS = {
   pcap_setfilter: { parameters: ["usize", "buffer"], result: "i32" },
   // void pcap_freecode(struct bpf_program *program)
   pcap_freecode: { parameters: ["buffer"], result: "void" },
-  // const u_char *pcap_next(pcap_t *p, struct pcap_pkthdr *header)
-  pcap_next: { parameters: ["usize", "buffer"], result: "usize" },
+  // const u_char *pcap_next(pcap_t *p, struct pcap_pkthdr *header); the header is an address
+  // (addressOf in libc.ts): called per packet, and a `buffer` parameter costs a call into Deno.
+  pcap_next: { parameters: ["usize", "usize"], result: "usize" },
   // int pcap_next_ex(pcap_t *p, struct pcap_pkthdr **header, const u_char **data)
   pcap_next_ex: { parameters: ["usize", "buffer", "buffer"], result: "i32" },
   // int pcap_stats(pcap_t *p, struct pcap_stat *stats)

@@ -36,7 +36,7 @@ import {
   PcapError,
   setFilter,
 } from "./_pcap_handle.ts";
-import { type Libc, loadLibc } from "./libc.ts";
+import { addressOf, type Libc, loadLibc } from "./libc.ts";
 import { Readiness } from "./_readiness.ts";
 import { type Libpcap, loadLibpcap } from "./libpcap.ts";
 
@@ -146,6 +146,11 @@ export class Capture implements Disposable {
   readonly #dataOut = new Uint8Array(this.#pointers.buffer, 8, 8);
   readonly #headerBytes = new Uint8Array(this.#header.buffer);
   readonly #frame: Uint8Array;
+  // Where #headerBytes and #frame are: the per-packet calls take addresses, not buffers (each
+  // `buffer` parameter costs a call into Deno to find its memory). Both arrays live as long as the
+  // capture and their memory never moves.
+  readonly #headerAddress: bigint;
+  readonly #frameAddress: bigint;
 
   private constructor(
     source: string,
@@ -160,6 +165,8 @@ export class Capture implements Disposable {
     this.#libc = loadLibc();
     this.#handle = handle;
     this.#frame = new Uint8Array(snaplen);
+    this.#headerAddress = addressOf(this.#headerBytes);
+    this.#frameAddress = addressOf(this.#frame);
     this.warning = warning;
     this.linkType = pcap.pcap_datalink(handle);
     if (live) {
@@ -293,8 +300,9 @@ export class Capture implements Disposable {
     const pcap = this.#pcap;
     const libc = this.#libc;
     const header = this.#header;
-    const headerBytes = this.#headerBytes;
+    const headerAddress = this.#headerAddress;
     const frame = this.#frame;
+    const frameAddress = this.#frameAddress;
     // Live, pcap_next writes the header into our buffer: one FFI call fewer than pcap_next_ex.
     // Its NULL means no packet now or an error: pcap_next_ex then tells which (or returns a
     // packet that arrived in between). Files use pcap_next_ex only, which reports a truncated
@@ -302,7 +310,7 @@ export class Capture implements Disposable {
     const live = this.#readiness !== undefined;
     let count = 0;
     while (count < max && this.#state === "open") {
-      let data = live ? pcap.pcap_next(handle, headerBytes) : 0n;
+      let data = live ? pcap.pcap_next(handle, headerAddress) : 0n;
       if (data === 0n) {
         const status = pcap.pcap_next_ex(handle, this.#headerOut, this.#dataOut);
         if (status === 0) break;
@@ -311,12 +319,12 @@ export class Capture implements Disposable {
           break;
         }
         if (status !== 1) throw this.#error("read packets", status);
-        libc.memcpy(headerBytes, this.#pointers[0]!, PKTHDR_SIZE);
+        libc.memcpyTo(headerAddress, this.#pointers[0]!, PKTHDR_SIZE);
         data = this.#pointers[1]!;
       }
       // caplen ≤ snaplen live; a file could claim more than our buffer, so never copy beyond it.
       const length = Math.min(header[4]!, frame.length);
-      libc.memcpy(frame, data, BigInt(length));
+      libc.memcpyTo(frameAddress, data, BigInt(length));
       count++;
       onPacket(frame, length, header[5]!, (header[0]! + header[1]! * 2 ** 32) * 1e6 + header[2]!);
     }
