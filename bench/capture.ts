@@ -35,7 +35,7 @@ const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own d
 const DRAIN_RING_MIB = 1024; // 4096 blocks of 1 ms: 1M packets fit at ≥ 250k packets/s
 const DRAIN_ROUNDS = 3;
 /** Rounds in which the ring overflowed are run again, this many times at most. */
-const DRAIN_RETRIES = 3;
+const DRAIN_RETRIES = 5;
 const DRAIN_WARM = 200_000;
 const DEFAULT_DRAIN_COUNT = 1_000_000;
 /** Issue 15, goal 6: the drain at least this fraction of tcpdump's rate. */
@@ -200,8 +200,14 @@ async function floodFrom(topo: Topology, count: number, rate: number) {
 }
 
 /** Starts tcpdump on the server's eth0 and waits until it listens. */
-async function startTcpdump(topo: Topology, ringMib: number, extra: string[] = []) {
+async function startTcpdump(
+  topo: Topology,
+  ringMib: number,
+  extra: string[] = [],
+  prefix: string[] = [],
+) {
   const process = topo.spawn("server", [
+    ...prefix,
     "tcpdump",
     "-i",
     "eth0",
@@ -375,11 +381,79 @@ async function drainRound(
   };
 }
 
+/** tcpdump's drain split by `strace -T` (its own syscalls timed), or why it could not be. */
+type TcpdumpPhases =
+  | { loopSeconds: number; munmapSeconds: number; closeSeconds: number; totalSeconds: number }
+  | { skipped: string };
+
+/**
+ * One tcpdump drain under `strace --seccomp-bpf` (only munmap, close and exit_group stop it, so its
+ * read loop runs untraced): SIGCONT to the ring's munmap is its read loop, then pcap_close's munmap
+ * and the packet socket's close release the ring, as `capture.close()` does for Capture.
+ */
+async function tracedTcpdumpRound(topo: Topology, count: number): Promise<TcpdumpPhases> {
+  const probe = await new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" })
+    .output().catch(() => undefined);
+  if (probe?.success !== true) return { skipped: "no strace (Debian package strace)" };
+  const log = await Deno.makeTempFile({ suffix: ".strace" });
+  try {
+    const tracer = await startTcpdump(topo, DRAIN_RING_MIB, ["-c", String(count), FLOOD_FILTER], [
+      "strace",
+      "-f",
+      "--seccomp-bpf",
+      "-ttt",
+      "-T",
+      "-e",
+      "trace=munmap,close,exit_group",
+      "-o",
+      log,
+    ]);
+    // `ip netns exec` became strace; tcpdump is its child.
+    const children = await Deno.readTextFile(
+      `/proc/${tracer.process.pid}/task/${tracer.process.pid}/children`,
+    );
+    const pid = Number(children.trim().split(" ")[0]);
+    if (!(pid > 0)) throw new Error("Cannot run benchmark: strace started no tcpdump");
+    Deno.kill(pid, "SIGSTOP");
+    await floodFrom(topo, count, 0);
+    await new Promise((resolve) => setTimeout(resolve, BLOCK_WAIT_MS));
+    Deno.kill(pid, "SIGCONT");
+    await exitAfter(tracer.process, performance.now());
+    const text = await Deno.readTextFile(log);
+    // Lines read "<pid> <seconds since the epoch> <call or signal> … <its duration>".
+    const time = (line: string | undefined) => Number(line?.match(/^\s*\d+\s+([\d.]+)\s/)?.[1]);
+    const took = (line: string | undefined) => Number(line?.match(/<([\d.]+)>$/)?.[1]);
+    const all = text.split("\n");
+    const resumed = all.find((line) => line.includes("--- SIGCONT"));
+    const ring = all.find((line) =>
+      /munmap\(0x[0-9a-f]+, (\d+)\)/.exec(line)?.[1] === String(DRAIN_RING_MIB * 2 ** 20)
+    );
+    const closes = all.filter((line) => / close\(\d+\) += 0 </.test(line)).map(took);
+    const exited = all.find((line) => line.includes("+++ exited with 0"));
+    if (resumed === undefined || ring === undefined || exited === undefined) {
+      return { skipped: "strace's log lacks SIGCONT, the ring's munmap or the exit" };
+    }
+    return {
+      loopSeconds: time(ring) - time(resumed),
+      munmapSeconds: took(ring),
+      closeSeconds: Math.max(0, ...closes),
+      totalSeconds: time(exited) - time(resumed),
+    };
+  } finally {
+    await Deno.remove(log);
+  }
+}
+
 /** The drain rounds of one child method, and their median by ratio. */
 interface DrainSeries {
   rounds: DrainRound[];
   median: DrainRound;
   overflowed: number;
+}
+
+/** The median of `values`. */
+function medianOf(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
 /** Median by resume-to-exit ratio (tcpdump's time / ours: above 1 means faster than tcpdump). */
@@ -450,6 +524,7 @@ async function main(): Promise<void> {
       "drain-first-packet",
     ]);
     const drain = now!.median;
+    const traced = await tracedTcpdumpRound(topo, drainCount);
 
     const row = (name: string, a: number | string, b: number | string, ratio = "") =>
       out.push(`| ${name} | ${a} | ${b} | ${ratio} |`);
@@ -497,11 +572,28 @@ async function main(): Promise<void> {
       mpps(drainCount, drain.oursSeconds),
       `**${ratio(drain.tcpdumpSeconds, drain.oursSeconds)}**`,
     );
-    row(
-      "drain: Capture's read loop alone, M packets/s",
-      "",
-      mpps(drainCount, drain.oursReadSeconds),
-    );
+    const loopMedian = medianOf(now!.rounds.map((r) => r.oursReadSeconds));
+    if ("skipped" in traced) {
+      row(
+        "drain: read loop alone, M packets/s (median of the rounds)",
+        "",
+        mpps(drainCount, loopMedian),
+      );
+    } else {
+      row(
+        "drain: read loop alone, M packets/s (Capture: median of the rounds; tcpdump: one more " +
+          "round under strace, SIGCONT to pcap_close's munmap)",
+        mpps(drainCount, traced.loopSeconds),
+        mpps(drainCount, loopMedian),
+        ratio(traced.loopSeconds, loopMedian),
+      );
+      row(
+        "drain: ring release, ms (tcpdump: munmap + the socket's close, under strace; Capture: " +
+          "close())",
+        `${ms(traced.munmapSeconds)} + ${ms(traced.closeSeconds)}`,
+        ms(medianOf(now!.rounds.map((r) => r.oursCloseSeconds))),
+      );
+    }
     row(
       "drain: Capture's last packet to exit, ms: report / close (ring released) / rest",
       "",
@@ -534,6 +626,13 @@ async function main(): Promise<void> {
       ...listRounds(now!),
       "",
       `Goal (issue 15): drain ≥ ${DRAIN_GOAL}× tcpdump's, resume to exit: ${verdict(now!)}.`,
+      ...("skipped" in traced ? ["", `tcpdump under strace: skipped (${traced.skipped}).`] : [
+        "",
+        `tcpdump under strace (one more round): resume to exit ${ms(traced.totalSeconds)} ms, of ` +
+        `which read loop ${ms(traced.loopSeconds)}, ring release ${
+          ms(traced.munmapSeconds + traced.closeSeconds)
+        } (munmap ${ms(traced.munmapSeconds)}, close ${ms(traced.closeSeconds)}).`,
+      ]),
       "",
       `The same rounds with the child as before issue 15 (its timestamp and "warm" on branches first ` +
         `taken at the drain's first packet, so V8 deoptimized the read loop right after SIGCONT), ` +
