@@ -321,16 +321,16 @@ interface DrainRound {
 }
 
 /**
- * One drain round, or `undefined` when Capture's ring overflowed (it fills at the flood's rate:
- * every 1 ms block is handed over, full or not, so a slow flood on a loaded machine can need more
- * blocks than the ring has).
+ * One drain round, or the flood's rate when Capture's ring overflowed: Capture hands over a ring
+ * block every 1 ms, full or not, so `count` packets fit only when the flood reaches
+ * {@linkcode fittingRate} (tcpdump's blocks, handed over after 1 s, fill up).
  */
 async function drainRound(
   topo: Topology,
   flags: string[],
   count: number,
   mode: string,
-): Promise<DrainRound | undefined> {
+): Promise<DrainRound | { overflowedAt: number }> {
   // Both first read a warm-up flood (a daemon's loop is hot, and the JIT should be too), then
   // are frozen while the measured flood fills their rings.
   const tcpdump = await startTcpdump(topo, DRAIN_RING_MIB, [
@@ -368,7 +368,7 @@ async function drainRound(
   ]);
   const { handled, drainSeconds }: ChildReport = JSON.parse(report);
   const { reportSeconds, closeSeconds }: ChildReport = JSON.parse(phases);
-  if (handled !== DRAIN_WARM + count) return undefined;
+  if (handled !== DRAIN_WARM + count) return { overflowedAt: flood.rate };
   return {
     tcpdumpHandled: tcpdumpHandled - DRAIN_WARM,
     tcpdumpSeconds,
@@ -451,6 +451,12 @@ interface DrainSeries {
   overflowed: number;
 }
 
+/** The flood rate at which `count` packets fit the drain ring when a block is handed over per ms. */
+function fittingRate(count: number): number {
+  const blocks = DRAIN_RING_MIB * 4; // 256 KiB blocks
+  return count / (blocks / 1000);
+}
+
 /** The median of `values`. */
 function medianOf(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -475,16 +481,20 @@ async function drainSeries(
   for (let round = 0; round < DRAIN_ROUNDS; round++) {
     for (const [i, mode] of modes.entries()) {
       const one = series[i]!;
+      const rates: number[] = [];
       while (true) {
         const result = await drainRound(topo, flags, count, mode);
-        if (result !== undefined) {
+        if (!("overflowedAt" in result)) {
           one.rounds.push(result);
           break;
         }
+        rates.push(Math.round(result.overflowedAt));
         if (++one.overflowed > DRAIN_RETRIES) {
           throw new Error(
-            `Cannot measure the drain: Capture's ring overflowed in ${one.overflowed} rounds ` +
-              `(try a smaller --drain-count)`,
+            `Cannot measure the drain: Capture's ring overflowed in ${one.overflowed} rounds; ` +
+              `${count} packets fit its ${DRAIN_RING_MIB} MiB ring of 1 ms blocks only at ` +
+              `≥ ${Math.round(fittingRate(count))} packets/s, the floods ran at ` +
+              `${rates.join(", ")} packets/s (try a smaller --drain-count)`,
           );
         }
       }
