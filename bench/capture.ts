@@ -9,7 +9,7 @@
  *   each is resumed alone and timed until it has read them all and exited (median of 3 rounds;
  *   a round whose ring overflowed is run again). Capture's child also reports its read loop alone
  *   and what its last packet to exit is made of. The same rounds are run with the child as it was
- *   before issue 15 (see {@linkcode child}), so both figures come from the same run.
+ *   before issue 15 (see `capture_child.ts`), so both figures come from the same run.
  *
  * Writes its section of bench/RESULTS.md (`<!-- capture:begin -->`).
  *
@@ -22,251 +22,31 @@
  */
 
 import { parseArgs } from "node:util";
-import { Capture } from "../ffi/pcap.ts";
-import { MODULE_FLAGS, serverFlags } from "../lib/permissions.ts";
-import { TRAILER_LENGTH } from "../lib/protocol/constants.ts";
+import { serverFlags } from "../lib/permissions.ts";
 import { createTopology, type Topology } from "../harness/topology.ts";
-import { cpuSeconds, lines } from "./e2e/proc.ts";
+import { cpuSeconds } from "./e2e/proc.ts";
 import { loadAverage, writeSection } from "./section.ts";
+import { type ChildReport, FLOOD_FILTER, MARK_EVERY } from "./capture_child.ts";
+import {
+  BLOCK_WAIT_MS,
+  exitAfter,
+  floodFrom,
+  startCapture,
+  startTcpdump,
+  tcpdumpCounts,
+  tracedTcpdumpRound,
+  waitFor,
+} from "./capture_procs.ts";
 
-const KNOWN_UID = 1000;
-const FLOOD_SECONDS = 30;
 const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own default is 8 MiB)
-const DRAIN_RING_MIB = 1024; // 4096 blocks of 1 ms: 1M packets fit at ≥ 250k packets/s
+const DRAIN_RING_MIB = 1024; // 4096 blocks of 256 KiB
 const DRAIN_ROUNDS = 3;
 /** Rounds in which the ring overflowed are run again, this many times at most. */
 const DRAIN_RETRIES = 8;
-const DRAIN_WARM = 200_000;
+const DRAIN_WARM = 4 * MARK_EVERY; // a multiple of MARK_EVERY: the drain's first packet is marked
 const DEFAULT_DRAIN_COUNT = 1_000_000;
 /** Issue 15, goal 6: the drain at least this fraction of tcpdump's rate. */
 const DRAIN_GOAL = 0.89;
-/** The drain child takes a timestamp every this many packets (DRAIN_WARM is a multiple). */
-const MARK_EVERY = 50_000;
-const FLOOD_FILTER = "udp dst port 9";
-/** tcpdump hands over a ring block after 1 s (its default timeout); wait until all are ready. */
-const BLOCK_WAIT_MS = 1500;
-
-/** What a capture child reports when it ends. */
-interface ChildReport {
-  handled: number;
-  known: number;
-  dropped: number;
-  /** From the first drained packet to the last (the read loop alone). */
-  drainSeconds: number;
-  /** From the last packet to the report printed, to the capture closed (ring unmapped). */
-  reportSeconds: number;
-  closeSeconds: number;
-}
-
-/**
- * Child: capture eth0 with trailer inspection; `live` until stdin closes, `drain` until `count`.
- *
- * The per-packet callback takes the same branches while warming up as while draining: a branch
- * first taken at the drain's first packet (the old `handled === warm` timestamp) made V8 throw
- * away the optimized read loop right after SIGCONT (`--trace-deopt`: "Insufficient type feedback"),
- * and the drain ran in slower tiers until the loop was compiled again, which on a loaded 2-core
- * machine took 30-40 ms of the 70-150 ms drain. A daemon's loop, taking the same branches for
- * every packet, does not pay that; so timestamps are taken at every `MARK_EVERY`th packet, warm-up
- * included, and "warm" is printed from a timer, outside the loop.
- */
-async function child(mode: string, ringMib: number, count: number, warm: number): Promise<void> {
-  // The inspection a daemon does first on every packet: the 5-byte UID 37 bytes from the end,
-  // looked up among the known users.
-  const users = new Map<number, number>();
-  for (let uid = KNOWN_UID; uid < KNOWN_UID + 100; uid++) users.set(uid, 0);
-  let handled = 0;
-  let known = 0;
-  let last = 0;
-  // Times of packets 1, MARK_EVERY + 1, 2 × MARK_EVERY + 1, …: with `warm` a multiple of
-  // MARK_EVERY, the drain's first packet (warm + 1) is one of them.
-  const marks = new Float64Array(Math.ceil(Math.max(count, warm) / MARK_EVERY) + 1);
-  let nextMark = 1;
-  let mark = 0;
-  // The drain counts packets exactly, so it takes only the flood (tcpdump gets the same filter).
-  const drain = mode !== "live";
-  const filter = drain ? { filter: FLOOD_FILTER } : {};
-  const capture = Capture.open("eth0", { bufferSize: ringMib * 1024 * 1024, ...filter });
-  const stop = new AbortController();
-  const inspect = (frame: Uint8Array, length: number) => {
-    if (length < TRAILER_LENGTH) return;
-    const at = length - TRAILER_LENGTH;
-    const low = (frame[at + 1]! << 24) | (frame[at + 2]! << 16) | (frame[at + 3]! << 8) |
-      frame[at + 4]!;
-    const uid = frame[at]! * 2 ** 32 + (low >>> 0);
-    const seen = users.get(uid);
-    if (seen !== undefined) {
-      users.set(uid, seen + 1);
-      known++;
-    }
-  };
-  const end = () => {
-    last = performance.now();
-    stop.abort();
-  };
-  const onPacket = mode === "drain-first-packet"
-    // The method before issue 15: a timestamp, and "warm", on branches first taken at the drain's
-    // first packet and at the warm-up's last.
-    ? (frame: Uint8Array, length: number) => {
-      if (handled++ === warm) marks[warm / MARK_EVERY] = performance.now();
-      inspect(frame, length);
-      if (handled === warm && warm > 0) console.log("warm");
-      if (handled === count) end();
-    }
-    : (frame: Uint8Array, length: number) => {
-      if (++handled === nextMark) {
-        marks[mark++] = performance.now();
-        nextMark += MARK_EVERY;
-      }
-      inspect(frame, length);
-      if (handled === count) end();
-    };
-  const done = capture.run(onPacket, stop.signal);
-  console.log("ready");
-  if (mode === "live") {
-    for await (const _ of Deno.stdin.readable) { /* until the parent closes stdin */ }
-    stop.abort();
-  } else {
-    const printWarm = mode === "drain";
-    // "warm" once the warm-up flood is read (from a timer: the loop's branches stay the same).
-    // Should the ring have overflowed, the count is never reached: stop once the drain, having
-    // started (more packets than when "warm" was printed), stalls.
-    let atWarm = -1;
-    let seen = 0;
-    const tick = setInterval(() => {
-      if (atWarm < 0 && handled >= warm) {
-        atWarm = handled;
-        if (printWarm) console.log("warm");
-      } else if (atWarm >= 0 && handled > atWarm && handled === seen) {
-        stop.abort();
-      }
-      seen = handled;
-    }, 200);
-    stop.signal.addEventListener("abort", () => clearInterval(tick));
-  }
-  await done;
-  const first = marks[warm / MARK_EVERY] ?? last;
-  const report: Omit<ChildReport, "reportSeconds" | "closeSeconds"> = {
-    handled,
-    known,
-    dropped: capture.stats().dropped,
-    drainSeconds: (last - first) / 1000,
-  };
-  console.log(JSON.stringify(report));
-  const reported = performance.now();
-  capture.close(); // releases the ring: unmaps it and closes the socket (tcpdump: pcap_close too)
-  const closed = performance.now();
-  console.log(JSON.stringify({
-    reportSeconds: (reported - last) / 1000,
-    closeSeconds: (closed - reported) / 1000,
-  }));
-  Deno.exit(0); // like tcpdump: exit once done, without waiting for the runtime's teardown
-}
-/** Reads lines until one matches; throws after `ms` or at the end of the stream. */
-async function waitFor(
-  reader: AsyncIterator<string>,
-  match: (line: string) => boolean,
-  what: string,
-  ms = 20_000,
-): Promise<string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Cannot run benchmark: no ${what} in ${ms} ms`)), ms);
-  });
-  try {
-    while (true) {
-      const next = await Promise.race([reader.next(), deadline]);
-      if (next.done) throw new Error(`Cannot run benchmark: ended before ${what}`);
-      if (match(next.value)) return next.value;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function floodFrom(topo: Topology, count: number, rate: number) {
-  const out = await topo.execOk("client", [
-    Deno.execPath(),
-    "run",
-    ...MODULE_FLAGS,
-    "-A",
-    new URL("./flood.ts", import.meta.url).pathname,
-    `--to=${topo.host("server").ipv4}`,
-    `--count=${count}`,
-    `--rate=${rate}`,
-    `--seconds=${FLOOD_SECONDS}`,
-    `--uid=${KNOWN_UID}`,
-  ]);
-  return JSON.parse(out) as { sent: number; seconds: number; rate: number };
-}
-
-/** Starts tcpdump on the server's eth0 and waits until it listens. */
-async function startTcpdump(
-  topo: Topology,
-  ringMib: number,
-  extra: string[] = [],
-  prefix: string[] = [],
-) {
-  const process = topo.spawn("server", [
-    ...prefix,
-    "tcpdump",
-    "-i",
-    "eth0",
-    "-n",
-    "-w",
-    "/dev/null",
-    "-B",
-    String(ringMib * 1024),
-    ...extra,
-  ]);
-  const stderr = lines(process.stderr);
-  await waitFor(stderr, (line) => line.includes("listening on"), "tcpdump start");
-  return { process, stderr };
-}
-
-/** Starts the Capture child under the spa-server permission flags and waits until it reads. */
-async function startCapture(
-  topo: Topology,
-  flags: string[],
-  mode: string,
-  ringMib: number,
-  count = 0,
-  warm = 0,
-) {
-  const process = topo.spawn("server", [
-    Deno.execPath(),
-    "run",
-    ...flags,
-    new URL(import.meta.url).pathname,
-    `--child=${mode}`,
-    `--ring=${ringMib}`,
-    `--count=${count}`,
-    `--warm=${warm}`,
-  ], { stdin: "piped", stderr: "inherit" });
-  const stdout = lines(process.stdout);
-  await waitFor(stdout, (line) => line === "ready", "capture start");
-  return { process, stdout };
-}
-
-/** tcpdump's closing counts. */
-async function tcpdumpCounts(stderr: AsyncIterator<string>) {
-  const count = async (what: string) =>
-    Number((await waitFor(stderr, (line) => line.includes(what), what)).split(" ")[0]);
-  return {
-    captured: await count("packets captured"),
-    dropped: await count("packets dropped by kernel"),
-  };
-}
-
-/** Seconds from `start` until `process` exits (killed after `ms`). */
-async function exitAfter(process: Deno.ChildProcess, start: number, ms = 60_000): Promise<number> {
-  const timer = setTimeout(() => process.kill("SIGKILL"), ms);
-  const status = await process.status;
-  clearTimeout(timer);
-  if (!status.success) {
-    throw new Error(`Cannot run benchmark: a capture did not finish in ${ms} ms`);
-  }
-  return (performance.now() - start) / 1000;
-}
 
 /** One live measurement: the flood, each capture's counts and CPU (% of a core). */
 interface LiveRound {
@@ -295,13 +75,13 @@ async function liveRound(
   const cpu = (await cpuNow()).map((t, i) => (t - cpuBefore[i]!) / wall * 100);
   await ours.process.stdin.close();
   const live: ChildReport = JSON.parse(
-    await waitFor(ours.stdout, (l) => l.startsWith("{"), "report"),
+    await waitFor(ours.lines, (l) => l.startsWith("{"), "report"),
   );
   await ours.process.status;
   let tcpdumpLive = { captured: 0, dropped: 0 };
   if (tcpdump !== undefined) {
     tcpdump.process.kill("SIGINT");
-    tcpdumpLive = await tcpdumpCounts(tcpdump.stderr);
+    tcpdumpLive = await tcpdumpCounts(tcpdump.lines);
     await tcpdump.process.status;
   }
   return { sent, live, tcpdumpLive, cpu };
@@ -348,7 +128,7 @@ async function drainRound(
     DRAIN_WARM,
   );
   await floodFrom(topo, DRAIN_WARM, 0);
-  await waitFor(ours.stdout, (line) => line === "warm", "warm-up");
+  await waitFor(ours.lines, (line) => line === "warm", "warm-up");
   await new Promise((resolve) => setTimeout(resolve, BLOCK_WAIT_MS));
   tcpdump.process.kill("SIGSTOP");
   ours.process.kill("SIGSTOP");
@@ -357,15 +137,15 @@ async function drainRound(
   const tcpdumpResumed = performance.now();
   tcpdump.process.kill("SIGCONT");
   const tcpdumpSeconds = await exitAfter(tcpdump.process, tcpdumpResumed);
-  const tcpdumpHandled = (await tcpdumpCounts(tcpdump.stderr)).captured;
+  const tcpdumpHandled = (await tcpdumpCounts(tcpdump.lines)).captured;
   const oursResumed = performance.now();
   ours.process.kill("SIGCONT");
   // Awaited together, so a failure of one never leaves the other's rejection unhandled (which
   // would end this process before the topology is torn down).
   const [oursSeconds, report, phases] = await Promise.all([
     exitAfter(ours.process, oursResumed),
-    waitFor(ours.stdout, (line) => line.startsWith('{"handled"'), "report", 60_000),
-    waitFor(ours.stdout, (line) => line.startsWith('{"reportSeconds"'), "phases", 60_000),
+    waitFor(ours.lines, (line) => line.startsWith('{"handled"'), "report", 60_000),
+    waitFor(ours.lines, (line) => line.startsWith('{"reportSeconds"'), "phases", 60_000),
   ]);
   const { handled, drainSeconds }: ChildReport = JSON.parse(report);
   const { reportSeconds, closeSeconds }: ChildReport = JSON.parse(phases);
@@ -380,69 +160,6 @@ async function drainRound(
     oursCloseSeconds: closeSeconds,
     floodRate: flood.rate,
   };
-}
-
-/** tcpdump's drain split by `strace -T` (its own syscalls timed), or why it could not be. */
-type TcpdumpPhases =
-  | { loopSeconds: number; munmapSeconds: number; closeSeconds: number; totalSeconds: number }
-  | { skipped: string };
-
-/**
- * One tcpdump drain under `strace --seccomp-bpf` (only munmap, close and exit_group stop it, so its
- * read loop runs untraced): SIGCONT to the ring's munmap is its read loop, then pcap_close's munmap
- * and the packet socket's close release the ring, as `capture.close()` does for Capture.
- */
-async function tracedTcpdumpRound(topo: Topology, count: number): Promise<TcpdumpPhases> {
-  const probe = await new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" })
-    .output().catch(() => undefined);
-  if (probe?.success !== true) return { skipped: "no strace (Debian package strace)" };
-  const log = await Deno.makeTempFile({ suffix: ".strace" });
-  try {
-    const tracer = await startTcpdump(topo, DRAIN_RING_MIB, ["-c", String(count), FLOOD_FILTER], [
-      "strace",
-      "-f",
-      "--seccomp-bpf",
-      "-ttt",
-      "-T",
-      "-e",
-      "trace=munmap,close,exit_group",
-      "-o",
-      log,
-    ]);
-    // `ip netns exec` became strace; tcpdump is its child.
-    const children = await Deno.readTextFile(
-      `/proc/${tracer.process.pid}/task/${tracer.process.pid}/children`,
-    );
-    const pid = Number(children.trim().split(" ")[0]);
-    if (!(pid > 0)) throw new Error("Cannot run benchmark: strace started no tcpdump");
-    Deno.kill(pid, "SIGSTOP");
-    await floodFrom(topo, count, 0);
-    await new Promise((resolve) => setTimeout(resolve, BLOCK_WAIT_MS));
-    Deno.kill(pid, "SIGCONT");
-    await exitAfter(tracer.process, performance.now());
-    const text = await Deno.readTextFile(log);
-    // Lines read "<pid> <seconds since the epoch> <call or signal> … <its duration>".
-    const time = (line: string | undefined) => Number(line?.match(/^\s*\d+\s+([\d.]+)\s/)?.[1]);
-    const took = (line: string | undefined) => Number(line?.match(/<([\d.]+)>$/)?.[1]);
-    const all = text.split("\n");
-    const resumed = all.find((line) => line.includes("--- SIGCONT"));
-    const ring = all.find((line) =>
-      /munmap\(0x[0-9a-f]+, (\d+)\)/.exec(line)?.[1] === String(DRAIN_RING_MIB * 2 ** 20)
-    );
-    const closes = all.filter((line) => / close\(\d+\) += 0 </.test(line)).map(took);
-    const exited = all.find((line) => line.includes("+++ exited with 0"));
-    if (resumed === undefined || ring === undefined || exited === undefined) {
-      return { skipped: "strace's log lacks SIGCONT, the ring's munmap or the exit" };
-    }
-    return {
-      loopSeconds: time(ring) - time(resumed),
-      munmapSeconds: took(ring),
-      closeSeconds: Math.max(0, ...closes),
-      totalSeconds: time(exited) - time(resumed),
-    };
-  } finally {
-    await Deno.remove(log);
-  }
 }
 
 /** The drain rounds of one child method, and their median by ratio. */
@@ -535,7 +252,7 @@ async function main(): Promise<void> {
       "drain-first-packet",
     ]);
     const drain = now!.median;
-    const traced = await tracedTcpdumpRound(topo, drainCount);
+    const traced = await tracedTcpdumpRound(topo, drainCount, DRAIN_RING_MIB);
 
     const row = (name: string, a: number | string, b: number | string, ratio = "") =>
       out.push(`| ${name} | ${a} | ${b} | ${ratio} |`);
@@ -677,19 +394,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    strict: false,
-    options: {
-      child: { type: "string" },
-      ring: { type: "string" },
-      count: { type: "string" },
-      warm: { type: "string" },
-    },
-  });
-  if (typeof values.child === "string") {
-    await child(values.child, Number(values.ring), Number(values.count), Number(values.warm ?? 0));
-  } else {
-    await main();
-  }
-}
+if (import.meta.main) await main();
