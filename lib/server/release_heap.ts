@@ -64,24 +64,21 @@ interface GcOptions {
   flavor?: "regular" | "last-resort";
 }
 
-/** A shrink waits at most this long for a quiet moment after a reload. */
-export const SHRINK_WAIT_MS = 10_000;
-
 /**
- * A reload ends with a full collection at once only when V8's heap has grown past twice its size
- * after the last collection, plus this (a reload of 10,000 unchanged users grows it by a few
- * MB, one of 100,000 users by hundreds): small growth waits for the quiet moment, so a knock
- * arriving as a reload ends is not held up by the pause.
+ * While knocks keep coming after a reload, a full collection runs anyway once V8's heap has grown
+ * past twice its size after the last collection, plus this (a reload of 10,000 unchanged users
+ * grows it by a few MB, back-to-back reloads of 100,000 users by hundreds): memory before latency.
  */
 export const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
 
 /**
- * The collections after a reload: a full one at once when the reload grew the heap past twice
- * its settled size plus {@linkcode HEAP_SLACK_BYTES} (a short pause that keeps back-to-back
- * reloads of 100,000 users from piling up garbage), and at a quiet moment the thorough one: the
- * first tick after the reload during which no packet was checked, or the first tick
- * {@linkcode SHRINK_WAIT_MS} later (~100 ms for 10,000 users), which returns the free pages to
- * the system.
+ * The collection after a reload, at a quiet moment: the first 1-second tick during which no packet
+ * was checked runs the thorough one (~35 ms for 10,000 users, ~100 ms on a busy machine), which
+ * returns the free pages to the system. While packets keep coming it waits (V8's own collections,
+ * incremental and mostly concurrent, keep the heap bounded meanwhile): a forced collection stops
+ * the main thread, and a knock arriving then waits for it. Only a heap grown past twice its settled
+ * size plus {@linkcode HEAP_SLACK_BYTES} is collected at once (a full collection, not the thorough
+ * one), so that back-to-back reloads of 100,000 users do not pile up garbage.
  *
  * @example
  * ```ts
@@ -89,20 +86,22 @@ export const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
  * const runs: string[] = [];
  * let heap = 20e6;
  * const shrink = new QuietShrink((how) => void runs.push(how), () => heap);
- * shrink.tick(5, 0); // the heap's settled size: 20 MB
+ * shrink.tick(5); // the heap's settled size: 20 MB
  * heap = 30e6;
- * shrink.request(0); // a reload just ended, the heap grew a little: nothing yet
- * shrink.tick(9, 1_000); // packets were checked since the last tick: not yet
- * shrink.tick(9, 2_000); // quiet
+ * shrink.request(); // a reload just ended, the heap grew a little: nothing yet
+ * shrink.tick(9); // packets were checked since the last tick: not yet
+ * shrink.tick(9); // quiet
  * heap = 80e6;
- * shrink.request(3_000); // a reload that grew the heap past twice its size: at once
+ * shrink.request(); // a reload that grew the heap past twice its size
+ * shrink.tick(12); // knocks are coming, but memory first
  * if (runs.join() !== "shrink,major") throw new Error(runs.join());
  * ```
  */
 export class QuietShrink {
   readonly #release: (how: Release) => unknown;
   readonly #heapBytes: () => number;
-  #due: number | undefined;
+  /** A load ended since the last thorough collection. */
+  #pending = false;
   #checked = -1;
   /** The heap's size after the last collection (or at the first tick). */
   #settled: number | undefined;
@@ -119,24 +118,25 @@ export class QuietShrink {
     this.#heapBytes = heapBytes;
   }
 
-  /** A load just ended at `now` (monotonic ms): a full collection now if it grew the heap much. */
-  request(now: number): void {
-    const settled = this.#settled;
-    if (settled === undefined || this.#heapBytes() > 2 * settled + HEAP_SLACK_BYTES) {
-      this.#release("major");
-      this.#settled = this.#heapBytes();
-    }
-    this.#due = now + SHRINK_WAIT_MS;
+  /** A load just ended: its garbage is dead. Nothing runs now (knocks may be in flight). */
+  request(): void {
+    this.#pending = true;
   }
 
-  /** Each tick, with how many packets have been checked so far and the monotonic time. */
-  tick(checked: number, now: number): void {
+  /** Each tick, with how many packets have been checked so far. */
+  tick(checked: number): void {
     const quiet = checked === this.#checked;
     this.#checked = checked;
     this.#settled ??= this.#heapBytes();
-    if (this.#due === undefined || (!quiet && now < this.#due)) return;
-    this.#due = undefined;
-    this.#release("shrink");
+    if (!this.#pending) return;
+    if (quiet) {
+      this.#pending = false;
+      this.#release("shrink");
+    } else if (this.#heapBytes() > 2 * this.#settled + HEAP_SLACK_BYTES) {
+      this.#release("major");
+    } else {
+      return;
+    }
     this.#settled = this.#heapBytes();
   }
 }
