@@ -5,6 +5,8 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
 /** Work slice between two yields while loading users: a knock waits at most about this long. */
 export const LOAD_SLICE_MS = 5;
 
@@ -33,8 +35,9 @@ async function waitFor(busy: Busy | undefined): Promise<void> {
 
 /**
  * A pause function: resolves at once (synchronously, `undefined`) until `sliceMs` has passed since
- * the last yield, then returns a promise that resolves after one turn of the event loop, and after
- * the `busy` work, if any, is done.
+ * the last yield, then returns a promise that resolves after one turn of the event loop (its I/O
+ * included: `setImmediate`, about 40 µs, where `setTimeout(0)` idles about 2 ms, which made a
+ * sliced load of 10,000 users a third slower), and after the `busy` work, if any, is done.
  *
  * @example
  * ```ts
@@ -51,11 +54,11 @@ export function pauser(
   return () => {
     if (performance.now() - last < sliceMs) return undefined;
     return new Promise<void>((resolve) =>
-      setTimeout(async () => {
+      setImmediate(async () => {
         await waitFor(busy);
         last = performance.now();
         resolve();
-      }, 0)
+      })
     );
   };
 }

@@ -63,8 +63,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly log: Logger;
   readonly counters = new Counters();
-  /** Packets checked (verifyPacket) so far: the heap is shrunk after a reload when none come. */
-  readonly #shrink = new QuietShrink();
+  /** The heap is shrunk after a reload when no packet comes for a while. */
+  readonly #shrink = new QuietShrink({ checked: () => this.#verifier.checked });
   readonly #configPath: string;
   #config: ServerConfig;
   readonly #users: UserTable;
@@ -221,6 +221,7 @@ export class Daemon {
     this.#config = used.config;
     await this.#loadUsers(used);
     releaseHeap("shrink"); // the load's garbage is dead, and no capture is open yet
+    this.#shrink.settle();
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.open();
@@ -277,7 +278,6 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
-    this.#shrink.tick(this.#verifier.checked);
     const now = Date.now();
     for (const user of this.#users.live()) {
       if (await this.#pipeline.expireGrace(user, now)) {
@@ -342,7 +342,7 @@ export class Daemon {
         return false;
       } finally {
         // The load's garbage and the replaced config are dead now.
-        this.#shrink.request();
+        if (this.#stopping === undefined) this.#shrink.request();
       }
     });
     this.#reloading = next;
@@ -433,6 +433,7 @@ export class Daemon {
     this.#closing = true;
     this.#removeSignals();
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#shrink.stop();
     // No hung nft holds the exit up: the run in progress is killed, queued ones are refused, and
     // only the last one (emptying the sets) runs, within its time limit.
     this.#nft?.cancelPending();

@@ -71,72 +71,113 @@ interface GcOptions {
  */
 export const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
 
+/** After a reload, how often V8's heap is looked at, and how long no packet must come to be quiet. */
+export const QUIET_MS = 500;
+
+/** What a {@linkcode QuietShrink} uses; every field has a default (the daemon's). */
+export interface QuietShrinkDeps {
+  /** Runs a collection (default {@linkcode releaseHeap}). */
+  release?: (how: Release) => unknown;
+  /** The size of V8's heap (default: `Deno.memoryUsage().heapTotal`). */
+  heapBytes?: () => number;
+  /** How many packets have been checked so far. */
+  checked?: () => number;
+  /**
+   * Calls `poll` every {@linkcode QUIET_MS}; returns how to stop (default: an unref'd interval;
+   * tests pass their own and call {@linkcode QuietShrink.poll}).
+   */
+  every?: (poll: () => void) => () => void;
+}
+
 /**
- * The collection after a reload, at a quiet moment: the first 1-second tick during which no packet
- * was checked runs the thorough one (~35 ms for 10,000 users, ~100 ms on a busy machine), which
- * returns the free pages to the system. While packets keep coming it waits (V8's own collections,
- * incremental and mostly concurrent, keep the heap bounded meanwhile): a forced collection stops
- * the main thread, and a knock arriving then waits for it. Only a heap grown past twice its settled
- * size plus {@linkcode HEAP_SLACK_BYTES} is collected at once (a full collection, not the thorough
- * one), so that back-to-back reloads of 100,000 users do not pile up garbage.
+ * The collection after a reload, at a quiet moment: the first {@linkcode QUIET_MS} after the reload
+ * during which no packet was checked runs the thorough one (~35 ms for 10,000 users, ~100 ms on a
+ * busy machine), which returns the free pages to the system. While packets keep coming it waits
+ * (V8's own collections, incremental and mostly concurrent, keep the heap bounded meanwhile): a
+ * forced collection stops the main thread, and a knock arriving then waits for it. Only a heap
+ * grown past twice its settled size plus {@linkcode HEAP_SLACK_BYTES} is collected while packets
+ * come (a full collection, not the thorough one), so that back-to-back reloads of 100,000 users do
+ * not pile up garbage. Nothing runs between reloads (no timer: an idle daemon stays idle).
  *
  * @example
  * ```ts
  * import { QuietShrink } from "./release_heap.ts";
  * const runs: string[] = [];
  * let heap = 20e6;
- * const shrink = new QuietShrink((how) => void runs.push(how), () => heap);
- * shrink.tick(5); // the heap's settled size: 20 MB
+ * let checked = 0;
+ * const shrink = new QuietShrink({
+ *   release: (how) => void runs.push(how),
+ *   heapBytes: () => heap,
+ *   checked: () => checked,
+ *   every: () => () => {},
+ * });
+ * shrink.settle(); // after the start's collection: 20 MB
  * heap = 30e6;
  * shrink.request(); // a reload just ended, the heap grew a little: nothing yet
- * shrink.tick(9); // packets were checked since the last tick: not yet
- * shrink.tick(9); // quiet
+ * checked = 9;
+ * shrink.poll(); // packets were checked since the request: not yet
+ * shrink.poll(); // quiet
  * heap = 80e6;
  * shrink.request(); // a reload that grew the heap past twice its size
- * shrink.tick(12); // knocks are coming, but memory first
+ * checked = 12;
+ * shrink.poll(); // knocks are coming, but memory first
  * if (runs.join() !== "shrink,major") throw new Error(runs.join());
  * ```
  */
 export class QuietShrink {
   readonly #release: (how: Release) => unknown;
   readonly #heapBytes: () => number;
-  /** A load ended since the last thorough collection. */
-  #pending = false;
-  #checked = -1;
-  /** The heap's size after the last collection (or at the first tick). */
+  readonly #checked: () => number;
+  readonly #every: (poll: () => void) => () => void;
+  /** Stops the polling while a collection is pending. */
+  #disarm: (() => void) | undefined;
+  #lastChecked = 0;
+  /** The heap's size after the last collection. */
   #settled: number | undefined;
 
-  /**
-   * `release` runs a collection (default {@linkcode releaseHeap}); `heapBytes` tells the size of
-   * V8's heap (default: `Deno.memoryUsage().heapTotal`).
-   */
-  constructor(
-    release: (how: Release) => unknown = releaseHeap,
-    heapBytes: () => number = () => Deno.memoryUsage().heapTotal,
-  ) {
-    this.#release = release;
-    this.#heapBytes = heapBytes;
+  constructor(deps: QuietShrinkDeps = {}) {
+    this.#release = deps.release ?? releaseHeap;
+    this.#heapBytes = deps.heapBytes ?? (() => Deno.memoryUsage().heapTotal);
+    this.#checked = deps.checked ?? (() => 0);
+    this.#every = deps.every ?? ((poll) => {
+      const timer = setInterval(poll, QUIET_MS);
+      Deno.unrefTimer(timer);
+      return () => clearInterval(timer);
+    });
+  }
+
+  /** The heap is as small as it gets now (e.g. after the start's collection): its settled size. */
+  settle(): void {
+    this.#settled = this.#heapBytes();
   }
 
   /** A load just ended: its garbage is dead. Nothing runs now (knocks may be in flight). */
   request(): void {
-    this.#pending = true;
+    this.#settled ??= this.#heapBytes();
+    this.#lastChecked = this.#checked();
+    this.#disarm ??= this.#every(() => this.poll());
   }
 
-  /** Each tick, with how many packets have been checked so far. */
-  tick(checked: number): void {
-    const quiet = checked === this.#checked;
-    this.#checked = checked;
-    this.#settled ??= this.#heapBytes();
-    if (!this.#pending) return;
+  /** Every {@linkcode QUIET_MS} while a collection is pending. */
+  poll(): void {
+    if (this.#disarm === undefined) return;
+    const checked = this.#checked();
+    const quiet = checked === this.#lastChecked;
+    this.#lastChecked = checked;
     if (quiet) {
-      this.#pending = false;
+      this.stop();
       this.#release("shrink");
-    } else if (this.#heapBytes() > 2 * this.#settled + HEAP_SLACK_BYTES) {
+    } else if (this.#heapBytes() > 2 * this.#settled! + HEAP_SLACK_BYTES) {
       this.#release("major");
     } else {
       return;
     }
     this.#settled = this.#heapBytes();
+  }
+
+  /** Drops a pending collection and its polling (at stop). */
+  stop(): void {
+    this.#disarm?.();
+    this.#disarm = undefined;
   }
 }

@@ -21,50 +21,77 @@ Deno.test("releaseHeap: the daemon's V8 flags let it run a full collection", asy
   ok(ms.every((x) => typeof x === "number" && x >= 0), `expected durations, got ${ms}`);
 });
 
-Deno.test("QuietShrink: the thorough collection waits for a tick with no packet, however long knocks keep coming", () => {
+/** A QuietShrink driven by hand: `poll()` stands for QUIET_MS passing. */
+function manual(heap: () => number, release: (how: string) => void = () => {}) {
+  const state = { checked: 0, armed: false };
+  const shrink = new QuietShrink({
+    release,
+    heapBytes: heap,
+    checked: () => state.checked,
+    every: () => {
+      state.armed = true;
+      return () => (state.armed = false);
+    },
+  });
+  return { shrink, state };
+}
+
+Deno.test("QuietShrink: the thorough collection waits for a quiet moment, however long knocks keep coming", () => {
   const runs: string[] = [];
-  const shrink = new QuietShrink((how) => void runs.push(how), () => 20e6);
-  shrink.request(); // a load before any tick: nothing at once either
-  deepEqual(runs, []);
-  shrink.tick(0);
-  shrink.tick(0); // quiet
-  deepEqual(runs, ["shrink"]);
-  runs.length = 0;
-  shrink.tick(0);
-  deepEqual(runs, []); // nothing to do without a load
+  const { shrink, state } = manual(() => 20e6, (how) => void runs.push(how));
+  shrink.settle();
+  equal(state.armed, false); // no timer while nothing is pending: an idle daemon stays idle
   shrink.request();
   deepEqual(runs, []); // no pause as the reload ends: a knock may be in flight
-  for (let n = 1; n <= 60; n++) shrink.tick(n);
+  equal(state.armed, true);
+  for (let n = 1; n <= 120; n++) {
+    state.checked = n;
+    shrink.poll();
+  }
   deepEqual(runs, []); // knocks kept coming for a minute: no forced collection
-  shrink.tick(60);
-  deepEqual(runs, ["shrink"]); // the first quiet second
+  shrink.poll();
+  deepEqual(runs, ["shrink"]); // the first quiet moment
+  equal(state.armed, false);
+  shrink.poll();
+  equal(runs.length, 1); // once per load
   shrink.request();
-  shrink.tick(60); // no packet since the last tick
+  shrink.poll(); // no packet since the request
   deepEqual(runs, ["shrink", "shrink"]);
-  shrink.tick(60);
-  equal(runs.length, 2); // once per load
 });
 
 Deno.test("QuietShrink: a heap grown past twice its size is collected while knocks come, only then", () => {
   const runs: string[] = [];
   let heap = 30e6;
-  const shrink = new QuietShrink((how) => {
+  const { shrink, state } = manual(() => heap, (how) => {
     runs.push(how);
     heap = 30e6; // what the collection frees
-  }, () => heap);
-  shrink.tick(0); // settled at 30 MB
+  });
+  shrink.settle(); // settled at 30 MB
   heap = 30e6 * 2 + HEAP_SLACK_BYTES - 1;
   shrink.request();
-  shrink.tick(1);
+  state.checked++;
+  shrink.poll();
   deepEqual(runs, []); // just under the bound, and knocks are coming
   heap = 30e6 * 2 + HEAP_SLACK_BYTES + 1;
   shrink.request();
   deepEqual(runs, []); // never as the reload ends
-  shrink.tick(2);
+  state.checked++;
+  shrink.poll();
   deepEqual(runs, ["major"]); // back-to-back big reloads do not pile up garbage
   equal(heap, 30e6);
-  shrink.tick(3);
+  state.checked++;
+  shrink.poll();
   deepEqual(runs, ["major"]); // under the bound again: the thorough one waits for quiet
-  shrink.tick(3);
+  shrink.poll();
   deepEqual(runs, ["major", "shrink"]);
+});
+
+Deno.test("QuietShrink: stop drops the pending collection and its timer", async () => {
+  const runs: string[] = [];
+  const shrink = new QuietShrink({ release: (how) => void runs.push(how), heapBytes: () => 1 });
+  shrink.request(); // the real interval (the test's sanitizer sees it if it leaks)
+  shrink.stop();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  shrink.poll();
+  deepEqual(runs, []);
 });
