@@ -71,8 +71,14 @@ interface GcOptions {
  */
 export const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
 
-/** After a reload, how often V8's heap is looked at, and how long no packet must come to be quiet. */
-export const QUIET_MS = 500;
+/**
+ * How long no packet must have come for the daemon to be quiet: knocks sent back to back (a
+ * client's retries, a benchmark) come less than a second apart, even during a reload.
+ */
+export const QUIET_MS = 1_000;
+
+/** How often a pending collection looks for the quiet moment. */
+export const POLL_MS = 250;
 
 /** What a {@linkcode QuietShrink} uses; every field has a default (the daemon's). */
 export interface QuietShrinkDeps {
@@ -82,16 +88,18 @@ export interface QuietShrinkDeps {
   heapBytes?: () => number;
   /** How many packets have been checked so far. */
   checked?: () => number;
+  /** Monotonic milliseconds (default `performance.now`). */
+  now?: () => number;
   /**
-   * Calls `poll` every {@linkcode QUIET_MS}; returns how to stop (default: an unref'd interval;
+   * Calls `poll` every {@linkcode POLL_MS}; returns how to stop (default: an unref'd interval;
    * tests pass their own and call {@linkcode QuietShrink.poll}).
    */
   every?: (poll: () => void) => () => void;
 }
 
 /**
- * The collection after a reload, at a quiet moment: the first {@linkcode QUIET_MS} after the reload
- * during which no packet was checked runs the thorough one (~35 ms for 10,000 users, ~100 ms on a
+ * The collection after a reload, at a quiet moment: once no packet has been checked for
+ * {@linkcode QUIET_MS} (looked at every {@linkcode POLL_MS}), it runs the thorough one (~35 ms for 10,000 users, ~100 ms on a
  * busy machine), which returns the free pages to the system. While packets keep coming it waits
  * (V8's own collections, incremental and mostly concurrent, keep the heap bounded meanwhile): a
  * forced collection stops the main thread, and a knock arriving then waits for it. Only a heap
@@ -105,21 +113,28 @@ export interface QuietShrinkDeps {
  * const runs: string[] = [];
  * let heap = 20e6;
  * let checked = 0;
+ * let now = 0;
  * const shrink = new QuietShrink({
  *   release: (how) => void runs.push(how),
  *   heapBytes: () => heap,
  *   checked: () => checked,
+ *   now: () => now,
  *   every: () => () => {},
  * });
  * shrink.settle(); // after the start's collection: 20 MB
  * heap = 30e6;
  * shrink.request(); // a reload just ended, the heap grew a little: nothing yet
  * checked = 9;
+ * now = 1_000;
  * shrink.poll(); // packets were checked since the request: not yet
- * shrink.poll(); // quiet
+ * now = 1_500;
+ * shrink.poll(); // none for 500 ms: not yet
+ * now = 2_000;
+ * shrink.poll(); // quiet for 1 s
  * heap = 80e6;
  * shrink.request(); // a reload that grew the heap past twice its size
  * checked = 12;
+ * now = 2_250;
  * shrink.poll(); // knocks are coming, but memory first
  * if (runs.join() !== "shrink,major") throw new Error(runs.join());
  * ```
@@ -128,10 +143,13 @@ export class QuietShrink {
   readonly #release: (how: Release) => unknown;
   readonly #heapBytes: () => number;
   readonly #checked: () => number;
+  readonly #now: () => number;
   readonly #every: (poll: () => void) => () => void;
   /** Stops the polling while a collection is pending. */
   #disarm: (() => void) | undefined;
   #lastChecked = 0;
+  /** When a packet was last seen checked (or the load ended). */
+  #lastPacket = 0;
   /** The heap's size after the last collection. */
   #settled: number | undefined;
 
@@ -139,8 +157,9 @@ export class QuietShrink {
     this.#release = deps.release ?? releaseHeap;
     this.#heapBytes = deps.heapBytes ?? (() => Deno.memoryUsage().heapTotal);
     this.#checked = deps.checked ?? (() => 0);
+    this.#now = deps.now ?? (() => performance.now());
     this.#every = deps.every ?? ((poll) => {
-      const timer = setInterval(poll, QUIET_MS);
+      const timer = setInterval(poll, POLL_MS);
       Deno.unrefTimer(timer);
       return () => clearInterval(timer);
     });
@@ -155,16 +174,18 @@ export class QuietShrink {
   request(): void {
     this.#settled ??= this.#heapBytes();
     this.#lastChecked = this.#checked();
+    this.#lastPacket = this.#now();
     this.#disarm ??= this.#every(() => this.poll());
   }
 
-  /** Every {@linkcode QUIET_MS} while a collection is pending. */
+  /** Every {@linkcode POLL_MS} while a collection is pending. */
   poll(): void {
     if (this.#disarm === undefined) return;
     const checked = this.#checked();
-    const quiet = checked === this.#lastChecked;
+    const now = this.#now();
+    if (checked !== this.#lastChecked) this.#lastPacket = now;
     this.#lastChecked = checked;
-    if (quiet) {
+    if (now - this.#lastPacket >= QUIET_MS) {
       this.stop();
       this.#release("shrink");
     } else if (this.#heapBytes() > 2 * this.#settled! + HEAP_SLACK_BYTES) {

@@ -1,6 +1,12 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { MODULE_FLAGS, SERVER_V8_FLAGS } from "../../lib/permissions.ts";
-import { HEAP_SLACK_BYTES, QuietShrink, releaseHeap } from "../../lib/server/release_heap.ts";
+import {
+  HEAP_SLACK_BYTES,
+  POLL_MS,
+  QUIET_MS,
+  QuietShrink,
+  releaseHeap,
+} from "../../lib/server/release_heap.ts";
 
 const MODULE = new URL("../../lib/server/release_heap.ts", import.meta.url).href;
 
@@ -21,48 +27,63 @@ Deno.test("releaseHeap: the daemon's V8 flags let it run a full collection", asy
   ok(ms.every((x) => typeof x === "number" && x >= 0), `expected durations, got ${ms}`);
 });
 
-/** A QuietShrink driven by hand: `poll()` stands for QUIET_MS passing. */
+/** A QuietShrink driven by hand: `poll()` stands for POLL_MS passing. */
 function manual(heap: () => number, release: (how: string) => void = () => {}) {
-  const state = { checked: 0, armed: false };
+  const state = { checked: 0, armed: false, now: 0 };
   const shrink = new QuietShrink({
     release,
     heapBytes: heap,
     checked: () => state.checked,
+    now: () => state.now,
     every: () => {
       state.armed = true;
       return () => (state.armed = false);
     },
   });
-  return { shrink, state };
+  const poll = () => {
+    state.now += POLL_MS;
+    shrink.poll();
+  };
+  return { shrink, state, poll };
 }
 
-Deno.test("QuietShrink: the thorough collection waits for a quiet moment, however long knocks keep coming", () => {
+/** Polls until QUIET_MS without a packet have passed. */
+function quiet(poll: () => void): void {
+  for (let t = 0; t < QUIET_MS; t += POLL_MS) poll();
+}
+
+Deno.test("QuietShrink: the thorough collection waits for a quiet second, however long knocks keep coming", () => {
   const runs: string[] = [];
-  const { shrink, state } = manual(() => 20e6, (how) => void runs.push(how));
+  const { shrink, state, poll } = manual(() => 20e6, (how) => void runs.push(how));
   shrink.settle();
   equal(state.armed, false); // no timer while nothing is pending: an idle daemon stays idle
   shrink.request();
   deepEqual(runs, []); // no pause as the reload ends: a knock may be in flight
   equal(state.armed, true);
-  for (let n = 1; n <= 120; n++) {
-    state.checked = n;
-    shrink.poll();
+  for (let n = 1; n <= 240; n++) {
+    // A knock every 750 ms for three minutes: gaps shorter than QUIET_MS.
+    if (n % 3 === 0) state.checked++;
+    poll();
   }
-  deepEqual(runs, []); // knocks kept coming for a minute: no forced collection
-  shrink.poll();
-  deepEqual(runs, ["shrink"]); // the first quiet moment
+  deepEqual(runs, []); // no forced collection
+  state.checked++;
+  poll();
+  for (let t = POLL_MS; t < QUIET_MS; t += POLL_MS) poll();
+  deepEqual(runs, []); // not quiet for long enough yet
+  poll();
+  deepEqual(runs, ["shrink"]); // the first quiet second
   equal(state.armed, false);
-  shrink.poll();
+  poll();
   equal(runs.length, 1); // once per load
   shrink.request();
-  shrink.poll(); // no packet since the request
+  quiet(poll); // no packet since the request
   deepEqual(runs, ["shrink", "shrink"]);
 });
 
 Deno.test("QuietShrink: a heap grown past twice its size is collected while knocks come, only then", () => {
   const runs: string[] = [];
   let heap = 30e6;
-  const { shrink, state } = manual(() => heap, (how) => {
+  const { shrink, state, poll } = manual(() => heap, (how) => {
     runs.push(how);
     heap = 30e6; // what the collection frees
   });
@@ -70,19 +91,19 @@ Deno.test("QuietShrink: a heap grown past twice its size is collected while knoc
   heap = 30e6 * 2 + HEAP_SLACK_BYTES - 1;
   shrink.request();
   state.checked++;
-  shrink.poll();
+  poll();
   deepEqual(runs, []); // just under the bound, and knocks are coming
   heap = 30e6 * 2 + HEAP_SLACK_BYTES + 1;
   shrink.request();
   deepEqual(runs, []); // never as the reload ends
   state.checked++;
-  shrink.poll();
+  poll();
   deepEqual(runs, ["major"]); // back-to-back big reloads do not pile up garbage
   equal(heap, 30e6);
   state.checked++;
-  shrink.poll();
+  poll();
   deepEqual(runs, ["major"]); // under the bound again: the thorough one waits for quiet
-  shrink.poll();
+  quiet(poll);
   deepEqual(runs, ["major", "shrink"]);
 });
 
