@@ -9,7 +9,7 @@
  */
 
 /** Files changed this recently are read again at every load. */
-const RECENT_MS = 2_000;
+export const RECENT_MS = 2_000;
 
 /** Parsed files by path, valid while their `stat` is unchanged. */
 export class FileCache<T> {

@@ -14,7 +14,7 @@ import type { FirewallKind } from "../firewall/backend.ts";
 import { TABLE_NAME } from "../firewall/nft_script.ts";
 import { isValidServerId } from "../protocol/server_id.ts";
 import { Fields, Problems } from "./_fields.ts";
-import { runSteps, runStepsSliced } from "./_pause.ts";
+import { type Busy, runSteps, runStepsSliced } from "./_pause.ts";
 import { parseTomlSteps } from "./_toml_split.ts";
 import { configDir, deepFreeze, resolveConfigPath } from "./_paths.ts";
 import { ConfigError } from "./config_error.ts";
@@ -175,7 +175,7 @@ export function checkServerConfig(
 /**
  * Like {@linkcode checkServerConfig}, with the same result, but yields to the event loop after
  * each `sliceMs` of work (between two `[[users]]` tables), for a daemon that reloads a config
- * of thousands of users while it answers knocks.
+ * of thousands of users while it answers knocks (`busy`: its knocks in flight, which go first).
  *
  * @example
  * ```ts
@@ -190,9 +190,9 @@ export function checkServerConfig(
  */
 export function checkServerConfigSliced(
   text: string,
-  options: { path?: string; sliceMs?: number } = {},
+  options: { path?: string; sliceMs?: number; busy?: Busy } = {},
 ): Promise<ServerConfigCheck> {
-  return runStepsSliced(checkSteps(text, options), options.sliceMs);
+  return runStepsSliced(checkSteps(text, options), options.sliceMs, options.busy);
 }
 
 function* checkSteps(

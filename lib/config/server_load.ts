@@ -13,7 +13,7 @@
  */
 
 import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
-import { pauser } from "./_pause.ts";
+import { type Busy, pauser } from "./_pause.ts";
 import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
 import { type KeyFile, KeyFileError, keyForServer, loadKeyFileSync } from "./key_file.ts";
@@ -76,6 +76,8 @@ export interface LoadOptions {
    * as `check-config` and a starting daemon want; a reloading daemon yields to answer knocks).
    */
   sliceMs?: number;
+  /** Work that goes first at each yield (a daemon's knocks in flight; see `_pause.ts`). */
+  busy?: Busy;
 }
 
 /** The key files and user files of the last load, for {@linkcode LoadOptions.cache}. */
@@ -130,12 +132,16 @@ export async function loadServerConfig(
   const checkText = () =>
     sliceMs === undefined
       ? Promise.resolve(checkServerConfig(text, { path: absolute }))
-      : checkServerConfigSliced(text, { path: absolute, sliceMs });
+      : checkServerConfigSliced(text, {
+        path: absolute,
+        sliceMs,
+        ...(options.busy ? { busy: options.busy } : {}),
+      });
   const check = await (options.cache?.configs.getAsync(absolute, checkText) ?? checkText());
   const problems = [...check.problems];
   const keys = new Map<number, KeyFile>();
   const serverId = check.config?.serverId;
-  const pause = pauser(options.sliceMs ?? Infinity);
+  const pause = pauser(options.sliceMs ?? Infinity, options.busy);
   const cache = options.cache;
   try {
     for (const ref of check.keyFiles) {
@@ -261,10 +267,11 @@ async function withUsersDir(
     new Map<string, SourceList>(),
     cache?.userFiles,
     sliceMs,
+    options.busy,
   );
   const users: UserConfig[] = [...config.users];
   const ports = new Map<string, PortConfig>(config.ports.map((p) => [p.key, p]));
-  const pause = pauser(sliceMs);
+  const pause = pauser(sliceMs, options.busy);
   for (const file of files) {
     await pause();
     if (file.user === undefined) {

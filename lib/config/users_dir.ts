@@ -13,7 +13,7 @@
  */
 
 import { Fields, parseToml, Problems } from "./_fields.ts";
-import { pauser } from "./_pause.ts";
+import { type Busy, pauser } from "./_pause.ts";
 import { readUser } from "./_server_sections.ts";
 import type { SourceList } from "./cidr.ts";
 import type { FileCache } from "./_file_cache.ts";
@@ -67,7 +67,9 @@ export interface UserFile {
 
 /**
  * Reads every user file of `dir` (in name order), checking each one on its own. A uid or name
- * already in `taken` (the main config's users, then earlier files) makes a file broken.
+ * already in `taken` (the main config's users, then earlier files) makes a file broken. With a
+ * finite `sliceMs`, it lists the folder off the main thread and yields every `sliceMs` of work,
+ * letting `busy` work go first.
  *
  * @throws {Error} When the folder cannot be listed ("Cannot read users_dir ...: reason").
  * @example
@@ -91,6 +93,7 @@ export async function readUsersDir(
   sourceLists: Map<string, SourceList> = new Map(),
   cache?: FileCache<UserFile>,
   sliceMs: number = Infinity,
+  busy?: Busy,
 ): Promise<UserFile[]> {
   const names: string[] = [];
   const keep = (entry: Deno.DirEntry) => {
@@ -101,7 +104,7 @@ export async function readUsersDir(
     // thread (the async listing), and answers knocks meanwhile.
     if (sliceMs === Infinity) { for (const entry of Deno.readDirSync(dir)) keep(entry); }
     else {
-      const pause = pauser(sliceMs);
+      const pause = pauser(sliceMs, busy);
       for await (const entry of Deno.readDir(dir)) {
         keep(entry);
         await pause(); // the entries arrive at once: going through them takes turns too
@@ -115,7 +118,7 @@ export async function readUsersDir(
     throw new Error(`Cannot read users_dir ${dir}: ${reason}`, { cause: error });
   }
   names.sort();
-  const pause = pauser(sliceMs);
+  const pause = pauser(sliceMs, busy);
   const out: UserFile[] = [];
   for (const name of names) {
     const read = (file: string) => readUserFile(dir, name, file, sourceLists);

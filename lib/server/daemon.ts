@@ -63,8 +63,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly log: Logger;
   readonly counters = new Counters();
-  /** Packets checked (verifyPacket) so far: the heap is shrunk after a reload when none come. */
-  readonly #shrink = new QuietShrink();
+  /** The heap is shrunk after a reload when no packet comes for a while. */
+  readonly #shrink = new QuietShrink({ checked: () => this.#verifier.checked });
   readonly #configPath: string;
   #config: ServerConfig;
   readonly #users: UserTable;
@@ -221,6 +221,7 @@ export class Daemon {
     this.#config = used.config;
     await this.#loadUsers(used);
     releaseHeap("shrink"); // the load's garbage is dead, and no capture is open yet
+    this.#shrink.settle();
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.open();
@@ -248,7 +249,12 @@ export class Daemon {
 
   async #loadUsers(loaded: Pick<LoadedServerConfig, "config" | "keys">): Promise<void> {
     // A retransmission of a knock the config no longer allows must not reopen its port.
-    const changed = await this.#users.replace(loaded.config.users, loaded.keys, loaded.config);
+    const changed = await this.#users.replace(
+      loaded.config.users,
+      loaded.keys,
+      loaded.config,
+      this.#knocksFirst,
+    );
     for (const user of changed) {
       // In her turn: a knock committing now publishes first, and this write then holds its state.
       await this.#pipeline.inTurn(user, () => this.#committer.commitOrLog(user));
@@ -272,7 +278,6 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
-    this.#shrink.tick(this.#verifier.checked, performance.now());
     const now = Date.now();
     for (const user of this.#users.live()) {
       if (await this.#pipeline.expireGrace(user, now)) {
@@ -337,7 +342,7 @@ export class Daemon {
         return false;
       } finally {
         // The load's garbage and the replaced config are dead now.
-        this.#shrink.request(performance.now());
+        if (this.#stopping === undefined) this.#shrink.request();
       }
     });
     this.#reloading = next;
@@ -350,6 +355,7 @@ export class Daemon {
         strict: false,
         cache: this.#loadCache,
         sliceMs: LOAD_SLICE_MS, // knocks are answered between slices
+        busy: this.#knocksFirst, // and those in flight finish first
       }),
       this.log,
     );
@@ -364,10 +370,15 @@ export class Daemon {
     this.#config = loaded.config; // new captures take its settings; restored on failure
     try {
       added = openCaptures([...wanted].filter((name) => !have.has(name)), this.#captureDeps());
-      await this.#reconfigureFirewall(loaded.config);
+      // Nothing to run when only users changed (unless a failed rollback left it stale).
+      const ran = await this.#reconfigureFirewall(
+        loaded.config,
+        this.#firewallStale ? undefined : old,
+      );
       try {
         await this.#loadUsers(loaded);
       } catch (error) {
+        if (!ran) throw error;
         await this.#reconfigureFirewall(old).catch((rollback) => {
           // The firewall now guards the refused config's ports: say so, and retry each tick.
           this.#firewallStale = true;
@@ -395,10 +406,16 @@ export class Daemon {
     await this.#writeStatus();
   }
 
-  /** Sets the protected ports, and for nft the response to scanners and the time limit. */
-  #reconfigureFirewall(config: ServerConfig): Promise<void> {
-    return reconfigureFirewall(this.#firewall, this.#nft, config);
+  /**
+   * Sets the protected ports, and for nft the response to scanners and the time limit; nothing
+   * when `running` (what the firewall holds) asks for the same. Whether it ran.
+   */
+  #reconfigureFirewall(config: ServerConfig, running?: ServerConfig): Promise<boolean> {
+    return reconfigureFirewall(this.#firewall, this.#nft, config, running);
   }
+
+  /** A reload's loading steps let the knocks in flight finish first (see `_pause.ts`). */
+  readonly #knocksFirst = () => this.#pipeline.idle();
 
   /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
   async #revoke(): Promise<void> {
@@ -416,6 +433,7 @@ export class Daemon {
     this.#closing = true;
     this.#removeSignals();
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#shrink.stop();
     // No hung nft holds the exit up: the run in progress is killed, queued ones are refused, and
     // only the last one (emptying the sets) runs, within its time limit.
     this.#nft?.cancelPending();

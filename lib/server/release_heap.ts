@@ -64,79 +64,141 @@ interface GcOptions {
   flavor?: "regular" | "last-resort";
 }
 
-/** A shrink waits at most this long for a quiet moment after a reload. */
-export const SHRINK_WAIT_MS = 10_000;
-
 /**
- * A reload ends with a full collection at once only when V8's heap has grown past twice its size
- * after the last collection, plus this (a reload of 10,000 unchanged users grows it by a few
- * MB, one of 100,000 users by hundreds): small growth waits for the quiet moment, so a knock
- * arriving as a reload ends is not held up by the pause.
+ * While knocks keep coming after a reload, a full collection runs anyway once V8's heap has grown
+ * past twice its size after the last collection, plus this (a reload of 10,000 unchanged users
+ * grows it by a few MB, back-to-back reloads of 100,000 users by hundreds): memory before latency.
  */
 export const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
 
 /**
- * The collections after a reload: a full one at once when the reload grew the heap past twice
- * its settled size plus {@linkcode HEAP_SLACK_BYTES} (a short pause that keeps back-to-back
- * reloads of 100,000 users from piling up garbage), and at a quiet moment the thorough one: the
- * first tick after the reload during which no packet was checked, or the first tick
- * {@linkcode SHRINK_WAIT_MS} later (~100 ms for 10,000 users), which returns the free pages to
- * the system.
+ * How long no packet must have come for the daemon to be quiet: knocks sent back to back (a
+ * client's retries, a benchmark) come less than a second apart, even during a reload.
+ */
+export const QUIET_MS = 1_000;
+
+/** How often a pending collection looks for the quiet moment. */
+export const POLL_MS = 250;
+
+/** What a {@linkcode QuietShrink} uses; every field has a default (the daemon's). */
+export interface QuietShrinkDeps {
+  /** Runs a collection (default {@linkcode releaseHeap}). */
+  release?: (how: Release) => unknown;
+  /** The size of V8's heap (default: `Deno.memoryUsage().heapTotal`). */
+  heapBytes?: () => number;
+  /** How many packets have been checked so far. */
+  checked?: () => number;
+  /** Monotonic milliseconds (default `performance.now`). */
+  now?: () => number;
+  /**
+   * Calls `poll` every {@linkcode POLL_MS}; returns how to stop (default: an unref'd interval;
+   * tests pass their own and call {@linkcode QuietShrink.poll}).
+   */
+  every?: (poll: () => void) => () => void;
+}
+
+/**
+ * The collection after a reload, at a quiet moment: once no packet has been checked for
+ * {@linkcode QUIET_MS} (looked at every {@linkcode POLL_MS}), it runs the thorough one (~35 ms for 10,000 users, ~100 ms on a
+ * busy machine), which returns the free pages to the system. While packets keep coming it waits
+ * (V8's own collections, incremental and mostly concurrent, keep the heap bounded meanwhile): a
+ * forced collection stops the main thread, and a knock arriving then waits for it. Only a heap
+ * grown past twice its settled size plus {@linkcode HEAP_SLACK_BYTES} is collected while packets
+ * come (a full collection, not the thorough one), so that back-to-back reloads of 100,000 users do
+ * not pile up garbage. Nothing runs between reloads (no timer: an idle daemon stays idle).
  *
  * @example
  * ```ts
  * import { QuietShrink } from "./release_heap.ts";
  * const runs: string[] = [];
  * let heap = 20e6;
- * const shrink = new QuietShrink((how) => void runs.push(how), () => heap);
- * shrink.tick(5, 0); // the heap's settled size: 20 MB
+ * let checked = 0;
+ * let now = 0;
+ * const shrink = new QuietShrink({
+ *   release: (how) => void runs.push(how),
+ *   heapBytes: () => heap,
+ *   checked: () => checked,
+ *   now: () => now,
+ *   every: () => () => {},
+ * });
+ * shrink.settle(); // after the start's collection: 20 MB
  * heap = 30e6;
- * shrink.request(0); // a reload just ended, the heap grew a little: nothing yet
- * shrink.tick(9, 1_000); // packets were checked since the last tick: not yet
- * shrink.tick(9, 2_000); // quiet
+ * shrink.request(); // a reload just ended, the heap grew a little: nothing yet
+ * checked = 9;
+ * now = 1_000;
+ * shrink.poll(); // packets were checked since the request: not yet
+ * now = 1_500;
+ * shrink.poll(); // none for 500 ms: not yet
+ * now = 2_000;
+ * shrink.poll(); // quiet for 1 s
  * heap = 80e6;
- * shrink.request(3_000); // a reload that grew the heap past twice its size: at once
+ * shrink.request(); // a reload that grew the heap past twice its size
+ * checked = 12;
+ * now = 2_250;
+ * shrink.poll(); // knocks are coming, but memory first
  * if (runs.join() !== "shrink,major") throw new Error(runs.join());
  * ```
  */
 export class QuietShrink {
   readonly #release: (how: Release) => unknown;
   readonly #heapBytes: () => number;
-  #due: number | undefined;
-  #checked = -1;
-  /** The heap's size after the last collection (or at the first tick). */
+  readonly #checked: () => number;
+  readonly #now: () => number;
+  readonly #every: (poll: () => void) => () => void;
+  /** Stops the polling while a collection is pending. */
+  #disarm: (() => void) | undefined;
+  #lastChecked = 0;
+  /** When a packet was last seen checked (or the load ended). */
+  #lastPacket = 0;
+  /** The heap's size after the last collection. */
   #settled: number | undefined;
 
-  /**
-   * `release` runs a collection (default {@linkcode releaseHeap}); `heapBytes` tells the size of
-   * V8's heap (default: `Deno.memoryUsage().heapTotal`).
-   */
-  constructor(
-    release: (how: Release) => unknown = releaseHeap,
-    heapBytes: () => number = () => Deno.memoryUsage().heapTotal,
-  ) {
-    this.#release = release;
-    this.#heapBytes = heapBytes;
+  constructor(deps: QuietShrinkDeps = {}) {
+    this.#release = deps.release ?? releaseHeap;
+    this.#heapBytes = deps.heapBytes ?? (() => Deno.memoryUsage().heapTotal);
+    this.#checked = deps.checked ?? (() => 0);
+    this.#now = deps.now ?? (() => performance.now());
+    this.#every = deps.every ?? ((poll) => {
+      const timer = setInterval(poll, POLL_MS);
+      Deno.unrefTimer(timer);
+      return () => clearInterval(timer);
+    });
   }
 
-  /** A load just ended at `now` (monotonic ms): a full collection now if it grew the heap much. */
-  request(now: number): void {
-    const settled = this.#settled;
-    if (settled === undefined || this.#heapBytes() > 2 * settled + HEAP_SLACK_BYTES) {
-      this.#release("major");
-      this.#settled = this.#heapBytes();
-    }
-    this.#due = now + SHRINK_WAIT_MS;
-  }
-
-  /** Each tick, with how many packets have been checked so far and the monotonic time. */
-  tick(checked: number, now: number): void {
-    const quiet = checked === this.#checked;
-    this.#checked = checked;
-    this.#settled ??= this.#heapBytes();
-    if (this.#due === undefined || (!quiet && now < this.#due)) return;
-    this.#due = undefined;
-    this.#release("shrink");
+  /** The heap is as small as it gets now (e.g. after the start's collection): its settled size. */
+  settle(): void {
     this.#settled = this.#heapBytes();
+  }
+
+  /** A load just ended: its garbage is dead. Nothing runs now (knocks may be in flight). */
+  request(): void {
+    this.#settled ??= this.#heapBytes();
+    this.#lastChecked = this.#checked();
+    this.#lastPacket = this.#now();
+    this.#disarm ??= this.#every(() => this.poll());
+  }
+
+  /** Every {@linkcode POLL_MS} while a collection is pending. */
+  poll(): void {
+    if (this.#disarm === undefined) return;
+    const checked = this.#checked();
+    const now = this.#now();
+    if (checked !== this.#lastChecked) this.#lastPacket = now;
+    this.#lastChecked = checked;
+    if (now - this.#lastPacket >= QUIET_MS) {
+      this.stop();
+      this.#release("shrink");
+    } else if (this.#heapBytes() > 2 * this.#settled! + HEAP_SLACK_BYTES) {
+      this.#release("major");
+    } else {
+      return;
+    }
+    this.#settled = this.#heapBytes();
+  }
+
+  /** Drops a pending collection and its polling (at stop). */
+  stop(): void {
+    this.#disarm?.();
+    this.#disarm = undefined;
   }
 }

@@ -13,7 +13,7 @@
 
 import { type KeyFile, keyForServer } from "../config/key_file.ts";
 import type { UserConfig } from "../config/server.ts";
-import { pauser } from "../config/_pause.ts";
+import { type Busy, pauser } from "../config/_pause.ts";
 import { keyFingerprint } from "../protocol/key_schedule.ts";
 import { serverAfterGrace } from "../state/sequence.ts";
 import type { ServerStore } from "../state/server_store.ts";
@@ -129,17 +129,19 @@ export class UserTable {
    * Installs the users of a (re)loaded config. A user whose key is unchanged keeps her live object
    * (sequence state, replay cache, last accepted request) with the new policy; the keys of users
    * removed or re-keyed are destroyed. Returns the live users whose last accepted knock the new
-   * policy no longer allows (forgotten: the caller persists them).
+   * policy no longer allows (forgotten: the caller persists them). It yields to the event loop
+   * every few milliseconds, letting `busy` work (knocks in flight) go first.
    */
   async replace(
     users: readonly UserConfig[],
     keys: ReadonlyMap<number, KeyFile>,
     settings: UserTableSettings,
+    busy?: Busy,
   ): Promise<ServerUser[]> {
     const sameServer = settings.serverId === this.#settings.serverId;
     this.#settings = settings;
     const next = new Map<number, Entry>();
-    const pause = pauser();
+    const pause = pauser(undefined, busy);
     for (const config of users) {
       const key = keys.get(config.uid);
       if (key === undefined) continue;

@@ -2,9 +2,10 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { MODULE_FLAGS, SERVER_V8_FLAGS } from "../../lib/permissions.ts";
 import {
   HEAP_SLACK_BYTES,
+  POLL_MS,
+  QUIET_MS,
   QuietShrink,
   releaseHeap,
-  SHRINK_WAIT_MS,
 } from "../../lib/server/release_heap.ts";
 
 const MODULE = new URL("../../lib/server/release_heap.ts", import.meta.url).href;
@@ -26,43 +27,92 @@ Deno.test("releaseHeap: the daemon's V8 flags let it run a full collection", asy
   ok(ms.every((x) => typeof x === "number" && x >= 0), `expected durations, got ${ms}`);
 });
 
-Deno.test("QuietShrink: the thorough collection waits for a tick with no packet, 10 s at most", () => {
+/** A QuietShrink driven by hand: `poll()` stands for POLL_MS passing. */
+function manual(heap: () => number, release: (how: string) => void = () => {}) {
+  const state = { checked: 0, armed: false, now: 0 };
+  const shrink = new QuietShrink({
+    release,
+    heapBytes: heap,
+    checked: () => state.checked,
+    now: () => state.now,
+    every: () => {
+      state.armed = true;
+      return () => (state.armed = false);
+    },
+  });
+  const poll = () => {
+    state.now += POLL_MS;
+    shrink.poll();
+  };
+  return { shrink, state, poll };
+}
+
+/** Polls until QUIET_MS without a packet have passed. */
+function quiet(poll: () => void): void {
+  for (let t = 0; t < QUIET_MS; t += POLL_MS) poll();
+}
+
+Deno.test("QuietShrink: the thorough collection waits for a quiet second, however long knocks keep coming", () => {
   const runs: string[] = [];
-  const shrink = new QuietShrink((how) => void runs.push(how), () => 20e6);
-  shrink.request(500); // a load before any tick (the heap's size is not known yet): at once
-  deepEqual(runs, ["major"]);
-  shrink.tick(0, 600);
-  shrink.tick(0, 1_000); // quiet
-  deepEqual(runs, ["major", "shrink"]);
-  runs.length = 0;
-  shrink.tick(0, 1_200);
-  deepEqual(runs, []); // nothing to do without a load
-  shrink.request(1_500);
-  deepEqual(runs, []); // the heap did not grow: no pause as the reload ends
-  for (let t = 2_000, n = 1; t < 1_500 + SHRINK_WAIT_MS; t += 1_000, n++) shrink.tick(n, t);
-  deepEqual(runs, []); // knocks kept coming
-  shrink.tick(100, 1_500 + SHRINK_WAIT_MS);
-  deepEqual(runs, ["shrink"]); // the wait is over
-  shrink.request(20_000);
-  shrink.tick(100, 20_500); // no packet since the last tick
+  const { shrink, state, poll } = manual(() => 20e6, (how) => void runs.push(how));
+  shrink.settle();
+  equal(state.armed, false); // no timer while nothing is pending: an idle daemon stays idle
+  shrink.request();
+  deepEqual(runs, []); // no pause as the reload ends: a knock may be in flight
+  equal(state.armed, true);
+  for (let n = 1; n <= 240; n++) {
+    // A knock every 750 ms for three minutes: gaps shorter than QUIET_MS.
+    if (n % 3 === 0) state.checked++;
+    poll();
+  }
+  deepEqual(runs, []); // no forced collection
+  state.checked++;
+  poll();
+  for (let t = POLL_MS; t < QUIET_MS; t += POLL_MS) poll();
+  deepEqual(runs, []); // not quiet for long enough yet
+  poll();
+  deepEqual(runs, ["shrink"]); // the first quiet second
+  equal(state.armed, false);
+  poll();
+  equal(runs.length, 1); // once per load
+  shrink.request();
+  quiet(poll); // no packet since the request
   deepEqual(runs, ["shrink", "shrink"]);
-  shrink.tick(100, 21_000);
-  equal(runs.length, 2); // once per load
 });
 
-Deno.test("QuietShrink: a reload that grew the heap past twice its size collects at once", () => {
+Deno.test("QuietShrink: a heap grown past twice its size is collected while knocks come, only then", () => {
   const runs: string[] = [];
   let heap = 30e6;
-  const shrink = new QuietShrink((how) => {
+  const { shrink, state, poll } = manual(() => heap, (how) => {
     runs.push(how);
     heap = 30e6; // what the collection frees
-  }, () => heap);
-  shrink.tick(0, 0); // settled at 30 MB
+  });
+  shrink.settle(); // settled at 30 MB
   heap = 30e6 * 2 + HEAP_SLACK_BYTES - 1;
-  shrink.request(100);
-  deepEqual(runs, []); // just under the bound
+  shrink.request();
+  state.checked++;
+  poll();
+  deepEqual(runs, []); // just under the bound, and knocks are coming
   heap = 30e6 * 2 + HEAP_SLACK_BYTES + 1;
-  shrink.request(200);
+  shrink.request();
+  deepEqual(runs, []); // never as the reload ends
+  state.checked++;
+  poll();
   deepEqual(runs, ["major"]); // back-to-back big reloads do not pile up garbage
   equal(heap, 30e6);
+  state.checked++;
+  poll();
+  deepEqual(runs, ["major"]); // under the bound again: the thorough one waits for quiet
+  quiet(poll);
+  deepEqual(runs, ["major", "shrink"]);
+});
+
+Deno.test("QuietShrink: stop drops the pending collection and its timer", async () => {
+  const runs: string[] = [];
+  const shrink = new QuietShrink({ release: (how) => void runs.push(how), heapBytes: () => 1 });
+  shrink.request(); // the real interval (the test's sanitizer sees it if it leaks)
+  shrink.stop();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  shrink.poll();
+  deepEqual(runs, []);
 });

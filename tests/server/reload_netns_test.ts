@@ -94,21 +94,49 @@ netnsTest("spa-server: SIGHUP never kills the daemon", async (t) => {
     });
 
     await t.step(
-      "nft failing during a reload: reload-refused, the running config stays",
+      "a reload that changes only users runs no nft: accepted while nft fails",
       async () => {
-        await Deno.writeTextFile(setup.configPath, full); // adds bob
+        await Deno.writeTextFile(setup.configPath, full); // adds bob; the same ports
         await wrapper.fail(true);
-        server.kill("SIGHUP");
-        const line = await server.waitFor(/ reload-refused /, 10_000, true);
-        match(line, /injected failure/);
-        await wrapper.fail(false);
-        ok(await alive(server, 500), `spa-server exited:\n${server.lines.join("\n")}`);
-        // bob is not in the running config: his knock opens nothing and gets no answer.
-        const { trailer } = bob.knock(22);
-        equal(
-          await exchange(topo, "client", { src: CLIENT, dst: SERVER, payload: trailer }),
-          undefined,
+        try {
+          server.kill("SIGHUP");
+          const line = await server.waitFor(/ reload(-refused)? /, 10_000, true);
+          match(line, / reload users=2 /, `the reload ran nft: ${line}`);
+        } finally {
+          await wrapper.fail(false);
+        }
+        // bob is in the running config now: his knock opens tcp/22.
+        await knockIn(topo, "client", bob, { src: CLIENT, dst: SERVER });
+      },
+    );
+
+    await t.step(
+      "nft failing during a reload that changes the ports: reload-refused, the running config stays",
+      async () => {
+        // Without bob, and alice gets tcp/2222 too: a new protected port needs nft.
+        await Deno.writeTextFile(
+          setup.configPath,
+          withoutBob.replace('ports = ["tcp/22"]', 'ports = ["tcp/22", "tcp/2222"]'),
         );
+        await wrapper.fail(true);
+        try {
+          server.kill("SIGHUP");
+          const line = await server.waitFor(/ reload(-refused)? /, 10_000, true);
+          match(line, / reload-refused .*injected failure/);
+        } finally {
+          await wrapper.fail(false);
+        }
+        ok(await alive(server, 500), `spa-server exited:\n${server.lines.join("\n")}`);
+        // bob is still in the running config: his knock still opens tcp/22.
+        await knockIn(topo, "client", bob, { src: CLIENT, dst: SERVER });
+        // Once nft works, the same reload goes through and tcp/2222 is guarded.
+        server.kill("SIGHUP");
+        await server.waitFor(/ reload users=1 /, 10_000, true);
+        const rules = await topo.execOk("server", ["nft", "list", "table", "inet", "spa"]);
+        match(rules, /2222/);
+        await Deno.writeTextFile(setup.configPath, withoutBob);
+        server.kill("SIGHUP");
+        await server.waitFor(/ reload users=1 /, 10_000, true);
         await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
       },
     );
