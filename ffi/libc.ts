@@ -70,20 +70,18 @@ export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 type SymbolName = keyof typeof LIBC_SYMBOLS;
 
 /**
- * The symbols bound when libc is loaded: what finding a route's source address and reporting a
- * failed call need (the udp knock's only use of libc). The others are bound together on the first
- * use of any of them.
+ * The symbols bound when libc is loaded: what finding a route's source address needs (the udp
+ * knock's only use of libc). The others are bound in groups, each on the first use of any of them.
  */
-const FIRST_SYMBOLS: readonly SymbolName[] = [
-  "socket",
-  "connect",
-  "getsockname",
-  "close",
-  "__errno_location",
-  "memcpy",
-  "strnlen",
-  "strerror",
-];
+const FIRST_SYMBOLS: readonly SymbolName[] = ["socket", "connect", "getsockname", "close"];
+
+/**
+ * What reading `errno` and its text needs: bound at the first failed call (or the first copy), so
+ * a knock that fails nothing does not build their four call stubs. Binding them does not change
+ * `errno` (a test reads it right after a first failure, in a fresh process with the client's
+ * flags).
+ */
+const ERRNO_SYMBOLS: readonly SymbolName[] = ["__errno_location", "memcpy", "strnlen", "strerror"];
 
 /**
  * Symbols only the daemon uses (interfaces, their addresses, giving the heap back): bound in a group
@@ -101,9 +99,9 @@ const HOST_SYMBOLS: readonly SymbolName[] = [
 let libc: Libc | undefined;
 
 /**
- * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in up to three `Deno.dlopen`s
- * of the same library: {@linkcode FIRST_SYMBOLS} at once; the rest, and {@linkcode HOST_SYMBOLS}
- * apart, each group on the first use of any of its symbols (a getter that replaces itself and its
+ * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in up to four `Deno.dlopen`s
+ * of the same library: {@linkcode FIRST_SYMBOLS} at once; {@linkcode ERRNO_SYMBOLS}, the rest and
+ * {@linkcode HOST_SYMBOLS}, each group on the first use of any of its symbols (a getter that replaces itself and its
  * group with the functions, so later calls cost what they did). Deno builds a call stub per bound symbol: binding all 18 up front cost 2.4-4.7 ms of
  * every client start (p50 of 25 runs: 4.7 ms, against 1.3 ms for six), which a udp knock, using
  * only the first group, no longer pays.
@@ -129,9 +127,9 @@ export function loadLibc(): Libc {
     ).symbols as Record<string, unknown>;
   const lazy: Record<string, unknown> = { ...bind(FIRST_SYMBOLS) };
   const rest = (Object.keys(LIBC_SYMBOLS) as SymbolName[]).filter((name) =>
-    !FIRST_SYMBOLS.includes(name) && !HOST_SYMBOLS.includes(name)
+    !FIRST_SYMBOLS.includes(name) && !ERRNO_SYMBOLS.includes(name) && !HOST_SYMBOLS.includes(name)
   );
-  for (const group of [rest, HOST_SYMBOLS]) {
+  for (const group of [ERRNO_SYMBOLS, rest, HOST_SYMBOLS]) {
     const bindGroup = () => {
       const bound = bind(group);
       for (const name of group) {
