@@ -84,6 +84,13 @@ const FIRST_SYMBOLS: readonly SymbolName[] = ["socket", "connect", "getsockname"
 const ERRNO_SYMBOLS: readonly SymbolName[] = ["__errno_location", "memcpy", "strnlen", "strerror"];
 
 /**
+ * What sending a packet on a raw socket needs: bound apart from the receive side (the wait's
+ * `eventfd`, `poll`, `read`, `write` and `recvfrom`), which a syn knock sets up only once its
+ * packet is on the wire.
+ */
+const SEND_SYMBOLS: readonly SymbolName[] = ["setsockopt", "sendto"];
+
+/**
  * Symbols only the daemon uses (interfaces, their addresses, giving the heap back): bound in a group
  * of their own, so a syn knock, which binds the other later symbols for its raw sockets, does not
  * build their four call stubs (about 0.2 ms each: 1.2 ms for a first `Deno.dlopen` of four
@@ -99,9 +106,10 @@ const HOST_SYMBOLS: readonly SymbolName[] = [
 let libc: Libc | undefined;
 
 /**
- * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in up to four `Deno.dlopen`s
- * of the same library: {@linkcode FIRST_SYMBOLS} at once; {@linkcode ERRNO_SYMBOLS}, the rest and
- * {@linkcode HOST_SYMBOLS}, each group on the first use of any of its symbols (a getter that replaces itself and its
+ * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in up to five `Deno.dlopen`s
+ * of the same library: {@linkcode FIRST_SYMBOLS} at once; {@linkcode ERRNO_SYMBOLS},
+ * {@linkcode SEND_SYMBOLS}, the rest and {@linkcode HOST_SYMBOLS}, each group on the first use of
+ * any of its symbols (a getter that replaces itself and its
  * group with the functions, so later calls cost what they did). Deno builds a call stub per bound symbol: binding all 18 up front cost 2.4-4.7 ms of
  * every client start (p50 of 25 runs: 4.7 ms, against 1.3 ms for six), which a udp knock, using
  * only the first group, no longer pays.
@@ -127,9 +135,11 @@ export function loadLibc(): Libc {
     ).symbols as Record<string, unknown>;
   const lazy: Record<string, unknown> = { ...bind(FIRST_SYMBOLS) };
   const rest = (Object.keys(LIBC_SYMBOLS) as SymbolName[]).filter((name) =>
-    !FIRST_SYMBOLS.includes(name) && !ERRNO_SYMBOLS.includes(name) && !HOST_SYMBOLS.includes(name)
+    ![FIRST_SYMBOLS, ERRNO_SYMBOLS, SEND_SYMBOLS, HOST_SYMBOLS].some((group) =>
+      group.includes(name)
+    )
   );
-  for (const group of [ERRNO_SYMBOLS, rest, HOST_SYMBOLS]) {
+  for (const group of [ERRNO_SYMBOLS, SEND_SYMBOLS, rest, HOST_SYMBOLS]) {
     const bindGroup = () => {
       const bound = bind(group);
       for (const name of group) {
