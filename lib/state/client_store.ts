@@ -1,7 +1,9 @@
 /**
  * The client's sequence state: one small JSON file per host, `<state_dir>/hosts/<stem>.json`,
- * replaced durably (`atomic_file.ts`), and a lock file beside it (`<stem>.lock`) held exclusively
- * for a whole knock, so two clients at once never spend the same number (the second waits).
+ * replaced durably (`atomic_file.ts`), a lock file beside it (`<stem>.lock`) held exclusively
+ * for a whole knock, so two clients at once never spend the same number (the second waits), and a
+ * journal (`<stem>.journal`, `journal.ts`) that holds the save made right before a knock leaves
+ * until the state file is written after it.
  *
  * ```json
  * { "version": 1, "uid": 1000, "fingerprint": "0123456789abcdef",
