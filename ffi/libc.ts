@@ -76,28 +76,47 @@ export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 type SymbolName = keyof typeof LIBC_SYMBOLS;
 
 /**
- * The symbols bound when libc is loaded: what finding a route's source address and reporting a
- * failed call need (the udp knock's only use of libc). The others are bound together on the first
- * use of any of them.
+ * The symbols bound when libc is loaded: what finding a route's source address needs (the udp
+ * knock's only use of libc). The others are bound in groups, each on the first use of any of them.
  */
-const FIRST_SYMBOLS: readonly SymbolName[] = [
-  "socket",
-  "connect",
-  "getsockname",
-  "close",
-  "__errno_location",
-  "memcpy",
-  "strnlen",
-  "strerror",
+const FIRST_SYMBOLS: readonly SymbolName[] = ["socket", "connect", "getsockname", "close"];
+
+/**
+ * What reading `errno` and its text needs: bound at the first failed call (or the first copy), so
+ * a knock that fails nothing does not build their four call stubs. Binding them does not change
+ * `errno` (a test reads it right after a first failure, in a fresh process with the client's
+ * flags).
+ */
+const ERRNO_SYMBOLS: readonly SymbolName[] = ["__errno_location", "memcpy", "strnlen", "strerror"];
+
+/**
+ * What sending a packet on a raw socket needs: bound apart from the receive side (the wait's
+ * `eventfd`, `poll`, `read`, `write` and `recvfrom`), which a syn knock sets up only once its
+ * packet is on the wire.
+ */
+const SEND_SYMBOLS: readonly SymbolName[] = ["setsockopt", "sendto"];
+
+/**
+ * Symbols only the daemon uses (interfaces, their addresses, giving the heap back): bound in a group
+ * of their own, so a syn knock, which binds the other later symbols for its raw sockets, does not
+ * build their four call stubs (about 0.2 ms each: 1.2 ms for a first `Deno.dlopen` of four
+ * symbols, 0.8-0.9 ms for a second of four, 0.2 ms for one more of one; `--no-lazy`, this machine).
+ */
+const HOST_SYMBOLS: readonly SymbolName[] = [
+  "if_nametoindex",
+  "getifaddrs",
+  "freeifaddrs",
+  "malloc_trim",
 ];
 
 let libc: Libc | undefined;
 
 /**
- * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in two `Deno.dlopen`s of the
- * same library: {@linkcode FIRST_SYMBOLS} at once, the rest on the first use of any of them (a
- * getter that replaces itself and its group with the functions, so later calls cost what they
- * did). Deno builds a call stub per bound symbol: binding all 18 up front cost 2.4-4.7 ms of
+ * The libc symbols, loaded once from {@linkcode LIBC_CANDIDATES}, in up to five `Deno.dlopen`s
+ * of the same library: {@linkcode FIRST_SYMBOLS} at once; {@linkcode ERRNO_SYMBOLS},
+ * {@linkcode SEND_SYMBOLS}, the rest and {@linkcode HOST_SYMBOLS}, each group on the first use of
+ * any of its symbols (a getter that replaces itself and its
+ * group with the functions, so later calls cost what they did). Deno builds a call stub per bound symbol: binding all 18 up front cost 2.4-4.7 ms of
  * every client start (p50 of 25 runs: 4.7 ms, against 1.3 ms for six), which a udp knock, using
  * only the first group, no longer pays.
  *
@@ -122,23 +141,27 @@ export function loadLibc(): Libc {
     ).symbols as Record<string, unknown>;
   const lazy: Record<string, unknown> = { ...bind(FIRST_SYMBOLS) };
   const rest = (Object.keys(LIBC_SYMBOLS) as SymbolName[]).filter((name) =>
-    !FIRST_SYMBOLS.includes(name)
+    ![FIRST_SYMBOLS, ERRNO_SYMBOLS, SEND_SYMBOLS, HOST_SYMBOLS].some((group) =>
+      group.includes(name)
+    )
   );
-  const bindRest = () => {
-    const bound = bind(rest);
-    for (const name of rest) {
-      Object.defineProperty(lazy, name, { value: bound[name], enumerable: true });
+  for (const group of [ERRNO_SYMBOLS, SEND_SYMBOLS, rest, HOST_SYMBOLS]) {
+    const bindGroup = () => {
+      const bound = bind(group);
+      for (const name of group) {
+        Object.defineProperty(lazy, name, { value: bound[name], enumerable: true });
+      }
+    };
+    for (const name of group) {
+      Object.defineProperty(lazy, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          bindGroup();
+          return lazy[name];
+        },
+      });
     }
-  };
-  for (const name of rest) {
-    Object.defineProperty(lazy, name, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        bindRest();
-        return lazy[name];
-      },
-    });
   }
   libc = lazy as Libc;
   return libc;

@@ -61,22 +61,24 @@ export class RawTcpReceiver implements Disposable {
   /** The IP version received. */
   readonly family: IpFamily;
   readonly #libc: Libc;
-  readonly #readiness: Readiness;
+  #readiness: Readiness | undefined;
   readonly #buffer = new Uint8Array(BUFFER_BYTES);
   readonly #address = new Uint8Array(28);
   readonly #addressLength = new Uint32Array(1);
   #fd: number;
   #waiting: Promise<void> | undefined;
 
-  private constructor(family: IpFamily, libc: Libc, fd: number, readiness: Readiness) {
+  private constructor(family: IpFamily, libc: Libc, fd: number) {
     this.family = family;
     this.#libc = libc;
     this.#fd = fd;
-    this.#readiness = readiness;
   }
 
   /**
-   * Opens the socket.
+   * Opens the socket: from now on the kernel queues every TCP segment for this machine in it.
+   * Reading it (the wait off the main thread, and the libc symbols that needs) is set up at the
+   * first {@linkcode RawTcpReceiver.receive}, so a client can open the socket before its knock
+   * leaves and pay for the rest after: nothing that arrives in between is lost.
    *
    * @throws {SystemError} `EPERM`: "needs root or CAP_NET_RAW"; `EMFILE` and the like.
    */
@@ -91,23 +93,18 @@ export class RawTcpReceiver implements Disposable {
       IPPROTO_TCP,
     );
     if (fd < 0) throw systemError(`open a raw IPv${family} TCP socket`);
-    let readiness: Readiness;
-    try {
-      readiness = new Readiness(fd);
-    } catch (error) {
-      libc.close(fd);
-      throw error;
-    }
-    return new RawTcpReceiver(family, libc, fd, readiness);
+    return new RawTcpReceiver(family, libc, fd);
   }
 
   /**
    * The next segment, waiting off the main thread for one; `undefined` once closed.
    *
-   * @throws {SystemError} When the socket fails (not for `EAGAIN`/`EINTR`).
+   * @throws {SystemError} When the socket fails (not for `EAGAIN`/`EINTR`), or no eventfd can be
+   * made for the wait (e.g. `EMFILE`).
    * @throws {TypeError} When another receive is pending.
    */
   async receive(): Promise<ReceivedSegment | undefined> {
+    if (this.#fd >= 0) this.#readiness ??= new Readiness(this.#fd);
     while (this.#fd >= 0) {
       this.#addressLength[0] = this.#address.length;
       const n = Number(
@@ -124,7 +121,7 @@ export class RawTcpReceiver implements Disposable {
       const errno = readErrno();
       if (errno !== EAGAIN && errno !== EINTR) throw systemError("receive a TCP segment", errno);
       if (this.#waiting !== undefined) throw new TypeError("Cannot receive: a receive is pending");
-      this.#waiting = this.#readiness.wait();
+      this.#waiting = this.#readiness!.wait();
       try {
         await this.#waiting;
       } finally {
@@ -154,9 +151,9 @@ export class RawTcpReceiver implements Disposable {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.#readiness.wake();
+    this.#readiness?.wake();
     await this.#waiting?.catch(() => {});
-    this.#readiness.close();
+    this.#readiness?.close();
     this.#libc.close(fd);
   }
 

@@ -6,7 +6,7 @@
  */
 
 import { TRAILER_LENGTH } from "../protocol/constants.ts";
-import { deriveBindingKey, deriveMessageKey } from "../protocol/key_schedule.ts";
+import { deriveBindingKey, deriveMessageKey, type MessageKey } from "../protocol/key_schedule.ts";
 import type { L4Protocol, PortSpec } from "../protocol/port.ts";
 import { openTrailer } from "../protocol/open.ts";
 import { minuteOf } from "../protocol/random.ts";
@@ -94,14 +94,24 @@ export function rollRequest(key: ClientKey, options: RollRequestOptions): Reques
         timestamp: now,
       }, binding === undefined ? {} : { binding });
     requestKey.destroy();
-    const ackKey = deriveMessageKey(secret, key.uid, "ack", options.next);
+    // The ack's key is derived at the first reply, not here: nothing it needs has to wait the send.
+    let ackKey: MessageKey | undefined;
+    const ackKeyOf = (): MessageKey => {
+      if (ackKey !== undefined) return ackKey;
+      const bytes = key.secret.bytes();
+      try {
+        return ackKey = deriveMessageKey(bytes, key.uid, "ack", options.next);
+      } finally {
+        bytes.fill(0);
+      }
+    };
     const requestTag = tagOf(trailer);
     const expectedProtocol = options.open?.protocol ?? null;
     const expectedPort = options.open?.port ?? 0;
     return {
       payload: withPadding(trailer, options.pad),
       verify(tail: Uint8Array): Ack | undefined {
-        const verdict = openTrailer(tail, (uid) => uid === key.uid ? [ackKey] : undefined, {
+        const verdict = openTrailer(tail, (uid) => uid === key.uid ? [ackKeyOf()] : undefined, {
           now: clock(),
           maxAge: options.maxAge,
           requestTag,

@@ -92,23 +92,35 @@ export async function rollSequence(session: Session, options: RollOptions = {}):
     })
   );
   // Durable before anything leaves (PROTOCOL.md §7), and synchronous: each step of the save
-  // would otherwise wait for a turn of the event loop and a thread of Deno's I/O pool.
+  // would otherwise wait for a turn of the event loop and a thread of Deno's I/O pool. It goes
+  // to the journal (one in-place write and fdatasync); the state file takes the outcome below.
   store.saveSync(identity, state);
   const tries = target.retries + 1;
   const numbers = plans.length === 1 ? "" : ` under ${plans.length} candidate sequence numbers`;
-  const done = await exchange(session.transport, () => requests, {
-    tries,
-    timeoutMs: target.timeoutMs,
-    onSend: (attempt) => log(`${kind}: try ${attempt}/${tries}${numbers}`),
-    onIgnored: (reason) => log(`${kind}: ignored a reply (${reason})`),
-  });
+  let done;
+  try {
+    done = await exchange(session.transport, () => requests, {
+      tries,
+      timeoutMs: target.timeoutMs,
+      onSend: (attempt) => log(`${kind}: try ${attempt}/${tries}${numbers}`),
+      onIgnored: (reason) => log(`${kind}: ignored a reply (${reason})`),
+    });
+  } catch (error) {
+    // The state file takes the unconfirmed number too; should that fail, the journal keeps it.
+    await store.save(identity, state).catch(() => {});
+    throw error;
+  }
   const outcome = {
     candidates: plans.length,
     origin: loaded.origin,
     attempts: done?.attempts ?? tries,
     sent: (done?.attempts ?? tries) * plans.length,
   };
-  if (done === undefined) return { ...outcome, ack: undefined, acked: -1 };
+  if (done === undefined) {
+    // The journal held the unconfirmed number while packets were out; the state file takes it.
+    await store.save(identity, state);
+    return { ...outcome, ack: undefined, acked: -1 };
+  }
   const acked = requests.indexOf(done.request);
   state = clientAcked(state, plans[acked]!.next);
   await store.save(identity, state);

@@ -79,6 +79,8 @@ export function openSynTransport(target: Endpoint): Transport {
   }
 
   const inbox = new Inbox();
+  // Started by the first receive, after the first send: the socket queues what arrives meanwhile,
+  // and the wait's libc symbols and eventfd are set up once the knock is on the wire.
   const pump = async () => {
     for (;;) {
       const got = await receiver.receive();
@@ -90,7 +92,19 @@ export function openSynTransport(target: Endpoint): Transport {
       inbox.push(tcp.payload.slice());
     }
   };
-  const running = pump().catch(() => inbox.close());
+  let running: Promise<void> | undefined;
+  let failure: unknown;
+  const receive = async (timeoutMs: number) => {
+    running ??= pump().catch((error) => {
+      failure = error;
+      inbox.close();
+    });
+    const payload = await inbox.take(timeoutMs);
+    if (payload === undefined && failure !== undefined) {
+      throw new ClientError(`Cannot receive replies: ${reason(failure)}`, { cause: failure });
+    }
+    return payload;
+  };
 
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -127,7 +141,7 @@ export function openSynTransport(target: Endpoint): Transport {
       }
       return Promise.resolve();
     },
-    receive: (timeoutMs: number) => inbox.take(timeoutMs),
+    receive,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -134,9 +134,7 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
         `must be the base64 of ${SECRET_LENGTH} random bytes (44 characters ending in "=")`,
       );
     } else {
-      const text = atob(value);
-      const bytes = new Uint8Array(text.length); // a loop: Uint8Array.from(text, fn) is 10x slower
-      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      const bytes = decodeSecretBase64(value);
       secret = new Secret(bytes);
       bytes.fill(0);
     }
@@ -166,6 +164,30 @@ export function parseKeyFile(text: string, options: { path?: string } = {}): Key
       source,
     },
   );
+}
+
+const BASE64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * The 32 bytes of a base64 text {@linkcode BASE64_SECRET} matched (43 digits and "="; the last
+ * digit's two low bits are dropped, as `atob` drops them). Not `atob`: its first call in a process
+ * cost 1.0-1.4 ms of every knock (instrumented client, `deno bundle`), and it returns the secret as
+ * a string, which cannot be zeroed.
+ */
+function decodeSecretBase64(text: string): Uint8Array {
+  const bytes = new Uint8Array(SECRET_LENGTH);
+  let bits = 0;
+  let held = 0;
+  let at = 0;
+  for (let i = 0; i < 43; i++) {
+    held = ((held << 6) | BASE64_DIGITS.indexOf(text[i]!)) & 0x3fff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes[at++] = (held >> bits) & 0xff;
+    }
+  }
+  return bytes;
 }
 
 /**

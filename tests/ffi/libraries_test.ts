@@ -18,7 +18,7 @@ import {
 } from "../../ffi/libc.ts";
 import { localAddressFor } from "../../ffi/local_address.ts";
 import { RawSocket } from "../../ffi/raw_socket.ts";
-import { MODULE_FLAGS } from "../../lib/permissions.ts";
+import { clientFlags, MODULE_FLAGS } from "../../lib/permissions.ts";
 
 const EBADF = 9;
 
@@ -70,6 +70,31 @@ Deno.test("readErrno reads the errno of the last failed call", () => {
   equal(error.errno, EBADF);
   equal(error.name, "SystemError");
   equal(error.message, "Cannot close a socket: bad file descriptor (EBADF)");
+});
+
+Deno.test("the errno of a process's first failed libc call survives binding the errno symbols", async () => {
+  // loadLibc() binds __errno_location and its helpers only when a call has failed: the first
+  // failure of a fresh process (with the client's flags) must still read its own errno.
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { loadLibc, systemError } from ${
+        JSON.stringify(import.meta.resolve("../../ffi/libc.ts"))
+      };
+      const libc = loadLibc();
+      const failed = [libc.close(-1) === -1 ? systemError("close").code : "closed"];
+      failed.push(libc.socket(12345, 2, 0) === -1 ? systemError("open").code : "opened");
+      console.log(failed.join(" "));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...clientFlags(), script],
+      stdout: "piped",
+    }).output();
+    equal(new TextDecoder().decode(out.stdout).trim(), "EBADF EAFNOSUPPORT");
+  } finally {
+    await Deno.remove(script);
+  }
 });
 
 Deno.test("systemError maps EPERM and EACCES to the missing privilege", () => {
