@@ -360,8 +360,11 @@ export class Daemon {
       this.log,
     );
     const old = this.#config;
-    if (loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall) {
-      throw new Error("state_dir and firewall cannot change without a restart");
+    if (
+      loaded.config.stateDir !== old.stateDir || loaded.config.firewall !== old.firewall ||
+      loaded.config.nftTable !== old.nftTable
+    ) {
+      throw new Error("state_dir, firewall and nft_table cannot change without a restart");
     }
     // Each step that can fail comes before anything is changed, or is undone.
     const wanted = new Set(loaded.config.interfaces);
@@ -374,7 +377,12 @@ export class Daemon {
       const ran = await this.#reconfigureFirewall(
         loaded.config,
         this.#firewallStale ? undefined : old,
-      );
+      ).catch((error) => {
+        // nft may have applied the script before it failed or was killed: what the kernel
+        // holds is unknown, so the next tick (and reload) sets the running config up again.
+        this.#firewallStale = true;
+        throw error;
+      });
       try {
         await this.#loadUsers(loaded);
       } catch (error) {

@@ -35,8 +35,13 @@ async function alive(server: ServerProcess, ms: number): Promise<boolean> {
   return await Promise.race([server.exited.then(() => false), sleep(ms).then(() => true)]);
 }
 
-/** A directory with an `nft` that fails while `<dir>/fail` exists, and runs the real one else. */
-async function nftWrapper(): Promise<{ dir: string; fail(on: boolean): Promise<void> }> {
+/**
+ * A directory with an `nft` that fails while `<dir>/fail` exists, applies and then fails (as one
+ * killed after its commit) while `<dir>/fail-after` exists, and runs the real one else.
+ */
+async function nftWrapper(): Promise<
+  { dir: string; fail(on: boolean, after?: boolean): Promise<void> }
+> {
   const real = new TextDecoder().decode(
     (await new Deno.Command("sh", { args: ["-c", "command -v nft"], stdout: "piped" }).output())
       .stdout,
@@ -44,14 +49,17 @@ async function nftWrapper(): Promise<{ dir: string; fail(on: boolean): Promise<v
   const dir = await Deno.makeTempDir({ prefix: "spa-nft-wrap-" });
   await Deno.writeTextFile(
     `${dir}/nft`,
-    `#!/bin/sh\nif [ -e "${dir}/fail" ]; then echo "Error: injected failure" >&2; exit 1; fi\nexec ${real} "$@"\n`,
+    `#!/bin/sh\nif [ -e "${dir}/fail" ]; then echo "Error: injected failure" >&2; exit 1; fi\n` +
+      `if [ -e "${dir}/fail-after" ]; then ${real} "$@"; echo "Error: injected failure after apply" >&2; exit 1; fi\n` +
+      `exec ${real} "$@"\n`,
     { mode: 0o755 },
   );
   return {
     dir,
-    async fail(on) {
-      if (on) await Deno.writeTextFile(`${dir}/fail`, "");
-      else await Deno.remove(`${dir}/fail`).catch(() => {});
+    async fail(on, after = false) {
+      const file = `${dir}/${after ? "fail-after" : "fail"}`;
+      if (on) await Deno.writeTextFile(file, "");
+      else await Deno.remove(file).catch(() => {});
     },
   };
 }
@@ -140,6 +148,46 @@ netnsTest("spa-server: SIGHUP never kills the daemon", async (t) => {
         await knockIn(topo, "client", alice, { src: CLIENT, dst: SERVER });
       },
     );
+
+    await t.step(
+      "nft applying a reload's ports and then failing: reload-refused, the running ports guarded again",
+      async () => {
+        // tcp/2222 instead of tcp/22: were the half-applied ruleset kept, tcp/22 would be open.
+        await Deno.writeTextFile(
+          setup.configPath,
+          withoutBob.replace('ports = ["tcp/22"]', 'ports = ["tcp/2222"]'),
+        );
+        await wrapper.fail(true, true);
+        try {
+          server.kill("SIGHUP");
+          const line = await server.waitFor(/ reload(-refused)? /, 10_000, true);
+          match(line, / reload-refused .*injected failure after apply/);
+        } finally {
+          await wrapper.fail(false, true);
+        }
+        await Deno.writeTextFile(setup.configPath, withoutBob);
+        // The next ticks set the running config's ports up again.
+        let rules = "";
+        for (let i = 0; i < 50; i++) {
+          rules = await topo.execOk("server", ["nft", "list", "table", "inet", "spa"]);
+          if (/dport 22\b/.test(rules) && !/2222/.test(rules)) break;
+          await sleep(100);
+        }
+        match(rules, /dport 22\b/, `tcp/22 is not guarded:\n${rules}`);
+        ok(!/2222/.test(rules), `the refused reload's tcp/2222 stayed:\n${rules}`);
+        // And a reload of the unchanged config still runs cleanly.
+        server.kill("SIGHUP");
+        await server.waitFor(/ reload users=1 /, 10_000, true);
+      },
+    );
+
+    await t.step("a reload that renames the nft table: refused until a restart", async () => {
+      await Deno.writeTextFile(setup.configPath, `nft_table = "spa2"\n${withoutBob}`);
+      server.kill("SIGHUP");
+      const line = await server.waitFor(/ reload(-refused)? /, 10_000, true);
+      match(line, / reload-refused .*nft_table cannot change without a restart/);
+      await Deno.writeTextFile(setup.configPath, withoutBob);
+    });
 
     await t.step("a reload while the nft table is gone: logged, the daemon lives on", async () => {
       await topo.execOk("server", ["nft", "delete", "table", "inet", "spa"]);
