@@ -329,7 +329,7 @@ export class HostState implements Disposable {
     this.#held();
     const stored = readTextFileIfExistsSync(this.path);
     const base = journalBase(stored === undefined ? undefined : encoder.encode(stored));
-    const records = readJournalSync(this.journalPath);
+    const records = this.#readJournal();
     this.#seen = { base, records };
     const record = currentRecord(records, base);
     const [path, text] = record === undefined
@@ -375,11 +375,21 @@ export class HostState implements Disposable {
     if (seen === undefined) {
       const stored = readTextFileIfExistsSync(this.path);
       const base = journalBase(stored === undefined ? undefined : encoder.encode(stored));
-      seen = { base, records: readJournalSync(this.journalPath) };
+      seen = { base, records: this.#readJournal() };
     }
     this.#seen = undefined;
     const records = writeJournalSync(this.journalPath, seen.records, seen.base, text);
     this.#seen = { base: seen.base, records };
+  }
+
+  /** The journal's records; a journal that cannot be read is a {@linkcode StateFileError}. */
+  #readJournal(): JournalRecord[] {
+    try {
+      return readJournalSync(this.journalPath);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      throw new StateFileError(this.journalPath, `it cannot be read (${(error as Error).message})`);
+    }
   }
 
   #format(identity: KeyIdentity, sequence: ClientSequence): string {

@@ -3,7 +3,9 @@
  * that makes the save before a knock leaves durable with one in-place write and one
  * `fdatasync`, instead of a new file, a rename and two `fsync`s (the state file's way).
  *
- * The file is two 512-byte slots. A slot holds a record: a generation number, the SHA-256 of the
+ * The file is two 4096-byte slots, each its own 4 KiB page and physical sector: a write torn by a
+ * power cut, which on a 4Kn or 512e disk or on flash may rewrite a whole 4 KiB unit, cannot reach
+ * the other slot. A slot holds a record: a generation number, the SHA-256 of the
  * state file's bytes it was derived from (its base), and the state to use instead (the state
  * file's JSON text), sealed by a SHA-256 checksum over all of it. A record applies only while the
  * state file is still its base: every later write of the state file (atomic and durable, after
@@ -31,7 +33,7 @@ import { sha256 } from "../protocol/hmac_sha256.ts";
 import { writeFileAtomicSync } from "./atomic_file.ts";
 
 /** Bytes of one slot. */
-export const JOURNAL_SLOT_BYTES = 512;
+export const JOURNAL_SLOT_BYTES = 4096;
 /** Slots in the file. */
 export const JOURNAL_SLOTS = 2;
 

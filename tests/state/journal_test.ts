@@ -4,8 +4,8 @@
  * record never outlives the state file written after it.
  */
 
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { HostState } from "../../lib/state/client_store.ts";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
+import { HostState, StateFileError } from "../../lib/state/client_store.ts";
 import {
   encodeJournalSlot,
   JOURNAL_SLOT_BYTES,
@@ -152,3 +152,24 @@ function readSlot(bytes: Uint8Array) {
     Deno.removeSync(dir, { recursive: true });
   }
 }
+
+Deno.test("journal: each slot is its own 4 KiB unit, so a torn sector cannot reach the other", () => {
+  equal(JOURNAL_SLOT_BYTES % 4096, 0);
+});
+
+Deno.test("journal: one that cannot be read is a StateFileError naming it", async () => {
+  await withDir(async (dir) => {
+    let journal: string;
+    {
+      using state = await HostState.lock(dir, "web1");
+      journal = state.journalPath;
+    }
+    await Deno.mkdir(journal); // a folder where the file should be: reading fails (EISDIR)
+    using state = await HostState.lock(dir, "web1");
+    await rejects(() => state.load(IDENTITY), (error: unknown) => {
+      ok(error instanceof StateFileError, String(error));
+      ok(error.message.includes(journal) && error.message.includes("cannot be read"));
+      return true;
+    });
+  });
+});
