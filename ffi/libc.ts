@@ -77,17 +77,24 @@ type SymbolName = keyof typeof LIBC_SYMBOLS;
 
 /**
  * The symbols bound when libc is loaded: what finding a route's source address needs (the udp
- * knock's only use of libc). The others are bound in groups, each on the first use of any of them.
+ * knock's only use of libc), and what reading `errno` needs. Those two are bound here, not at
+ * the first failure: binding a group runs `dlopen` and Deno's own code, which may set `errno`
+ * before it is read. The others are bound in groups, each on the first use of any of them.
  */
-const FIRST_SYMBOLS: readonly SymbolName[] = ["socket", "connect", "getsockname", "close"];
+const FIRST_SYMBOLS: readonly SymbolName[] = [
+  "socket",
+  "connect",
+  "getsockname",
+  "close",
+  "__errno_location",
+  "memcpy",
+];
 
 /**
- * What reading `errno` and its text needs: bound at the first failed call (or the first copy), so
- * a knock that fails nothing does not build their four call stubs. Binding them does not change
- * `errno` (a test reads it right after a first failure, in a fresh process with the client's
- * flags).
+ * What an error's text needs: bound at the first failed call, after its `errno` was read, so a
+ * knock that fails nothing does not build their call stubs.
  */
-const ERRNO_SYMBOLS: readonly SymbolName[] = ["__errno_location", "memcpy", "strnlen", "strerror"];
+const ERRNO_SYMBOLS: readonly SymbolName[] = ["strnlen", "strerror"];
 
 /**
  * What sending a packet on a raw socket needs: bound apart from the receive side (the wait's
