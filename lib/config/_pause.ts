@@ -20,13 +20,19 @@ export type Busy = () => Promise<unknown>;
 /** The longest a load waits at one yield for {@linkcode Busy} work to finish. */
 export const BUSY_WAIT_MS = 250;
 
-/** Waits until `busy()` resolves, at most {@linkcode BUSY_WAIT_MS}. */
-async function waitFor(busy: Busy | undefined): Promise<void> {
-  if (busy === undefined) return;
+/**
+ * The longest one load (one pause function) waits for {@linkcode Busy} work in all: a steady
+ * stream of knocks (or replayed retransmissions) cannot stretch a reload, and so delay the
+ * revocation it carries, by more than this.
+ */
+export const BUSY_BUDGET_MS = 2_000;
+
+/** Waits until `busy()` resolves, at most `limitMs`. */
+async function waitFor(busy: Busy, limitMs: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     busy(),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, BUSY_WAIT_MS))),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs))),
   ]);
   clearTimeout(timer);
 }
@@ -50,11 +56,16 @@ export function pauser(
   busy?: Busy,
 ): () => Promise<void> | undefined {
   let last = performance.now();
+  let budget = BUSY_BUDGET_MS;
   return () => {
     if (performance.now() - last < sliceMs) return undefined;
     return new Promise<void>((resolve) =>
       setTimeout(async () => {
-        await waitFor(busy);
+        if (busy !== undefined && budget > 0) {
+          const start = performance.now();
+          await waitFor(busy, Math.min(BUSY_WAIT_MS, budget));
+          budget -= performance.now() - start;
+        }
         last = performance.now();
         resolve();
       }, 0)

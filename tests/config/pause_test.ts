@@ -1,5 +1,5 @@
 import { deepEqual, ok } from "node:assert/strict";
-import { BUSY_WAIT_MS, pauser, runStepsSliced } from "../../lib/config/_pause.ts";
+import { BUSY_BUDGET_MS, BUSY_WAIT_MS, pauser, runStepsSliced } from "../../lib/config/_pause.ts";
 
 /** Spins the main thread for `ms` (a slice of synchronous work). */
 function spin(ms: number): void {
@@ -53,4 +53,23 @@ Deno.test("pauser: work in flight that never ends holds a slice back at most BUS
   const ms = performance.now() - start;
   deepEqual(out, "done");
   ok(ms >= 2 * BUSY_WAIT_MS && ms < 10 * BUSY_WAIT_MS, `${ms} ms`);
+});
+
+Deno.test("pauser: busy work never holds one load back more than BUSY_BUDGET_MS in all", async () => {
+  const hung = new Promise<void>(() => {}); // knocks that never stop coming
+  const start = performance.now();
+  const out = await runStepsSliced(
+    (function* () {
+      for (let i = 0; i < 40; i++) { // unbounded, 40 yields would wait 40 × BUSY_WAIT_MS
+        spin(2);
+        yield;
+      }
+      return "done";
+    })(),
+    1,
+    () => hung,
+  );
+  const ms = performance.now() - start;
+  deepEqual(out, "done");
+  ok(ms >= BUSY_BUDGET_MS && ms < BUSY_BUDGET_MS + 4 * BUSY_WAIT_MS, `${ms} ms`);
 });
