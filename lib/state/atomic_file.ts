@@ -177,8 +177,22 @@ export async function readTextFileIfExists(path: string): Promise<string | undef
  * ```
  */
 export function readTextFileIfExistsSync(path: string): string | undefined {
+  const bytes = readFileIfExistsSync(path);
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
+
+/**
+ * The bytes of `path`, or `undefined` when it does not exist (other errors are thrown).
+ *
+ * @example
+ * ```ts
+ * import { readFileIfExistsSync } from "./atomic_file.ts";
+ * if (readFileIfExistsSync("/nonexistent/spa-state") !== undefined) throw new Error();
+ * ```
+ */
+export function readFileIfExistsSync(path: string): Uint8Array | undefined {
   try {
-    return new TextDecoder().decode(Deno.readFileSync(path));
+    return Deno.readFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;

@@ -19,7 +19,7 @@
 
 import { join } from "../posix_path.ts";
 import { isSequence } from "../protocol/message.ts";
-import { readTextFileIfExistsSync, writeFileAtomic } from "./atomic_file.ts";
+import { readFileIfExistsSync, writeFileAtomic } from "./atomic_file.ts";
 import {
   clearJournalSync,
   currentRecord,
@@ -30,7 +30,7 @@ import {
 } from "./journal.ts";
 import { type ClientSequence, MAX_UNCONFIRMED } from "./sequence.ts";
 
-const encoder = new TextEncoder();
+const textDecoder = new TextDecoder();
 
 /** Version of the state file format. */
 export const CLIENT_STATE_VERSION = 1;
@@ -327,8 +327,9 @@ export class HostState implements Disposable {
 
   #load(identity: KeyIdentity): { sequence: ClientSequence; origin: StateOrigin } {
     this.#held();
-    const stored = readTextFileIfExistsSync(this.path);
-    const base = journalBase(stored === undefined ? undefined : encoder.encode(stored));
+    const bytes = readFileIfExistsSync(this.path);
+    const stored = bytes === undefined ? undefined : textDecoder.decode(bytes);
+    const base = journalBase(bytes);
     const records = this.#readJournal();
     this.#seen = { base, records };
     const record = currentRecord(records, base);
@@ -373,8 +374,7 @@ export class HostState implements Disposable {
     const text = this.#format(identity, sequence);
     let seen = this.#seen;
     if (seen === undefined) {
-      const stored = readTextFileIfExistsSync(this.path);
-      const base = journalBase(stored === undefined ? undefined : encoder.encode(stored));
+      const base = journalBase(readFileIfExistsSync(this.path));
       seen = { base, records: this.#readJournal() };
     }
     this.#seen = undefined;

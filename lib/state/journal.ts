@@ -59,7 +59,9 @@ export interface JournalRecord {
 }
 
 /**
- * The base of a record derived from a state file holding `bytes` (`undefined`: no file).
+ * The base of a record derived from a state file holding `bytes`: their SHA-256; for no file
+ * (`undefined`), 32 zero bytes, so that a record made before the first state file never applies
+ * to an empty one.
  *
  * @example
  * ```ts
@@ -68,7 +70,7 @@ export interface JournalRecord {
  * ```
  */
 export function journalBase(bytes: Uint8Array | undefined): Uint8Array {
-  return sha256(bytes ?? new Uint8Array(0));
+  return bytes === undefined ? new Uint8Array(32) : sha256(bytes);
 }
 
 /**

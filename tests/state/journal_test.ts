@@ -173,3 +173,18 @@ Deno.test("journal: one that cannot be read is a StateFileError naming it", asyn
     });
   });
 });
+
+Deno.test("journal: a record made before the first state file does not apply to an empty one", async () => {
+  await withDir(async (dir) => {
+    let path: string;
+    {
+      using state = await HostState.lock(dir, "web1");
+      path = state.path;
+      await state.load(IDENTITY);
+      state.saveSync(IDENTITY, KNOCK_1); // no state file yet: a record of "no file"
+    }
+    await Deno.writeFile(path, new Uint8Array(0)); // an empty state file appears
+    using state = await HostState.lock(dir, "web1");
+    await rejects(() => state.load(IDENTITY), StateFileError); // the empty file, not the record
+  });
+});
