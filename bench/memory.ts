@@ -24,6 +24,7 @@
  * ```sh
  * deno task bench:memory                         # ~6 minutes
  * deno task bench:memory --knocks 2000 --idle 20 --variants run --no-write
+ * deno task bench:memory --knocks 2000 --idle 5 --variants run --v8=--max-opt=2 --no-write
  * ```
  *
  * @module
@@ -57,6 +58,8 @@ const { values } = parseArgs({
     every: { type: "string", default: "500" },
     idle: { type: "string", default: "60" },
     variants: { type: "string", default: "run,bundle,unit" },
+    // V8 settings to try on the daemon alone (its DENO_V8_FLAGS; the knock loop keeps its own).
+    v8: { type: "string", default: "" },
     "no-write": { type: "boolean", default: false },
   },
 });
@@ -135,6 +138,7 @@ async function measure(variant: Variant, entry: string | undefined): Promise<Mea
       PATH: starts.path,
       ...(variant === "unit" ? await unitEnvironment() : {}),
       ...passedEnv(),
+      ...(values.v8 !== "" ? { DENO_V8_FLAGS: values.v8 } : {}),
     },
     ...(entry !== undefined ? { entry } : {}),
   });
