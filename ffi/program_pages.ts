@@ -96,8 +96,9 @@ export function readOnlySegments(
  * Drops this process's resident pages of the program file's read-only segments
  * (`madvise(MADV_DONTNEED)`): they leave its RSS, stay in the page cache (clean, shared with every
  * other process running the same binary) and come back on the next use with a minor fault. Safe
- * for read-only file pages only, which is all {@linkcode readOnlySegments} returns. Returns the bytes
- * advised.
+ * for read-only file pages only, which is all {@linkcode readOnlySegments} returns: they hold
+ * nothing the file does not, and the kernel refuses writes to a running program's file (ETXTBSY),
+ * so what comes back is what left. Returns the bytes advised.
  *
  * @throws {SystemError} When `madvise` refuses a range.
  * @example
