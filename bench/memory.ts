@@ -24,6 +24,7 @@
  * ```sh
  * deno task bench:memory                         # ~6 minutes
  * deno task bench:memory --knocks 2000 --idle 20 --variants run --no-write
+ * deno task bench:memory --knocks 2000 --idle 5 --variants run --v8=--max-opt=2 --no-write
  * ```
  *
  * @module
@@ -57,6 +58,8 @@ const { values } = parseArgs({
     every: { type: "string", default: "500" },
     idle: { type: "string", default: "60" },
     variants: { type: "string", default: "run,bundle,unit" },
+    // V8 settings to try on the daemon alone (its DENO_V8_FLAGS; the knock loop keeps its own).
+    v8: { type: "string", default: "" },
     "no-write": { type: "boolean", default: false },
   },
 });
@@ -135,6 +138,7 @@ async function measure(variant: Variant, entry: string | undefined): Promise<Mea
       PATH: starts.path,
       ...(variant === "unit" ? await unitEnvironment() : {}),
       ...passedEnv(),
+      ...(values.v8 !== "" ? { DENO_V8_FLAGS: values.v8 } : {}),
     },
     ...(entry !== undefined ? { entry } : {}),
   });
@@ -335,9 +339,11 @@ function render(results: Measured[]): string {
   lines.push(
     "",
     "What the RSS is made of (`/proc/<pid>/smaps`, RSS / private dirty in MB): the Deno binary's",
-    "own pages are file-backed, clean and shared with every other Deno process; the capture ring is",
-    "a packet-socket mapping; malloc is the main arena (`[heap]`) plus the 64 MiB arenas glibc gives",
-    "threads; the rest of the anonymous memory is mostly V8's heap and code, and thread stacks.",
+    "own pages are file-backed, clean and shared with every other Deno process (spa-server gives",
+    "back the ones loading its modules and its start touched, `ffi/program_pages.ts`, so this column",
+    "is what it touched since); the capture ring is a packet-socket mapping; malloc is the main arena",
+    "(`[heap]`) plus the 64 MiB arenas glibc gives threads; the rest of the anonymous memory is",
+    "mostly V8's heap and code, and thread stacks.",
     "",
     "| daemon | when | Deno binary | libraries | capture ring | malloc, main | malloc, thread arenas | other anonymous | threads |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

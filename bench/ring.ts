@@ -60,8 +60,8 @@ async function main(): Promise<number> {
   await startEcho(topo, "server", 22);
   const server = topo.host("server");
   const rows: string[] = [
-    "| ring | V8 flags added | round | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| ring | V8 flags added | round | load | flood | offered | dropped | received | peak RSS, MB | private dirty, MB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   const trials: Trial[] = [];
   const load = loadAverage();
@@ -75,6 +75,7 @@ async function main(): Promise<number> {
         await sleep(1_000);
         console.log(`${mib} MiB, after start: ${formatParts(await memoryParts(spa.pid))}`);
         for (const kind of ["random", "forged"] as FloodKind[]) {
+          const loadNow = loadAverage().split(" ")[0];
           const before = await spa.drops();
           const flood = startFlood(topo, topo.host("flooder"), server, {
             kind,
@@ -89,7 +90,9 @@ async function main(): Promise<number> {
           const memory = await memoryKiB(spa.pid);
           const dropped = (after?.dropped ?? NaN) - (before?.dropped ?? 0);
           trials.push({ mib, v8, dropped });
-          const row = `| ${mib} MiB | ${v8 === "" ? "–" : `\`${v8}\``} | ${round} | ${kind} | ${
+          const row = `| ${mib} MiB | ${
+            v8 === "" ? "–" : `\`${v8}\``
+          } | ${round} | ${loadNow} | ${kind} | ${
             Math.round(result.rate / 1000)
           }k pps | ${dropped} | ${(after?.received ?? NaN) - (before?.received ?? 0)} | ${
             ((await statusKiB(spa.pid, "VmHWM")) / 1024).toFixed(1)
@@ -111,9 +114,16 @@ async function main(): Promise<number> {
 
 function render(rows: string[], trials: Trial[], load: string): string {
   const shipped = parseByteSize(SERVER_DEFAULTS.capture_buffer) / (1024 * 1024);
+  const asShipped = trials.filter((t) => t.v8 === "");
   const clean = SIZES.filter((mib) =>
-    trials.filter((t) => t.mib === mib && t.v8 === "").every((t) => t.dropped === 0)
+    asShipped.filter((t) => t.mib === mib).every((t) => t.dropped === 0)
   );
+  const cleanTrials = (mib: number) =>
+    asShipped.filter((t) => t.mib === mib && t.dropped === 0).length;
+  const perSize = SIZES.map((mib) =>
+    `${mib} MiB ${cleanTrials(mib)}/${asShipped.filter((t) => t.mib === mib).length}`
+  ).join(", ");
+  const smallest = clean[0];
   return [
     BEGIN,
     "",
@@ -123,15 +133,21 @@ function render(rows: string[], trials: Trial[], load: string): string {
       new Date().toISOString().slice(0, 16)
     }Z; load average before ${load}, after ${loadAverage()}. Per ring size a fresh spa-server (nft,`,
     `shipped flags) takes the flooder's maximum rate of random payloads, then of forged trailers with`,
-    `the user's UID, ${SECONDS} s each, ${ROUNDS} rounds; drops are libpcap's. The ring is a shared`,
-    "packet-socket mapping: it counts in RSS once the kernel has filled it, not in private dirty.",
+    `the user's UID, ${SECONDS} s each, ${ROUNDS} rounds; drops are libpcap's; load is the 1-minute`,
+    "load average as the flood starts. The ring is a shared packet-socket mapping: the kernel maps",
+    "all of it at start, so it counts in RSS whole, not in private dirty.",
     "",
     ...rows,
     "",
-    `- ring sizes with 0 drops in every round (shipped V8 settings): ${
+    `- floods with 0 drops, per ring size (shipped V8 settings): ${perSize}.`,
+    `- ring sizes with 0 drops in every round: ${
       clean.length === 0 ? "none" : clean.map((m) => `${m} MiB`).join(", ")
     }; the default \`capture_buffer\` is ${shipped} MiB${
-      clean.includes(shipped) ? "" : " (**drops** at the default in this run)"
+      smallest === undefined
+        ? " (**drops** at every size in this run)"
+        : !clean.includes(shipped)
+        ? " (**drops** at the default in this run)"
+        : `, ${(shipped / smallest).toFixed(1)}× the smallest clean size`
     }. Drops also follow the machine's load: compare rounds, and rerun on a quiet machine.`,
     "",
     END,

@@ -70,6 +70,77 @@ export const LIBC_SYMBOLS = {
   malloc_trim: { parameters: ["usize"], result: "i32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * The daemon's memory housekeeping, a group of its own: bound once, at the daemon's start
+ * ({@linkcode loadMemorySymbols}), so neither the client nor the daemon's other libc use pays for
+ * it.
+ */
+export const MEMORY_SYMBOLS = {
+  // int mallopt(int param, int value): 1 on success, 0 on error. Optional (null where the C
+  // library has none), so a libc without it never fails the group.
+  mallopt: { parameters: ["i32", "i32"], result: "i32", optional: true },
+  // unsigned long getauxval(unsigned long type): the ELF auxiliary vector's entry, 0 if none
+  getauxval: { parameters: ["usize"], result: "usize" },
+  // int madvise(void *address, size_t length, int advice)
+  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  // void *memcpy(void *destination, const void *source, size_t length); the result is unused.
+  memcpy: { parameters: ["buffer", "usize", "usize"], result: "void" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded {@linkcode MEMORY_SYMBOLS}. */
+export type MemorySymbols = Deno.DynamicLibrary<typeof MEMORY_SYMBOLS>["symbols"];
+
+let memorySymbols: MemorySymbols | undefined;
+
+/**
+ * {@linkcode MEMORY_SYMBOLS}, bound on the first call (one `Deno.dlopen` of libc of their own).
+ *
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for the libc path.
+ * @throws {Error} When no candidate loads.
+ * @example
+ * ```ts
+ * import { AT_PAGESZ, loadMemorySymbols } from "./libc.ts";
+ * if (loadMemorySymbols().getauxval(AT_PAGESZ) === 0n) throw new Error("no page size");
+ * ```
+ */
+export function loadMemorySymbols(): MemorySymbols {
+  return memorySymbols ??= dlopenFirst(
+    "libc",
+    LIBC_CANDIDATES,
+    MEMORY_SYMBOLS,
+    "this is not a glibc system",
+  ).symbols;
+}
+
+/** `mallopt`'s `M_ARENA_MAX`: the most malloc arenas glibc creates (the main one included). */
+export const M_ARENA_MAX = -8;
+/** `getauxval`'s `AT_PHDR`: where the program's ELF program headers are mapped. */
+export const AT_PHDR = 3n;
+/** `getauxval`'s `AT_PHNUM`: how many program headers there are. */
+export const AT_PHNUM = 5n;
+/** `getauxval`'s `AT_PAGESZ`: the page size. */
+export const AT_PAGESZ = 6n;
+/** `madvise`'s `MADV_DONTNEED`: drop the pages from this process (a file's come back on use). */
+export const MADV_DONTNEED = 4;
+
+/**
+ * Caps glibc's malloc arenas at `max` (`mallopt(M_ARENA_MAX, max)`): what `MALLOC_ARENA_MAX=max`
+ * in the environment does, from inside the program. glibc otherwise gives each thread that calls
+ * malloc while another holds the arena an arena of its own (64 MiB reserved, 1-2 MB of it
+ * resident each); threads that already have one keep it, later ones share the existing arenas.
+ * Returns whether the C library took the setting (false without `mallopt`, e.g. musl).
+ *
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` for the libc path.
+ * @example
+ * ```ts
+ * import { limitMallocArenas } from "./libc.ts";
+ * if (!limitMallocArenas(8)) throw new Error("glibc takes M_ARENA_MAX");
+ * ```
+ */
+export function limitMallocArenas(max: number): boolean {
+  return loadMemorySymbols().mallopt?.(M_ARENA_MAX, max) === 1;
+}
+
 /** The loaded libc. */
 export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 

@@ -57,11 +57,19 @@ export const DENIED_IMPORT_HOSTS = [
  * MB without it, 82 MB with it; private dirty 42 MB and 26-27 MB; no change under random payloads.
  * And `gc()` for the full collection after each config load, which gives back the heap the
  * load's garbage grew (`lib/server/release_heap.ts`; `deno task bench:scale` measures it).
+ * And `--no-concurrent-recompilation`: TurboFan compiles the few hot functions on the main thread
+ * instead of V8's worker threads, which otherwise each get a glibc malloc arena of their own
+ * (`MALLOC_ARENA_MAX` cannot reach them: they start before the program's first line). Measured
+ * with `deno task bench:memory --v8=...` (3 pairs, same run, 1,500 knocks): thread arenas 2.0-4.0
+ * → 0.5 MB, peak RSS −0.6 to −3.2 MB, knocks/s unchanged (142/187/216 without, 149/229/218 with).
+ * Not `--max-opt=2` (no TurboFan: −3.7 MB under a forged-trailer flood, but the pure-JS SHA-256 of
+ * every forged trailer runs 1.8× slower) nor `--max-opt=1`/`--lite-mode` (−12 MB, 10× slower).
  */
 export const SERVER_V8_FLAGS = [
   "--max-semi-space-size=2",
   "--optimize-for-size",
   "--expose-gc",
+  "--no-concurrent-recompilation",
 ] as const;
 
 /**
