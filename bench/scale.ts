@@ -266,6 +266,12 @@ const yes = (ok: boolean) => ok ? "yes" : "**no**";
  * The issue's targets against what this run measured: one row per target and form of the 10,000
  * users, each compared with the 1-user row of the same run.
  */
+
+/** `+1.5` or `−0.4`: a difference with its sign. */
+function signed(value: number): string {
+  return `${value < 0 ? "−" : "+"}${Math.abs(value).toFixed(1)}`;
+}
+
 function verdicts(rows: Row[]): string[] {
   const base = rows[0]!;
   const baseIdle = median(base.knockIdleMs);
@@ -313,8 +319,8 @@ function verdicts(rows: Row[]): string[] {
       "a reload never delays a knock by more than 50 ms",
       `worst knock RTT during reloads ${f(max(r.knockReloadMs), 1)} ms vs ${f(idle, 1)} ms idle: +${
         f(extra, 1)
-      } ms (median +${
-        f(median(r.knockReloadMs) - idle, 1)
+      } ms (median ${
+        signed(median(r.knockReloadMs) - idle)
       } ms, ${r.knockReloadMs.length} knocks; the worst of ${r.knockIdleMs.length} idle knocks: +${
         f(max(r.knockIdleMs) - idle, 1)
       } ms)`,
