@@ -12,10 +12,14 @@ import type { ContenderResults, RunResults } from "./results.ts";
 import type { MappingShare, MemoryParts } from "./proc.ts";
 import { ms, percent, pps, ratio, spread, summarize, type Summary } from "./stats.ts";
 
-/** Targets of issue 7 (spa, on these machines). */
+/**
+ * Targets of issue 7 (spa, on these machines), and issue 15's for the whole knock: knock→open
+ * (client start included) ≤ 0.5× fwknop's, the 10 ms and 0.1× being asked of the daemon's share.
+ */
 export const TARGETS = {
   knockOpenP50Ms: 10,
   knockOpenVsFwknop: 0.1,
+  wholeKnockVsFwknop: 0.5,
   idleCpu: 0.01,
   peakRssMB: 60,
   coldStartMs: 150,
@@ -80,13 +84,17 @@ function rows(r: RunResults): Row[] {
       ? undefined
       : s.p50 <= TARGETS.knockOpenP50Ms &&
         s.p50 <= TARGETS.knockOpenVsFwknop * fwOpen.p50;
+    const wholeOk = s === undefined || fwOpen === undefined
+      ? undefined
+      : s.p50 <= TARGETS.wholeKnockVsFwknop * fwOpen.p50;
     out.push([
       `knock→open, ms (min / p50 / p90 / max); spa ${variant} knock, fwknop udp knock`,
       spread(s),
       spread(fwOpen),
       ratio(s?.p50, fwOpen?.p50),
-      `p50 ≤ ${TARGETS.knockOpenP50Ms} ms and ≤ ${TARGETS.knockOpenVsFwknop}× fwknop`,
-      verdict(ok),
+      `issue 7: p50 ≤ ${TARGETS.knockOpenP50Ms} ms and ≤ ${TARGETS.knockOpenVsFwknop}× fwknop; ` +
+      `issue 15: ≤ ${TARGETS.wholeKnockVsFwknop}× fwknop`,
+      `${verdict(ok)}; ${verdict(wholeOk)}`,
     ]);
   }
   const p50 = (values: number[]) => summarize(values)?.p50;
