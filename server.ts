@@ -16,8 +16,7 @@ import type { LogFormat } from "./lib/server/log.ts";
 import { formatStatus, readStatus, STATUS_STALE_MS } from "./lib/server/status.ts";
 import { stateDirHolder } from "./lib/server/state_dir.ts";
 import { formatPortSpec } from "./lib/protocol/port.ts";
-import { limitMallocArenas } from "./ffi/libc.ts";
-import { releaseProgramPages } from "./ffi/program_pages.ts";
+import { releaseStartupMemory } from "./lib/server/release_heap.ts";
 
 const encoder = new TextEncoder();
 function out(text: string): void {
@@ -35,26 +34,13 @@ class Exit extends Error {
 }
 
 async function run(flags: ParsedFlags): Promise<void> {
-  // One malloc arena for the threads the daemon starts from here on (`MALLOC_ARENA_MAX=1` without
-  // the unit's environment), and the program file's pages that loading the modules touched given
-  // back, then those the start touched (`deno task bench:memory` measures both, README Performance).
-  lessMemory(() => limitMallocArenas(1));
-  lessMemory(releaseProgramPages);
+  releaseStartupMemory(); // what loading the modules touched
   const logFormat = flags.string("logFormat") as LogFormat | undefined;
   const daemon = await Daemon.start(configOf(flags), logFormat ? { logFormat } : {});
-  lessMemory(releaseProgramPages);
+  releaseStartupMemory(); // what the start touched
   await daemon.finished;
   // The daemon logged why; a supervisor restarts on a non-zero exit only.
   if (daemon.failure !== undefined) throw new Exit(1, "");
-}
-
-/** Runs a memory saving; its failure (e.g. a system call a filter refuses) never stops the daemon. */
-function lessMemory(step: () => unknown): void {
-  try {
-    step();
-  } catch {
-    // Only memory is at stake: the daemon works the same without it.
-  }
 }
 
 async function checkConfig(flags: ParsedFlags): Promise<void> {

@@ -21,11 +21,35 @@ export type Busy = () => Promise<unknown>;
 export const BUSY_WAIT_MS = 250;
 
 /**
- * The longest one load (one pause function) waits for {@linkcode Busy} work in all: a steady
- * stream of knocks (or replayed retransmissions) cannot stretch a reload, and so delay the
- * revocation it carries, by more than this.
+ * The longest one reload waits for {@linkcode Busy} work in all, across every pause of its load
+ * (see {@linkcode budgeted}): a steady stream of knocks (or replayed retransmissions) cannot
+ * stretch a reload, and so delay the revocation it carries, by more than this.
  */
 export const BUSY_BUDGET_MS = 2_000;
+
+/**
+ * `busy` with a budget shared by every pause it is given to: once `budgetMs` of waiting for it is
+ * spent, it resolves at once. A daemon makes one per reload.
+ *
+ * @example
+ * ```ts
+ * import { budgeted } from "./_pause.ts";
+ * const busy = budgeted(() => new Promise(() => {}), 20); // work that never ends
+ * await busy(); // waits 20 ms
+ * const start = performance.now();
+ * await busy(); // the budget is spent
+ * if (performance.now() - start > 10) throw new Error("waited again");
+ * ```
+ */
+export function budgeted(busy: Busy, budgetMs: number = BUSY_BUDGET_MS): Busy {
+  let left = budgetMs;
+  return async () => {
+    if (left <= 0) return;
+    const start = performance.now();
+    await waitFor(busy, left);
+    left -= performance.now() - start;
+  };
+}
 
 /** Waits until `busy()` resolves, at most `limitMs`. */
 async function waitFor(busy: Busy, limitMs: number): Promise<void> {
@@ -56,16 +80,11 @@ export function pauser(
   busy?: Busy,
 ): () => Promise<void> | undefined {
   let last = performance.now();
-  let budget = BUSY_BUDGET_MS;
   return () => {
     if (performance.now() - last < sliceMs) return undefined;
     return new Promise<void>((resolve) =>
       setTimeout(async () => {
-        if (busy !== undefined && budget > 0) {
-          const start = performance.now();
-          await waitFor(busy, Math.min(BUSY_WAIT_MS, budget));
-          budget -= performance.now() - start;
-        }
+        if (busy !== undefined) await waitFor(busy, BUSY_WAIT_MS);
         last = performance.now();
         resolve();
       }, 0)

@@ -9,7 +9,7 @@ import { findPort, formatPortSpec } from "../protocol/port.ts";
 import { hostAddresses } from "../../ffi/interfaces.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { LoadCache, type LoadedServerConfig, loadServerConfig } from "../config/server_load.ts";
-import { LOAD_SLICE_MS } from "../config/_pause.ts";
+import { budgeted, type Busy, LOAD_SLICE_MS } from "../config/_pause.ts";
 import { ServerStore } from "../state/server_store.ts";
 import type { FirewallBackend } from "../firewall/backend.ts";
 import type { NftBackend } from "../firewall/nft.ts";
@@ -247,13 +247,16 @@ export class Daemon {
     await this.#writeStatus();
   }
 
-  async #loadUsers(loaded: Pick<LoadedServerConfig, "config" | "keys">): Promise<void> {
+  async #loadUsers(
+    loaded: Pick<LoadedServerConfig, "config" | "keys">,
+    busy?: Busy,
+  ): Promise<void> {
     // A retransmission of a knock the config no longer allows must not reopen its port.
     const changed = await this.#users.replace(
       loaded.config.users,
       loaded.keys,
       loaded.config,
-      this.#knocksFirst,
+      busy,
     );
     for (const user of changed) {
       // In her turn: a knock committing now publishes first, and this write then holds its state.
@@ -350,12 +353,14 @@ export class Daemon {
   }
 
   async #reload(): Promise<void> {
+    // Knocks in flight finish first at each of the load's slices, within one budget per reload.
+    const busy = budgeted(() => this.#pipeline.idle());
     const loaded = this.#userFiles.apply(
       await loadServerConfig(this.#configPath, {
         strict: false,
         cache: this.#loadCache,
         sliceMs: LOAD_SLICE_MS, // knocks are answered between slices
-        busy: this.#knocksFirst, // and those in flight finish first
+        busy, // and those in flight finish first
       }),
       this.log,
     );
@@ -384,7 +389,7 @@ export class Daemon {
         throw error;
       });
       try {
-        await this.#loadUsers(loaded);
+        await this.#loadUsers(loaded, busy);
       } catch (error) {
         if (!ran) throw error;
         await this.#reconfigureFirewall(old).catch((rollback) => {
@@ -421,9 +426,6 @@ export class Daemon {
   #reconfigureFirewall(config: ServerConfig, running?: ServerConfig): Promise<boolean> {
     return reconfigureFirewall(this.#firewall, this.#nft, config, running);
   }
-
-  /** A reload's loading steps let the knocks in flight finish first (see `_pause.ts`). */
-  readonly #knocksFirst = () => this.#pipeline.idle();
 
   /** Closes the grants the config no longer allows; what the firewall refuses is retried. */
   async #revoke(): Promise<void> {

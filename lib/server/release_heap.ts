@@ -11,7 +11,8 @@
  * @module
  */
 
-import { loadLibc } from "../../ffi/libc.ts";
+import { limitMallocArenas, loadLibc } from "../../ffi/libc.ts";
+import { releaseProgramPages } from "../../ffi/program_pages.ts";
 
 /**
  * How hard to collect: `"major"` is one full collection (tens of milliseconds for 10,000 users);
@@ -200,5 +201,23 @@ export class QuietShrink {
   stop(): void {
     this.#disarm?.();
     this.#disarm = undefined;
+  }
+}
+
+/**
+ * Gives back what start-up used and the daemon does not need again: one malloc arena for the
+ * threads started from now on (`MALLOC_ARENA_MAX=1` without the unit's environment), and this
+ * process's pages of the program file's read-only segments touched so far (`ffi/program_pages.ts`).
+ * The daemon calls it after loading its modules and again after starting (`deno task bench:memory`
+ * measures both, README Performance). A refusal (e.g. a system call a filter denies) is ignored:
+ * only memory is at stake, the daemon works the same without it.
+ */
+export function releaseStartupMemory(): void {
+  for (const step of [() => limitMallocArenas(1), releaseProgramPages]) {
+    try {
+      step();
+    } catch {
+      // Only memory is at stake.
+    }
   }
 }
