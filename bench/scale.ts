@@ -33,8 +33,8 @@ import {
 import { createTopology, netnsSkipReason, type Topology } from "../harness/topology.ts";
 import { cpuSeconds, statusKiB } from "./e2e/proc.ts";
 import { sleep } from "./e2e/stats.ts";
+import { loadAverage, writeSection } from "./section.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BEGIN = "<!-- scale:begin -->";
 const END = "<!-- scale:end -->";
 const SERVER = "10.77.0.1";
@@ -253,12 +253,8 @@ const median = (xs: number[]) => {
 };
 const f = (x: number, digits = 0) => Number.isFinite(x) ? x.toFixed(digits) : "n/a";
 
-/** The load average before and after the run (`/proc/loadavg`, 1 minute), for the figures' noise. */
+/** The load average before and after the run (`/proc/loadavg`), for the figures' noise. */
 let loadBefore = "?";
-
-async function loadAverage(): Promise<string> {
-  return (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0]!;
-}
 
 const yes = (ok: boolean) => ok ? "yes" : "**no**";
 
@@ -365,7 +361,7 @@ function verdicts(rows: Row[]): string[] {
     "",
     `Idle knock RTT of the 1-user daemon: ${
       f(baseIdle, 1)
-    } ms. Load average (1 min) ${loadBefore} before the run, ${loadAfter} after: other work on the machine inflates every time here, the 1-user row as much as the others.`,
+    } ms. Load average (1, 5, 15 min) ${loadBefore} before the run, ${loadAfter} after: other work on the machine inflates every time here, the 1-user row as much as the others.`,
   );
   return out;
 }
@@ -421,7 +417,7 @@ async function main(): Promise<number> {
     console.error(`bench:scale skipped: ${skip}`);
     return 0;
   }
-  loadBefore = await loadAverage();
+  loadBefore = loadAverage();
   await using topo = await createTopology(["server", "client"]);
   const rows: Row[] = [];
   for (const [users, form] of RUNS) {
@@ -429,19 +425,10 @@ async function main(): Promise<number> {
     console.error(JSON.stringify(row));
     rows.push(row);
   }
-  loadAfter = await loadAverage();
+  loadAfter = loadAverage();
   const text = table(rows);
   console.log(text);
-  const path = `${ROOT}/bench/RESULTS.md`;
-  const results = await Deno.readTextFile(path);
-  const begin = results.indexOf(BEGIN);
-  const end = results.indexOf(END);
-  await Deno.writeTextFile(
-    path,
-    begin >= 0 && end > begin
-      ? results.slice(0, begin) + text + results.slice(end + END.length)
-      : `${results.trimEnd()}\n\n${text}\n`,
-  );
+  await writeSection("scale", text);
   return 0;
 }
 

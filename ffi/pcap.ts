@@ -22,8 +22,8 @@
  * - So only the wait is asynchronous: `poll` (declared `nonblocking`) on the selectable fd plus
  *   an eventfd that `close()` signals; a thread hop per batch, none and no CPU while idle. With
  *   trailer inspection the loop alone reads 11.5–15.6 M packets/s, 0.85–0.98× tcpdump's loop;
- *   resumed to exited, a frozen capture drains at 0.84–0.85× tcpdump's rate (medians of 3
- *   rounds, 4 runs, load average 2–7), of which ~30 ms is releasing the 1 GiB ring (tcpdump: the
+ *   resumed to exited, a frozen capture drains at 0.95× tcpdump's rate on a quiet machine
+ *   (median of 3 rounds; 0.84–0.85× in 4 runs at load average 2–7), of which ~30 ms is releasing the 1 GiB ring (tcpdump: the
  *   same) and 5–8 ms Deno's exit; it kept up with 250–330k packets/s floods at 5–10% of a core,
  *   without drops.
  * - Ring: immediate mode makes libpcap use TPACKET_V2, whose slots are sized for the largest

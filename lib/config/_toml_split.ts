@@ -26,6 +26,24 @@ import { parseToml, type TomlTable } from "./_fields.ts";
  * after U+2028 or U+2029, which TOML allows inside a comment.
  */
 const HEADER_LINE = /(?<=^|\n)[ \t]*\[/g;
+
+/**
+ * Where the first line that may be a table header starts (every top-level key comes before it),
+ * or `undefined` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { firstHeaderAt } from "./_toml_split.ts";
+ * if (firstHeaderAt('a = 1\n[[users]]\n') !== 6) throw new Error();
+ * if (firstHeaderAt("a = 1 # \u2028[x]\n") !== undefined) throw new Error("U+2028 is no line end");
+ * ```
+ */
+export function firstHeaderAt(text: string): number | undefined {
+  HEADER_LINE.lastIndex = 0;
+  const match = HEADER_LINE.exec(text);
+  HEADER_LINE.lastIndex = 0;
+  return match?.index;
+}
 /** Exactly a `[[users]]` header, with an optional comment. */
 const USERS_HEADER = /^[ \t]*\[\[[ \t]*users[ \t]*\]\][ \t]*(?:#[^\r\n]*)?\r?$/;
 /** A header's first key: bare, or quoted without escapes. */

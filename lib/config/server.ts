@@ -110,10 +110,6 @@ export interface ServerConfig {
   readonly ports: readonly PortConfig[];
 }
 
-const SECOND = SECOND_MS;
-const MINUTE = MINUTE_MS;
-const HOUR = HOUR_MS;
-const DAY = DAY_MS;
 const MIB = 1024 * 1024;
 
 /** What {@linkcode checkServerConfig} found: a config, or problems; key files to check either way. */
@@ -235,15 +231,15 @@ function* checkSteps(
     );
   }
   const idleTimeoutMs = readIdle(top) ?? parseDuration(SERVER_DEFAULTS.idle_timeout);
-  const maxPacketAgeMs = top.duration("max_packet_age", SECOND, HOUR, "1s", "1h") ??
+  const maxPacketAgeMs = top.duration("max_packet_age", SECOND_MS, HOUR_MS, "1s", "1h") ??
     parseDuration(SERVER_DEFAULTS.max_packet_age);
-  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY, "0s", "7d") ??
+  const resyncGraceMs = top.duration("resync_grace", 0, 7 * DAY_MS, "0s", "7d") ??
     parseDuration(SERVER_DEFAULTS.resync_grace);
   const logFormat = top.choice("log_format", ["text", "json"] as const) ??
     SERVER_DEFAULTS.log_format;
-  const commandTimeoutMs = top.duration("command_timeout", 100, HOUR, "100ms", "1h") ??
+  const commandTimeoutMs = top.duration("command_timeout", 100, HOUR_MS, "100ms", "1h") ??
     parseDuration(SERVER_DEFAULTS.command_timeout);
-  const nftTimeoutMs = top.duration("nft_timeout", 100, 10 * MINUTE, "100ms", "10m") ??
+  const nftTimeoutMs = top.duration("nft_timeout", 100, 10 * MINUTE_MS, "100ms", "10m") ??
     parseDuration(SERVER_DEFAULTS.nft_timeout);
   const protectedResponse = top.choice("protected_response", ["drop", "reject"] as const) ??
     SERVER_DEFAULTS.protected_response;

@@ -14,6 +14,7 @@
 
 import { absolutePath, readConfigText, statOrUndefined } from "./_read.ts";
 import { type Busy, pauser } from "./_pause.ts";
+import { firstHeaderAt } from "./_toml_split.ts";
 import type { SourceList } from "./cidr.ts";
 import { ConfigError } from "./config_error.ts";
 import { type KeyFile, KeyFileError, keyForServer, loadKeyFileSync } from "./key_file.ts";
@@ -208,9 +209,8 @@ export async function loadStateDir(path: string): Promise<string> {
   // Every top-level key comes before the first table header (`[name]` or `[[users]]`): parse
   // only that part. A cut inside a multi-line string or array leaves it unterminated, which does
   // not parse: then, and when there is no header, the whole file is parsed.
-  // Only after "\n": JavaScript's multiline `^` also matches after U+2028, which TOML allows in a comment.
-  const header = /(?<=^|\n)[ \t]*\[/.exec(text);
-  let parsed = header === null ? undefined : parseToml(text.slice(0, header.index));
+  const header = firstHeaderAt(text);
+  let parsed = header === undefined ? undefined : parseToml(text.slice(0, header));
   if (parsed?.reason !== undefined || parsed === undefined) parsed = parseToml(text);
   if (parsed.reason !== undefined) throw new ConfigError(absolute, [parsed.reason]);
   const value = parsed.value.state_dir ?? SERVER_DEFAULTS.state_dir;
