@@ -135,8 +135,7 @@ export class Pipeline {
     pending.total++;
     if (retransmit) pending.retransmits++;
     this.#pending.set(uid, pending);
-    const previous = this.#queues.get(uid) ?? Promise.resolve();
-    const next = previous.then(() => {
+    return this.inTurn(outcome.user, () => {
       if (retransmit) pending.retransmits--;
       return this.#handle(outcome, route);
     }).catch((error) => {
@@ -147,11 +146,6 @@ export class Pipeline {
     }).finally(() => {
       if (--pending.total === 0) this.#pending.delete(uid);
     });
-    this.#queues.set(uid, next);
-    next.finally(() => {
-      if (this.#queues.get(uid) === next) this.#queues.delete(uid);
-    });
-    return next;
   }
 
   /** Resolves when every queued outcome has been handled. */
@@ -375,10 +369,12 @@ export class Pipeline {
     route: ReplyRoute,
     knock: Extract<Message, { kind: "knock" }>,
   ): boolean {
+    if (!this.#deps.isCurrent(user)) {
+      this.#deps.counters.count("user-reloaded"); // as #handle counts it
+      return true;
+    }
     const grant: PortSpec = { protocol: knock.protocol, port: knock.port };
-    const refusal = this.#deps.isCurrent(user)
-      ? this.#policyRefusal(user, knock.bound, grant, route.remote)
-      : "the user was reloaded";
+    const refusal = this.#policyRefusal(user, knock.bound, grant, route.remote);
     if (refusal === undefined) return false;
     this.#deps.counters.count("policy");
     this.#deps.log.warn("refused", {
