@@ -106,3 +106,22 @@ Deno.test("verifier: the clock-skew probe is rationed per source and in total; a
   equal(verify(resync(), CLIENT)?.kind, "accepted");
   equal(ctx.counters.snapshot()["clock-skew"], 1);
 });
+
+Deno.test("probe budget: a refused probe does not make its source recent (no table write per flooded packet)", () => {
+  const budget = new ProbeBudget({
+    perSourcePerSecond: 0.001,
+    perSourceBurst: 1,
+    totalPerSecond: 1,
+    totalBurst: 100,
+    capacity: 2,
+  }, 0);
+  equal(budget.take("a", 0), true);
+  equal(budget.take("b", 0), true);
+  // "a" floods with its budget spent: every probe is refused, and "a" stays the least recently
+  // granted source, so a third source evicts it (not "b", granted after it).
+  for (let i = 0; i < 1_000; i++) equal(budget.take("a", 0), false);
+  equal(budget.take("c", 0), true);
+  equal(budget.size, 2);
+  equal(budget.take("b", 0), false, "b was kept, with its budget spent");
+  equal(budget.take("a", 0), true, "a was forgotten, so it starts again with a full budget");
+});
