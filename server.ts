@@ -36,8 +36,10 @@ class Exit extends Error {
 async function run(flags: ParsedFlags): Promise<void> {
   releaseStartupMemory(); // what loading the modules touched
   const logFormat = flags.string("logFormat") as LogFormat | undefined;
-  const daemon = await Daemon.start(configOf(flags), logFormat ? { logFormat } : {});
-  releaseStartupMemory(); // what the start touched
+  const daemon = await Daemon.start(configOf(flags), {
+    ...(logFormat ? { logFormat } : {}),
+    releaseProgramPages: true,
+  });
   await daemon.finished;
   // The daemon logged why; a supervisor restarts on a non-zero exit only.
   if (daemon.failure !== undefined) throw new Exit(1, "");

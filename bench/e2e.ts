@@ -14,6 +14,7 @@
  * deno task bench:e2e             # ~5 minutes
  * deno task bench:e2e --quick     # ~1.5 minutes, fewer knocks and rates
  * deno task bench:e2e --profile /tmp/prof   # also write a V8 CPU profile of spa-server
+ * deno task bench:e2e --server run          # spa-server by `deno run server.ts` instead of the bundle
  * ```
  *
  * @module
@@ -48,9 +49,11 @@ import {
 } from "./e2e/report.ts";
 import type { ContenderResults, RunResults } from "./e2e/results.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
+import { bundleEntry } from "./memory/bundle.ts";
 import { sleep } from "./e2e/stats.ts";
 import { RESULTS_PATH, writeHead } from "./section.ts";
 import type { FloodKind } from "./e2e/flooder.ts";
+import type { ServerBuild } from "./e2e/results.ts";
 
 /** Sizes of a full and a quick run. */
 const PLANS = {
@@ -96,6 +99,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: "boolean", default: false },
       profile: { type: "string" },
+      server: { type: "string", default: "bundle" },
       "no-readme": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -105,10 +109,16 @@ async function main(): Promise<number> {
       "usage: deno task bench:e2e [--quick] [--profile DIR] [--no-readme]\n" +
         "  --quick       fewer knocks, rates and seconds (~1.5 min instead of ~5)\n" +
         "  --profile D   run spa-server under --cpu-prof, writing its profile into D\n" +
+        "  --server B    bundle (default: the build deno task compile embeds) or run (deno run server.ts)\n" +
         "  --no-readme   write bench/RESULTS.md only, leave README.md alone",
     );
     return 0;
   }
+  if (values.server !== "bundle" && values.server !== "run") {
+    console.error(`Cannot run bench:e2e: --server is bundle or run, not ${values.server}`);
+    return 2;
+  }
+  const serverBuild: ServerBuild = values.server;
   const reason = await skipReason();
   if (reason !== undefined) {
     console.log(`bench:e2e skipped: ${reason}`);
@@ -128,6 +138,7 @@ async function main(): Promise<number> {
     spaColdStartMs: await medianWallMs(spaVersionArgv(), {}, 10),
     fwknopColdStartMs: await fwknopColdStart(),
     profileDir: values.profile,
+    serverBuild,
     contenders: {},
   };
   if (values.profile !== undefined) await Deno.mkdir(values.profile, { recursive: true });
@@ -145,14 +156,18 @@ async function main(): Promise<number> {
   await startEcho(topo, "server", 22);
   await using prober = await Prober.start(topo, "client", hosts.server.ipv4, 22, hosts.client.ipv4);
 
-  log("spa: starting spa-server (nft)");
-  {
-    await using spa = await startSpa(
-      topo,
-      hosts.server.ipv4,
-      values.profile === undefined ? {} : { cpuProfileDir: values.profile },
-    );
+  log(`spa: starting spa-server (nft, ${serverBuild === "bundle" ? "bundled" : "deno run"})`);
+  const work = await Deno.makeTempDir({ prefix: "spa-bench-e2e-" });
+  try {
+    const entry = serverBuild === "bundle" ? `${work}/spa-server.js` : undefined;
+    if (entry !== undefined) await bundleEntry("server.ts", entry);
+    await using spa = await startSpa(topo, hosts.server.ipv4, {
+      ...(values.profile === undefined ? {} : { cpuProfileDir: values.profile }),
+      ...(entry === undefined ? {} : { entry }),
+    });
     results.contenders.spa = await measureContender(topo, hosts, prober, spa, plan);
+  } finally {
+    await Deno.remove(work, { recursive: true });
   }
   log("fwknop: starting fwknopd (iptables)");
   {

@@ -282,6 +282,11 @@ export function renderResults(r: RunResults): string {
     "- Namespaces `server`, `client` and `flooder` on one bridge. The protected service is a TCP " +
     "listener on port 22 in `server`. spa runs first, then fwknop, never both at once.",
     "- spa: `spa-server run` and `spa-client` with the shipped permission flags; nft firewall; " +
+    `spa-server from ${
+      r.serverBuild === "bundle"
+        ? "the `deno bundle` build of server.ts that `deno task compile` embeds (`--server run`: `deno run server.ts`)"
+        : "`deno run server.ts`, as the tests run it (the default, `--server bundle`, runs the build `deno task compile` embeds)"
+    }, spa-client with \`deno run client.ts\`; ` +
     "idle timeout 2 s. fwknop: `fwknopd -f` with its own config and access files in a temp folder, " +
     "HMAC + Rijndael keys from `fwknop --key-gen`, `OPEN_PORTS tcp/22`, `PCAP_INTF eth0`, every " +
     "other setting at its default (`PCAP_FILTER udp port 62201`, `PCAP_DISPATCH_COUNT 100`, " +

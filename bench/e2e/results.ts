@@ -18,6 +18,9 @@ export interface BackgroundSample {
   dropped: number | undefined;
 }
 
+/** What spa-server runs from in the bench (see {@linkcode RunResults.serverBuild}). */
+export type ServerBuild = "bundle" | "run";
+
 /** What was measured of one contender. */
 export interface ContenderResults {
   name: ContenderName;
@@ -65,5 +68,11 @@ export interface RunResults {
   fwknopColdStartMs: number;
   /** Where the daemon's CPU profile went, when `--profile` was given. */
   profileDir: string | undefined;
+  /**
+   * What spa-server ran from: `bundle`, the `deno bundle` build of server.ts that `deno task
+   * compile` embeds in the shipped binary (the default), or `run`, `deno run server.ts` as the
+   * tests run it.
+   */
+  serverBuild: ServerBuild;
   contenders: Partial<Record<ContenderName, ContenderResults>>;
 }

@@ -14,6 +14,7 @@ import { readStatus } from "../../lib/server/status.ts";
 import { type ClientHome, makeClientHome } from "../../tests/e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../../tests/client/_helpers.ts";
 import {
+  ROOT,
   serverArgv,
   ServerProcess,
   type ServerSetup,
@@ -37,6 +38,13 @@ export interface SpaOptions {
   extraConfig?: string[];
   /** More `deno run` flags for the daemon (e.g. `--v8-flags=...`), for experiments. */
   runtimeFlags?: string[];
+  /**
+   * The daemon's program: a `deno bundle` build of server.ts (what `deno task compile` embeds);
+   * default `server.ts` itself, as the tests run it.
+   */
+  entry?: string;
+  /** Where the daemon's standard output goes (default nowhere; `--trace-gc` and the like print there). */
+  stdout?: "null" | "inherit";
 }
 
 /**
@@ -63,7 +71,8 @@ export async function startSpa(
     flags.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
   }
   argv.splice(2, 0, ...flags);
-  const child = topo.spawn("server", argv, { stdout: "null" });
+  if (options.entry !== undefined) argv[argv.indexOf(`${ROOT}/server.ts`)] = options.entry;
+  const child = topo.spawn("server", argv, { stdout: options.stdout ?? "null" });
   const server = new ServerProcess(child);
   try {
     await Promise.race([

@@ -30,7 +30,7 @@ import { createFirewall, protectedPorts, reconfigureFirewall } from "./firewall_
 import { ReplySockets } from "./reply_sockets.ts";
 import { installSignals } from "./signals.ts";
 import { statusFile, StatusWriter } from "./status_writer.ts";
-import { QuietShrink, releaseHeap } from "./release_heap.ts";
+import { ProgramPages, QuietShrink, releaseHeap } from "./release_heap.ts";
 import { LocalAddresses } from "./local_addresses.ts";
 import { revokeGrants } from "./revoke.ts";
 import { holdStateDir, type StateDirHold } from "./state_dir.ts";
@@ -45,6 +45,12 @@ export interface DaemonOptions {
   logFormat?: LogFormat;
   /** Where log lines go (tests capture them). */
   logSink?: LogSink;
+  /**
+   * Give the program file's pages back before the captures open and on the tick after packets
+   * ({@linkcode ProgramPages}); `spa-server run` sets it, tests running a daemon in their own
+   * process do not (default false).
+   */
+  releaseProgramPages?: boolean;
 }
 
 /**
@@ -65,6 +71,8 @@ export class Daemon {
   readonly counters = new Counters();
   /** The heap is shrunk after a reload when no packet comes for a while. */
   readonly #shrink = new QuietShrink({ checked: () => this.#verifier.checked });
+  /** The program file's pages, given back after packets (`releaseProgramPages`). */
+  readonly #programPages: ProgramPages | undefined;
   readonly #configPath: string;
   #config: ServerConfig;
   readonly #users: UserTable;
@@ -122,6 +130,9 @@ export class Daemon {
     this.#configPath = configPath;
     this.#loadCache = cache;
     this.#config = loaded.config;
+    this.#programPages = options.releaseProgramPages === true
+      ? new ProgramPages({ checked: () => this.#verifier.checked })
+      : undefined;
     this.log = new Logger(
       options.logFormat ?? loaded.config.logFormat,
       options.logSink ?? stderrSink,
@@ -225,6 +236,7 @@ export class Daemon {
     await this.#firewall.start(protectedPorts(this.#config));
     this.#watch?.start();
     this.#sockets.open();
+    this.#programPages?.release();
     this.#captures = openCaptures(this.#config.interfaces, this.#captureDeps());
     this.#removeSignals = installSignals({
       stop: (signal) => void this.stop(signal),
@@ -281,6 +293,7 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
+    this.#programPages?.tick(); // first: nothing below that fails may skip it
     const now = Date.now();
     for (const user of this.#users.live()) {
       if (await this.#pipeline.expireGrace(user, now)) {
