@@ -12,6 +12,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { bundleEntry, BundleError } from "../../scripts/bundle.ts";
 import { compileJobs, ENTRY_POINTS } from "../../scripts/compile.ts";
 import { clientFlags, DEFAULT_SERVER_LOCATIONS, serverFlags } from "../../lib/permissions.ts";
+import { netnsSkipReason } from "../../harness/topology.ts";
 import { deno, ROOT, type Run, serverDirs } from "./_helpers.ts";
 
 Deno.test("the bundles deno task compile embeds run like their sources, away from the repository", async (t) => {
@@ -120,5 +121,35 @@ Deno.test("bundleEntry: a broken entry point is a BundleError with deno's reason
     ok(error.stderr.length > 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bundleEntry with no esbuild cached and no network says to run deno task setup", async () => {
+  const skip = await netnsSkipReason();
+  if (skip !== undefined) {
+    console.log(`skipped: ${skip}`);
+    return;
+  }
+  // An empty Deno cache (no esbuild) and a network namespace with no route: what a host that
+  // skipped `deno task setup` sees offline. `unshare -n` runs a `deno` that bundles.
+  const denoDir = await Deno.makeTempDir({ prefix: "spa-shipping-no-esbuild-" });
+  const wrapper = `${denoDir}/deno-offline`;
+  try {
+    await Deno.writeTextFile(
+      wrapper,
+      `#!/bin/sh\nDENO_DIR=${denoDir} exec unshare -n -- ${Deno.execPath()} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const error = await bundleEntry("client.ts", `${denoDir}/out.js`, wrapper).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    ok(error instanceof BundleError, String(error));
+    match(
+      error.message,
+      /^Cannot bundle client\.ts: deno could not download esbuild \(@esbuild\/[a-z0-9-]+\); run deno task setup where the npm registry is reachable$/,
+    );
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
   }
 });
