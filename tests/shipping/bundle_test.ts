@@ -2,8 +2,9 @@
  * The bundles `deno task compile` embeds (scripts/bundle.ts, written where `compileJobs` puts
  * them) work on their own: copied away from the repository and run from another folder with the
  * binary's baked flags (lib/permissions.ts), each answers as its source does (`--version`,
- * `--help`, usage errors), and the paths that load modules lazily (`keygen`, `provision`) and
- * parse TOML with the inlined smol-toml (`spa-server check-config`) work. A bundle that reached
+ * `--help`, usage errors), and the paths that load modules lazily (`keygen`, `provision`, a udp
+ * knock running a program) and parse TOML with the inlined smol-toml (`spa-server check-config`)
+ * work. A bundle that reached
  * for a file beside its source (`import.meta.url`), left a dynamic import out or imported an npm
  * package it did not inline fails here.
  */
@@ -13,6 +14,7 @@ import { bundleEntry, BundleError } from "../../scripts/bundle.ts";
 import { compileJobs, ENTRY_POINTS } from "../../scripts/compile.ts";
 import { clientFlags, DEFAULT_SERVER_LOCATIONS, serverFlags } from "../../lib/permissions.ts";
 import { netnsSkipReason } from "../../harness/topology.ts";
+import { makeHome, startPipelineServer } from "../client/_helpers.ts";
 import { deno, ROOT, type Run, serverDirs } from "./_helpers.ts";
 
 Deno.test("the bundles deno task compile embeds run like their sources, away from the repository", async (t) => {
@@ -99,6 +101,21 @@ Deno.test("the bundles deno task compile embeds run like their sources, away fro
       const check = await server(serverBundle, ["check-config", "--config", dirs.configPath]);
       equal(check.code, 0, check.stderr);
     });
+
+    await t.step(
+      "a udp knock (transport and exec loaded lazily), acked and committed",
+      async () => {
+        await using home = await makeHome();
+        await using pipeline = await startPipelineServer(home);
+        const knock = await deno(
+          ["run", ...clientFlags(), clientBundle, "--host", "fake", "--", "sh", "-c", "exit 7"],
+          { cwd: away, env: { HOME: home.dir } },
+        );
+        equal(knock.code, 7, knock.stderr);
+        equal(pipeline.accepted.length, 1);
+        equal((await home.state())?.sequence.state, "current");
+      },
+    );
   } finally {
     await Deno.remove(build, { recursive: true });
     await Deno.remove(away, { recursive: true });
