@@ -3,14 +3,14 @@
  * aarch64 Linux, each with exactly its permission set from `lib/permissions.ts` baked in, and
  * writes `SHA256SUMS` over them.
  *
- * Each binary embeds a bundle, not the module graph: the entry point is first bundled into one
- * JavaScript file (`<out>/.bundle/spa-<binary>.js`, by scripts/bundle.ts, the same function that
- * builds the `deno bundle` rows of `deno task bench:start` and `bench:memory`), and `deno compile`
- * embeds that file. Why: `bench:start` measured the bundled client's knock on the wire at 1.43×
- * a hello-world `deno run`'s exit (syn and udp) against 1.90× / 1.91× for `deno run client.ts`,
- * and its `--version` at 1.14× against 1.66× (bench/RESULTS.md, `start` section): one file spares
- * loading and evaluating some 60 modules and resolving smol-toml through npm at every start. So the
- * benchmarks measure what ships. The bundle folder is removed after the build.
+ * Each binary embeds a bundle, not the module graph: each entry point is first bundled into one
+ * JavaScript file (`<out>/.bundle/spa-<binary>.js`, removed after the build) by scripts/bundle.ts,
+ * the function that also builds the bundles `bench:start` and `bench:memory` measure, so they
+ * measure what ships; `deno compile` embeds that file. Why: `bench:start` measured the bundled
+ * client's knock on the wire at 1.43× a hello-world `deno run`'s exit (syn and udp), against
+ * 1.90×/1.91× for `deno run client.ts`, and its `--version` at 1.14× against 1.66×
+ * (bench/RESULTS.md, `start` section): one file spares loading some 60 modules and resolving
+ * smol-toml at each start.
  *
  * ```sh
  * deno task compile                                   # dist/spa-{server,client}-<target>, dist/SHA256SUMS
@@ -22,11 +22,11 @@
  * Outputs are flat, `dist/spa-server-x86_64-unknown-linux-gnu` and so on, so release assets have
  * unique names and `sha256sum -c SHA256SUMS` works in the folder they were downloaded to.
  *
- * The build needs two things from the network, or cached: esbuild, which `deno bundle` fetches
- * from npm into `<DENO_DIR>/dl/` the first time (`deno task setup`, which the task depends on, does
- * that), and Deno's runtime. `deno compile` fetches its runtime (`denort-<target>.zip`, one per target and Deno version) from
- * Deno's release downloads unless `<DENO_DIR>/dl/release/v<version>/denort-<target>.zip` is already
- * there; copying that zip there is the only offline route. (`DENORT_BIN` also skips the download,
+ * The build needs two downloads, or their cached copies. esbuild: `deno bundle` fetches it from
+ * npm into `<DENO_DIR>/dl/` the first time; `deno task setup`, a dependency of the task, does it.
+ * Deno's runtime: `deno compile` fetches it (`denort-<target>.zip`, one per target and Deno
+ * version) from Deno's release downloads unless `<DENO_DIR>/dl/release/v<version>/` holds that
+ * zip; copying it there is the only offline route. (`DENORT_BIN` also skips the download,
  * but it names one binary for every `--target`, so a cross build would embed the wrong
  * architecture: this script does not use it.) When the download fails, the script says so in one
  * line and exits 1.
@@ -75,8 +75,8 @@ export const BUNDLE_DIR = ".bundle";
  * check (the bundle step type-checked the graph); `--node-modules-dir=none`, since with deno.json's
  * `nodeModulesDir: "manual"` `deno compile` embeds the whole `./node_modules` beside the bundle
  * (4.3 MB: fast-check, `@types/node`, smol-toml; seen with Deno standing in for its runtime);
- * `--exclude-unused-npm`, so that the lockfile's npm packages stay out even then. The
- * `--cached-only --frozen` of `MODULE_FLAGS` come with the permission flags.
+ * `--exclude-unused-npm`, a guard: were the bundle to import an npm package, only that one would
+ * be embedded, not all of `deno.lock`'s. `MODULE_FLAGS` come with the permission flags.
  */
 export const COMPILE_OPTIONS: readonly string[] = [
   "--no-check",
