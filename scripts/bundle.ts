@@ -58,13 +58,13 @@ export class BundleError extends Error {
    * @param entry The entry point.
    * @param code `deno bundle`'s exit code.
    * @param stderr Its error output; its last `error:` line becomes the message's reason, or, when
-   * it could not fetch esbuild (`Failed loading https://registry.npmjs.org/@esbuild…`), a hint to
+   * it could not fetch esbuild (`Failed loading … for package "@esbuild/…"`), a hint to
    * run `deno task setup`.
    */
   constructor(entry: string, code: number, stderr: string) {
-    const esbuild = /registry\.npmjs\.org\/(@esbuild[^ ]*?) for package/.exec(stderr)?.[1];
+    const esbuild = /Failed loading \S+ for package "(@esbuild\/[^"]+)"/.exec(stderr)?.[1];
     const reason = esbuild !== undefined
-      ? `deno could not download esbuild (${decodeURIComponent(esbuild)}); run deno task ` +
+      ? `deno could not download esbuild (${esbuild}); run deno task ` +
         "setup where the npm registry is reachable"
       : stderr.split("\n").filter((line) => line.startsWith("error: ")).at(-1)
         ?.slice("error: ".length);
