@@ -1,6 +1,8 @@
 /**
- * `deno task bench:start`: client start → knock on the wire, spa-client (syn, udp; `deno run` as
- * shipped and a `deno bundle` build) against a hello-world `deno run` (the floor: its exit time)
+ * `deno task bench:start`: client start → knock on the wire, spa-client (syn, udp; `deno run
+ * client.ts` and the shipped build: the `deno bundle` file `deno task compile` embeds in the
+ * binary, built by the same function, scripts/bundle.ts, and run with `deno run` since `deno
+ * compile` cannot run here) against a hello-world `deno run` (the floor: its exit time)
  * and fwknop's client, in one run, in namespaces; also knock→open against fwknop. Writes its
  * section of bench/RESULTS.md (between `<!-- start:begin -->` and `<!-- start:end -->`).
  *
@@ -24,7 +26,7 @@ import { MODULE_FLAGS } from "../lib/permissions.ts";
 import { hostFileStem } from "../lib/state/client_store.ts";
 import { startEcho } from "../harness/knocker.ts";
 import { ROOT } from "../harness/spa_server.ts";
-import { bundleEntry } from "./memory/bundle.ts";
+import { bundleEntry } from "../scripts/bundle.ts";
 import { RESULTS_PATH, writeSection } from "./section.ts";
 import { createTopology } from "../harness/topology.ts";
 import type { Contender } from "./e2e/contender.ts";
@@ -68,7 +70,10 @@ function withEntry(
 }
 
 const FLOOR_LABEL = "hello-world `deno run` (the floor: its exit)";
-const TMPFS_LABEL = "spa-client udp, `deno bundle`, state folder on a tmpfs";
+/** How the rows name the two builds: `deno run client.ts`, and the shipped build. */
+const RUN = "`deno run`";
+const SHIPPED = "shipped build (`deno bundle`)";
+const TMPFS_LABEL = `spa-client udp, ${SHIPPED}, state folder on a tmpfs`;
 
 /**
  * Mounts a small tmpfs at `dir` (Deno refuses the client's flags access to /dev/shm); false when
@@ -264,9 +269,9 @@ async function main(): Promise<number> {
     const versionArgv = spaClientArgv(["--version"]);
     const baselines: Row[] = [
       { label: FLOOR_LABEL, argv: helloArgv },
-      { label: "spa-client `--version`, `deno run`", argv: versionArgv, env: cacheEnv },
+      { label: `spa-client \`--version\`, ${RUN}`, argv: versionArgv, env: cacheEnv },
       {
-        label: "spa-client `--version`, `deno bundle`",
+        label: `spa-client \`--version\`, ${SHIPPED}`,
         argv: versionArgv.map((a) => a === `${ROOT}/client.ts` ? clientBundle : a),
         env: cacheEnv,
       },
@@ -287,8 +292,8 @@ async function main(): Promise<number> {
       const lanes: Lane[] = [];
       for (const variant of ["syn", "udp"]) {
         lanes.push(
-          { label: `spa-client ${variant}, \`deno run\``, contender: asRun, variant },
-          { label: `spa-client ${variant}, \`deno bundle\``, contender: bundled, variant },
+          { label: `spa-client ${variant}, ${RUN}`, contender: asRun, variant },
+          { label: `spa-client ${variant}, ${SHIPPED}`, contender: bundled, variant },
         );
       }
       if (mounted) {
@@ -337,7 +342,7 @@ async function main(): Promise<number> {
     `- date: ${
       new Date().toISOString().slice(0, 19)
     }Z; machine: ${machine.cores} cores, ${machine.cpu}; ${count} knocks per row after one unmeasured`,
-    "- spa-client runs as shipped (`deno run` with `clientFlags()` of lib/permissions.ts); the bundle is `deno bundle client.ts` run with the same flags. Every spa-client run uses a Deno folder (`DENO_DIR`) of its own, empty at the start of the run, so V8's code cache holds what the client's own flags compiled (Deno never rewrites an entry), as a shipped binary's own cache does.",
+    "- spa-client runs two ways, each with `clientFlags()` of lib/permissions.ts: `deno run client.ts` (the module graph, as the tests run it), and the shipped build: the `deno bundle` file of client.ts that `deno task compile` embeds in the spa-client binary (scripts/bundle.ts builds both), run with `deno run`, since `deno compile` cannot run here. Every spa-client run uses a Deno folder (`DENO_DIR`) of its own, empty at the start of the run, so V8's code cache holds what the client's own flags compiled (Deno never rewrites an entry), as a shipped binary's own cache does.",
     "- wire: the prober's libpcap timestamp of the knock leaving the client's eth0, from the client's spawn; open: the first completed connect to the protected port.",
     "- the spa-client rows take turns, one knock each, then one sample of the floor and of the `--version` rows (again after every fwknop knock), so all rows span the same stretch of a shared machine's load; ÷ floor is start → wire ÷ the floor's exit, or for a row without a knock its exit ÷ the floor's exit.",
     "",
@@ -404,7 +409,7 @@ function gap(
     "",
   ];
   for (
-    const [build, label] of [["deno run", "`deno run`"], ["deno bundle", "`deno bundle`"]] as const
+    const [build, label] of [["deno run", RUN], ["shipped build", SHIPPED]] as const
   ) {
     const version = p50(`spa-client \`--version\`, ${label}`, "exit");
     for (const transport of ["syn", "udp"] as const) {
@@ -419,14 +424,14 @@ function gap(
     }
   }
   lines.push(
-    `- of the knock's work, the disk flushes of the durable save before the send (udp, \`deno bundle\`, wire − the same on a tmpfs): ${
-      diff(p50("spa-client udp, `deno bundle`", "wire"), p50(TMPFS_LABEL, "wire"))
+    `- of the knock's work, the disk flushes of the durable save before the send (udp, shipped build, wire − the same on a tmpfs): ${
+      diff(p50(`spa-client udp, ${SHIPPED}`, "wire"), p50(TMPFS_LABEL, "wire"))
     }`,
     `- modules a knock loads with \`deno run\`: ${modules.syn.own} (syn) / ${modules.udp.own} (udp) of the project's${
       modules.udp.npm
         ? ", plus the npm package smol-toml (the TOML parser of the config and key files)"
         : ""
-    }; \`deno bundle\` makes them one`,
+    }; the shipped build (\`deno bundle\`) makes them one`,
   );
   return lines;
 }

@@ -3,9 +3,18 @@
  * aarch64 Linux, each with exactly its permission set from `lib/permissions.ts` baked in, and
  * writes `SHA256SUMS` over them.
  *
+ * Each binary embeds a bundle, not the module graph: each entry point is first bundled into one
+ * JavaScript file (`<out>/.bundle/spa-<binary>.js`, removed after the build) by scripts/bundle.ts,
+ * the function that also builds the bundles `bench:start` and `bench:memory` measure, so they
+ * measure what ships; `deno compile` embeds that file. Why: `bench:start` measured the bundled
+ * client's knock on the wire at 1.43× a hello-world `deno run`'s exit (syn and udp), against
+ * 1.90×/1.91× for `deno run client.ts`, and its `--version` at 1.14× against 1.66×
+ * (bench/RESULTS.md, `start` section): one file spares loading some 60 modules and resolving
+ * smol-toml at each start.
+ *
  * ```sh
  * deno task compile                                   # dist/spa-{server,client}-<target>, dist/SHA256SUMS
- * deno task compile --dry-run                         # print the deno compile command lines only
+ * deno task compile --dry-run                         # print the deno bundle and deno compile lines only
  * deno task compile --server-config /etc/spa/server.toml   # bake that config's folders and commands
  * deno task compile --target x86_64-unknown-linux-gnu
  * ```
@@ -13,15 +22,17 @@
  * Outputs are flat, `dist/spa-server-x86_64-unknown-linux-gnu` and so on, so release assets have
  * unique names and `sha256sum -c SHA256SUMS` works in the folder they were downloaded to.
  *
- * `deno compile` fetches its runtime (`denort-<target>.zip`, one per target and Deno version) from
- * Deno's release downloads unless `<DENO_DIR>/dl/release/v<version>/denort-<target>.zip` is already
- * there; copying that zip there is the only offline route. (`DENORT_BIN` also skips the download,
+ * The build needs two downloads, or their cached copies. esbuild: `deno bundle` fetches it from
+ * npm into `<DENO_DIR>/dl/` the first time; `deno task setup`, a dependency of the task, does it.
+ * Deno's runtime: `deno compile` fetches it (`denort-<target>.zip`, one per target and Deno
+ * version) from Deno's release downloads unless `<DENO_DIR>/dl/release/v<version>/` holds that
+ * zip; copying it there is the only offline route. (`DENORT_BIN` also skips the download,
  * but it names one binary for every `--target`, so a cross build would embed the wrong
  * architecture: this script does not use it.) When the download fails, the script says so in one
  * line and exits 1.
  *
- * Exit codes: 0 built (or printed); 1 `deno compile` failed; 2 usage error or unusable
- * `--server-config`.
+ * Exit codes: 0 built (or printed); 1 `deno bundle` or `deno compile` failed; 2 usage error or
+ * unusable `--server-config`.
  *
  * @module
  */
@@ -30,6 +41,7 @@ import { createHash } from "node:crypto";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../lib/config/config_error.ts";
+import { bundleArgs, bundleEntry, BundleError } from "./bundle.ts";
 import { parseServerConfig, serverCommands } from "../lib/config/server.ts";
 import {
   type Binary,
@@ -54,24 +66,34 @@ export const ENTRY_POINTS: Readonly<Record<Binary, string>> = {
 /** Where the binaries and `SHA256SUMS` go, relative to the repository root. */
 export const DEFAULT_OUT_DIR = "dist";
 
+/** The folder of the bundles inside the output folder; removed after the build. */
+export const BUNDLE_DIR = ".bundle";
+
 /**
- * `deno compile` options besides the permissions: embed only the npm packages the entry point
- * reaches (so `fast-check`, a test dependency, and `@types/node` stay out). The project resolves
- * npm packages from `./node_modules` (`nodeModulesDir: "manual"`), and `deno compile` would embed
- * that whole folder; `--node-modules-dir=none` makes it take the same packages, frozen to
- * `deno.lock`, from Deno's cache instead, which `deno task setup` fills in the same step.
+ * `deno compile` options besides the permissions, for a bundle (one JavaScript file that imports
+ * no npm package: esbuild inlined smol-toml): `--no-check`, as there is no TypeScript left to
+ * check (the bundle step type-checked the graph); `--node-modules-dir=none`, since with deno.json's
+ * `nodeModulesDir: "manual"` `deno compile` embeds the whole `./node_modules` beside the bundle
+ * (4.3 MB: fast-check, `@types/node`, smol-toml; seen with Deno standing in for its runtime);
+ * `--exclude-unused-npm`, a guard: were the bundle to import an npm package, only that one would
+ * be embedded, not all of `deno.lock`'s. `MODULE_FLAGS` come with the permission flags.
  */
 export const COMPILE_OPTIONS: readonly string[] = [
+  "--no-check",
   "--node-modules-dir=none",
   "--exclude-unused-npm",
 ];
 
-/** One `deno compile` run. */
+/** One `deno compile` run, of the bundle of one entry point. */
 export interface CompileJob {
   binary: Binary;
   target: Target;
   /** Output file, relative to the repository root. */
   output: string;
+  /** The bundle `deno compile` embeds, relative to the repository root (one per binary). */
+  bundle: string;
+  /** The arguments after `deno` that write {@linkcode CompileJob.bundle}, starting with `bundle`. */
+  bundleArgs: string[];
   /** The permission flags baked into the binary (from `lib/permissions.ts`). */
   permissions: string[];
   /** The arguments after `deno`, starting with `compile`. */
@@ -80,7 +102,8 @@ export interface CompileJob {
 
 /**
  * The `deno compile` runs for `targets`: the server with the permission set of `locations`, the
- * client with its own, each writing `<outDir>/<binary>-<target>`.
+ * client with its own, each writing `<outDir>/<binary>-<target>` from the bundle
+ * `<outDir>/.bundle/<binary>.js` of its entry point.
  *
  * @example
  * ```ts
@@ -88,6 +111,7 @@ export interface CompileJob {
  * import { DEFAULT_SERVER_LOCATIONS } from "../lib/permissions.ts";
  * const jobs = compileJobs(DEFAULT_SERVER_LOCATIONS, ["x86_64-unknown-linux-gnu"]);
  * if (jobs[0]!.output !== "dist/spa-server-x86_64-unknown-linux-gnu") throw new Error();
+ * if (jobs[0]!.args.at(-1) !== "dist/.bundle/spa-server.js") throw new Error();
  * ```
  */
 export function compileJobs(
@@ -99,6 +123,7 @@ export function compileJobs(
   for (const target of targets) {
     for (const binary of ["spa-server", "spa-client"] as const) {
       const output = `${outDir}/${binary}-${target}`;
+      const bundle = `${outDir}/${BUNDLE_DIR}/${binary}.js`;
       const permissions = binary === "spa-server" ? serverFlags(locations) : clientFlags();
       const args = [
         "compile",
@@ -108,9 +133,17 @@ export function compileJobs(
         output,
         ...COMPILE_OPTIONS,
         ...permissions,
-        ENTRY_POINTS[binary],
+        bundle,
       ];
-      jobs.push({ binary, target, output, permissions, args });
+      jobs.push({
+        binary,
+        target,
+        output,
+        bundle,
+        bundleArgs: bundleArgs(ENTRY_POINTS[binary], bundle),
+        permissions,
+        args,
+      });
     }
   }
   return jobs;
@@ -187,11 +220,12 @@ export function isRuntimeDownloadFailure(stderr: string): boolean {
 
 const USAGE = `Usage: deno task compile [options]
 
-Builds <out>/spa-server-<target> and <out>/spa-client-<target> with deno compile, each with its
-permission set from lib/permissions.ts, and <out>/SHA256SUMS over them.
+Builds <out>/spa-server-<target> and <out>/spa-client-<target>: deno bundle of each entry point
+into <out>/.bundle/ (removed after), then deno compile of that bundle, with its permission set
+from lib/permissions.ts; and <out>/SHA256SUMS over them.
 
 Options:
-  --dry-run               print the deno compile command lines; build nothing
+  --dry-run               print the deno bundle and deno compile lines; build nothing
   --target <target>       build only this target (repeatable; default: ${TARGETS.join(", ")})
   --server-config <file>  bake the folders and commands of this server config (default: the
                           standard locations: read /etc/spa, write /var/lib/spa, run nft, systemctl)
@@ -201,7 +235,8 @@ Options:
   --out <dir>             output folder (default: dist; the task may write only there)
   -h, --help              show this help
 
-Exit codes: 0 built or printed; 1 deno compile failed; 2 usage error or unusable --server-config`;
+Exit codes: 0 built or printed; 1 deno bundle or deno compile failed; 2 usage error or unusable
+--server-config`;
 
 /** Runs the script; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -252,7 +287,10 @@ export async function main(args: string[]): Promise<number> {
 
   const jobs = compileJobs(locations, targets as Target[], options.out ?? DEFAULT_OUT_DIR);
   if (options["dry-run"]) {
-    for (const job of jobs) console.log(shellLine(["deno", ...job.args]));
+    for (const job of jobs) {
+      console.log(shellLine(["deno", ...job.bundleArgs]));
+      console.log(shellLine(["deno", ...job.args]));
+    }
     for (const line of await runtimeNotes(targets as Target[])) console.log(`# ${line}`);
     return 0;
   }
@@ -272,8 +310,29 @@ async function build(jobs: CompileJob[], outDir: string): Promise<number> {
   const root = new URL("..", import.meta.url).pathname;
   await Deno.mkdir(resolve(root, outDir), { recursive: true });
   await Deno.remove(resolve(root, outDir, "SHA256SUMS")).catch(() => {});
+  try {
+    return await buildJobs(jobs, outDir, root);
+  } finally {
+    await Deno.remove(resolve(root, outDir, BUNDLE_DIR), { recursive: true }).catch(() => {});
+  }
+}
+
+async function buildJobs(jobs: CompileJob[], outDir: string, root: string): Promise<number> {
   const sums: string[] = [];
+  const bundled = new Set<string>();
   for (const job of jobs) {
+    if (!bundled.has(job.bundle)) {
+      console.error(`compile: bundle ${ENTRY_POINTS[job.binary]} -> ${job.bundle}`);
+      try {
+        await bundleEntry(ENTRY_POINTS[job.binary], job.bundle, "deno");
+      } catch (error) {
+        if (!(error instanceof BundleError)) throw error;
+        Deno.stderr.writeSync(new TextEncoder().encode(error.stderr));
+        console.error(`compile: ${error.message}`);
+        return 1;
+      }
+      bundled.add(job.bundle);
+    }
     console.error(`compile: ${job.binary} for ${job.target} -> ${job.output}`);
     const result = await new Deno.Command("deno", {
       args: job.args,

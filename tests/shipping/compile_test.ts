@@ -1,12 +1,16 @@
 /**
- * `deno task compile` (scripts/compile.ts): the command lines carry exactly the permission table's
- * flags, `--server-config` bakes a config's folders and commands, a failed runtime download ends
- * in one clear line, and — with Deno itself standing in for the runtime it cannot download here —
- * `deno compile` accepts those exact lines and embeds exactly those permissions in the binary.
+ * `deno task compile` (scripts/compile.ts): each binary is `deno compile` of the `deno bundle`
+ * build of its entry point (scripts/bundle.ts; that the bundles run: bundle_test.ts), the command
+ * lines carry exactly the permission table's flags, `--server-config` bakes a config's folders and
+ * commands, a failed runtime download ends in one clear line, and — with Deno itself standing in
+ * for the runtime it cannot download here — `deno compile` accepts those exact lines and embeds
+ * the bundle alone and exactly those permissions in the binary.
  */
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { bundleArgs, bundleEntry } from "../../scripts/bundle.ts";
 import {
+  BUNDLE_DIR,
   type CompileJob,
   compileJobs,
   ENTRY_POINTS,
@@ -36,42 +40,49 @@ function permissionFlagsOf(args: readonly string[]): string[] {
   return args.filter((a) => a === "--no-prompt" || /^--(allow|deny)-/.test(a));
 }
 
-Deno.test("compileJobs: both binaries for both targets, each with exactly its flags", () => {
+Deno.test("compileJobs: both binaries for both targets, each from its bundle with exactly its flags", () => {
   const jobs = compileJobs(DEFAULT_SERVER_LOCATIONS);
   equal(jobs.length, 4);
   const outputs = new Set(jobs.map((job) => job.output));
   equal(outputs.size, 4, "every output has its own name");
   for (const job of jobs) {
     equal(job.output, `dist/${job.binary}-${job.target}`);
+    equal(job.bundle, `dist/${BUNDLE_DIR}/${job.binary}.js`);
+    deepEqual(job.bundleArgs, bundleArgs(ENTRY_POINTS[job.binary], job.bundle));
     ok(TARGETS.includes(job.target));
     const expected = job.binary === "spa-server"
       ? serverPermissionFlags(DEFAULT_SERVER_LOCATIONS)
       : clientPermissionFlags();
     deepEqual(permissionFlagsOf(job.args), expected);
     equal(job.args[0], "compile");
-    equal(job.args.at(-1), ENTRY_POINTS[job.binary], "nothing after the entry point is baked");
+    equal(job.args.at(-1), job.bundle, "the bundle, and nothing after it is baked");
     deepEqual(job.args.slice(1, 5), ["--target", job.target, "--output", job.output]);
   }
 });
 
-Deno.test("deno task compile --dry-run prints exactly the permission table's flags", async () => {
+Deno.test("deno task compile --dry-run prints each bundle line, then exactly the permission table's flags", async () => {
   const result = await deno([...await taskArgv(), "--dry-run"]);
   equal(result.code, 0, result.stderr);
-  const lines = result.stdout.split("\n").filter((line) => line.startsWith("deno compile "));
-  equal(lines.length, 4, result.stdout);
+  const lines = result.stdout.split("\n").filter((line) => line.startsWith("deno "));
+  equal(lines.length, 8, result.stdout);
   const seen = new Set<string>();
-  for (const line of lines) {
-    const args = line.split(" ").slice(1);
+  for (let i = 0; i < lines.length; i += 2) {
+    const bundle = lines[i]!.split(" ").slice(1);
+    const args = lines[i + 1]!.split(" ").slice(1);
+    equal(bundle[0], "bundle", lines[i]);
+    equal(args[0], "compile", lines[i + 1]);
     const target = args[args.indexOf("--target") + 1]!;
     const entry = args.at(-1)!;
-    const binary = entry === "server.ts" ? "spa-server" : "spa-client";
+    const binary = entry === `dist/${BUNDLE_DIR}/spa-server.js` ? "spa-server" : "spa-client";
+    equal(entry, `dist/${BUNDLE_DIR}/${binary}.js`);
+    deepEqual(bundle, bundleArgs(ENTRY_POINTS[binary], entry), "the line before writes it");
     seen.add(`${binary} ${target}`);
     deepEqual(
       permissionFlagsOf(args),
       binary === "spa-server"
         ? serverPermissionFlags(DEFAULT_SERVER_LOCATIONS)
         : clientPermissionFlags(),
-      line,
+      lines[i + 1],
     );
   }
   deepEqual(
@@ -99,7 +110,9 @@ Deno.test("deno task compile --server-config bakes the config's folders and comm
         dirs.configPath,
       ]);
       equal(result.code, 0, result.stderr);
-      const server = result.stdout.split("\n").find((line) => line.endsWith(" server.ts"))!;
+      const server = result.stdout.split("\n").find((line) =>
+        line.startsWith("deno compile ") && line.endsWith("/spa-server.js")
+      )!;
       deepEqual(
         permissionFlagsOf(server.split(" ")),
         serverPermissionFlags({
@@ -162,12 +175,13 @@ Deno.test("deno task compile: a runtime download failure is one clear line, exit
     }
     equal(result.code, 1, result.stderr);
     const lines = result.stderr.trim().split("\n");
-    equal(lines.length, 2, result.stderr); // progress line, then the reason
+    equal(lines.length, 3, result.stderr); // the bundle's and the compile's progress, the reason
+    match(lines[0]!, /^compile: bundle server\.ts -> .*\/\.bundle\/spa-server\.js$/);
     match(
-      lines[1]!,
+      lines[2]!,
       /^compile: Cannot compile spa-server for x86_64-unknown-linux-gnu: deno could not download its runtime \(denort-x86_64-unknown-linux-gnu\.zip\); .* put that zip in \/.*\/dl\/release\/v\d+\.\d+\.\d+\/$/,
     );
-    deepEqual([...Deno.readDirSync(out)], [], "no partial output, no SHA256SUMS");
+    deepEqual([...Deno.readDirSync(out)], [], "no partial output, no SHA256SUMS, no bundle");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -215,10 +229,11 @@ Deno.test({
     const out = await Deno.makeTempDir({ prefix: "spa-shipping-stand-in-" });
     try {
       // DENORT_BIN makes deno compile take that file as the runtime instead of downloading it;
-      // Deno itself is not a working runtime, but the command line, the type check, the embedded
-      // files and the permission metadata are exactly what a real build produces.
+      // Deno itself is not a working runtime, but the command line, the embedded files and the
+      // permission metadata are exactly what a real build produces.
       for (const job of compileJobs(DEFAULT_SERVER_LOCATIONS, TARGETS, out)) {
         await t.step(`${job.binary} for ${job.target}`, async () => {
+          await bundleEntry(ENTRY_POINTS[job.binary], job.bundle);
           await checkStandIn(job);
         });
       }
@@ -231,13 +246,22 @@ Deno.test({
 async function checkStandIn(job: CompileJob): Promise<void> {
   const result = await deno(job.args, { env: { DENORT_BIN: Deno.execPath() } });
   equal(result.code, 0, result.stderr);
-  match(result.stderr, /smol-toml\/\d/, "smol-toml is embedded");
-  ok(!result.stderr.includes("commander"), "commander (no longer used) stays out");
-  ok(!result.stderr.includes("fast-check"), "fast-check (a test dependency) stays out");
-  const embedded = embeddedPermissions(await Deno.readFile(job.output));
+  // The listing of embedded files: the bundle alone, no node_modules and no npm package.
+  const embedded = result.stderr.split("\n").filter((line) => /[├└]── /.test(line));
+  equal(embedded.length, 1, result.stderr);
+  ok(embedded[0]!.includes(`${job.binary}.js (`), result.stderr);
+  ok(!result.stderr.includes("node_modules"), result.stderr);
+  const bundle = await Deno.readTextFile(job.bundle);
+  // esbuild heads each inlined module with a comment naming its path: the npm packages in it are
+  // smol-toml alone (commander is no longer used; fast-check and @types/node serve the tests).
+  const packages = new Set(
+    [...bundle.matchAll(/^\/\/ node_modules\/\.deno\/([^/]+)@\d[^/]*\//gm)].map((m) => m[1]),
+  );
+  deepEqual([...packages], ["smol-toml"]);
+  const permissions = embeddedPermissions(await Deno.readFile(job.output));
   const expected = expectedPermissions(job.permissions);
-  for (const key of Object.keys(expected)) ok(key in embedded, `${job.binary}: ${key} missing`);
-  for (const [key, value] of Object.entries(embedded)) {
+  for (const key of Object.keys(expected)) ok(key in permissions, `${job.binary}: ${key} missing`);
+  for (const [key, value] of Object.entries(permissions)) {
     if (key === "allow_import") continue; // Deno's default import hosts; nothing is imported
     deepEqual(value, expected[key] ?? null, `${job.binary}: ${key}`);
   }
