@@ -49,7 +49,7 @@ import {
 } from "./e2e/report.ts";
 import type { ContenderResults, RunResults } from "./e2e/results.ts";
 import { SPA_UID, startSpa } from "./e2e/spa_side.ts";
-import { bundleEntry } from "./memory/bundle.ts";
+import { bundleEntry } from "../scripts/bundle.ts";
 import { sleep } from "./e2e/stats.ts";
 import { RESULTS_PATH, writeHead } from "./section.ts";
 import type { FloodKind } from "./e2e/flooder.ts";

@@ -45,7 +45,7 @@ import {
   memoryParts,
   statusKiB,
 } from "./e2e/proc.ts";
-import { bundleEntry } from "./memory/bundle.ts";
+import { bundleEntry } from "../scripts/bundle.ts";
 import { sleep } from "./e2e/stats.ts";
 import { loadAverage, RESULTS_PATH, writeSection } from "./section.ts";
 

@@ -3,6 +3,7 @@ import { MODULE_FLAGS, SERVER_V8_FLAGS } from "../../lib/permissions.ts";
 import {
   HEAP_SLACK_BYTES,
   POLL_MS,
+  ProgramPages,
   QUIET_MS,
   QuietShrink,
   releaseHeap,
@@ -115,4 +116,33 @@ Deno.test("QuietShrink: stop drops the pending collection and its timer", async 
   await new Promise((resolve) => setTimeout(resolve, 50));
   shrink.poll();
   deepEqual(runs, []);
+});
+
+Deno.test("ProgramPages: the first tick gives back the start's pages, then only ticks after packets do; a refusal is ignored", () => {
+  let checked = 0;
+  let releases = 0;
+  let refuse = false;
+  const pages = new ProgramPages({
+    checked: () => checked,
+    release: () => {
+      releases++;
+      if (refuse) throw new Error("EPERM");
+    },
+  });
+  pages.tick();
+  equal(releases, 1, "the first tick");
+  for (let i = 0; i < 10; i++) pages.tick();
+  equal(releases, 1, "idle: no release");
+  checked += 3;
+  pages.tick();
+  pages.tick();
+  equal(releases, 2, "one release per tick after packets");
+  refuse = true;
+  checked++;
+  pages.tick(); // does not throw
+  equal(releases, 3);
+  pages.release(); // before the captures open: always
+  equal(releases, 4);
+  pages.tick();
+  equal(releases, 4, "release() counts as the last release");
 });
