@@ -64,10 +64,13 @@ export function readOnlySegments(
     const vaddr = view.getBigUint64(at + 16, true);
     if (type === PT_PHDR) bias = phdrAddress - vaddr;
     if (type === PT_LOAD) {
+      const flags = view.getUint32(at + 4, true);
       segments.push({
-        flags: view.getUint32(at + 4, true),
+        flags,
         start: vaddr,
-        end: vaddr + view.getBigUint64(at + 40, true),
+        // A read-only segment's extent is what the file holds (p_filesz; p_memsz is the same for
+        // Deno's); a writable one's includes its zero-filled rest (p_memsz), which must stay.
+        end: vaddr + view.getBigUint64(at + ((flags & PF_W) !== 0 ? 40 : 32), true),
       });
     }
   }
@@ -94,11 +97,14 @@ export function readOnlySegments(
 
 /**
  * Drops this process's resident pages of the program file's read-only segments
- * (`madvise(MADV_DONTNEED)`): they leave its RSS, stay in the page cache (clean, shared with every
- * other process running the same binary) and come back on the next use with a minor fault. Safe
- * for read-only file pages only, which is all {@linkcode readOnlySegments} returns: they hold
- * nothing the file does not, and the kernel refuses writes to a running program's file (ETXTBSY),
- * so what comes back is what left. Returns the bytes advised.
+ * (`madvise(MADV_DONTNEED)`): they leave its RSS and stay in the page cache (clean, shared with
+ * every other process running the same binary), whence the next use maps them again (a minor
+ * fault, or a read from disk if memory pressure evicted them meanwhile). Safe for pages that were
+ * never written, which is all {@linkcode readOnlySegments} returns: a clean private file page is
+ * the page cache's page, which the kernel may drop at any time anyway; only a page copied on write
+ * (relocations, a debugger's breakpoint) would lose its content, and the read-only segments of a
+ * position-independent binary without text relocations, like Deno's, have none. Returns the bytes
+ * advised.
  *
  * @throws {SystemError} When `madvise` refuses a range.
  * @example

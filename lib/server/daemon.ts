@@ -243,6 +243,7 @@ export class Daemon {
       reload: () => void this.reload(),
     });
     this.#timer = setInterval(() => {
+      this.#programPages?.tick(); // apart: it cannot throw, nor delay or skip the expiry below
       // A slow nft call must not stack ticks up.
       if (this.#ticking !== undefined) return;
       this.#ticking = this.#tick()
@@ -293,7 +294,6 @@ export class Daemon {
   }
 
   async #tick(): Promise<void> {
-    this.#programPages?.tick(); // first: nothing below that fails may skip it
     const now = Date.now();
     for (const user of this.#users.live()) {
       if (await this.#pipeline.expireGrace(user, now)) {

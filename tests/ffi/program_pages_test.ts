@@ -11,7 +11,7 @@ import { MODULE_FLAGS } from "../../lib/permissions.ts";
 
 const PAGE = 4096n;
 
-/** Program headers: `[type, flags, vaddr, memsz]` each. */
+/** Program headers: `[type, flags, vaddr, size]` each (p_filesz = p_memsz = size). */
 function headers(entries: [number, number, bigint, bigint][]): Uint8Array {
   const bytes = new Uint8Array(entries.length * 56);
   const view = new DataView(bytes.buffer);
@@ -19,6 +19,7 @@ function headers(entries: [number, number, bigint, bigint][]): Uint8Array {
     view.setUint32(i * 56, type, true);
     view.setUint32(i * 56 + 4, flags, true);
     view.setBigUint64(i * 56 + 16, vaddr, true);
+    view.setBigUint64(i * 56 + 32, memsz, true);
     view.setBigUint64(i * 56 + 40, memsz, true);
   });
   return bytes;

@@ -118,7 +118,7 @@ Deno.test("QuietShrink: stop drops the pending collection and its timer", async 
   deepEqual(runs, []);
 });
 
-Deno.test("ProgramPages: the first tick gives back the start's pages, then only ticks after packets do; a refusal is ignored", () => {
+Deno.test("ProgramPages: the first tick gives back the start's pages, then only ticks after packets do; a refusal ends it", () => {
   let checked = 0;
   let releases = 0;
   let refuse = false;
@@ -137,12 +137,15 @@ Deno.test("ProgramPages: the first tick gives back the start's pages, then only 
   pages.tick();
   pages.tick();
   equal(releases, 2, "one release per tick after packets");
+  pages.release(); // before the captures open: always
+  equal(releases, 3);
+  pages.tick();
+  equal(releases, 3, "release() counts as the last release");
   refuse = true;
   checked++;
   pages.tick(); // does not throw
-  equal(releases, 3);
-  pages.release(); // before the captures open: always
   equal(releases, 4);
+  checked++;
   pages.tick();
-  equal(releases, 4, "release() counts as the last release");
+  equal(releases, 4, "after a refusal, never again");
 });
