@@ -31,7 +31,7 @@
  *   packets/s flood. Without it, libpcap uses TPACKET_V3, which packs packets into 256 KiB blocks
  *   handed over when full or after a timeout; with a 1 ms timeout a lone packet was readable
  *   after 0.6 ms median, 1.1 ms max (0.2 ms in immediate mode), and a ring holds at least 4 ms of
- *   traffic per MiB (the default 8 MiB: 32 blocks, at least 32 ms).
+ *   traffic per MiB (the default 6 MiB: 24 blocks, at least 24 ms).
  *
  * @module
  */
@@ -75,16 +75,15 @@ export interface CaptureOptions {
   /** Put the interface in promiscuous mode; default false. */
   promiscuous?: boolean;
   /**
-   * Kernel ring size in bytes; default 8 MiB: 32 blocks of 256 KiB, each handed over when full or
-   * after 1 ms, so a reader may stall at least 32 ms at any packet rate (more at high rates, when
-   * blocks fill with ~1,700 packets each) before anything is dropped. The end-to-end benchmark saw
-   * no drops with 8 MiB (or 4 MiB) under floods of up to ~190k packets/s; every MiB of ring is
-   * resident memory, but shared with the kernel, not private dirty. Sized again by measurement in
-   * issue 15 (`deno task bench:ring`, flooder's maximum, ~160k packets/s, on a loaded 2-core
-   * machine): random payloads dropped 2,708 packets with 1 MiB and none from 2 MiB up, but forged
-   * trailers (each verified) dropped 17,953 / 8,044 / 2,649 / 325 with 1 / 2 / 4 / 8 MiB, while
-   * peak RSS differed by about the ring's size (96 → 104 MB) and private dirty memory not at all.
-   * So the default stays 8 MiB: a smaller ring trades drops for shared, not private, memory.
+   * Kernel ring size in bytes; default 6 MiB: 24 blocks of 256 KiB, each handed over when full or
+   * after 1 ms, so a reader may stall at least 24 ms at any packet rate (more at high rates, when
+   * blocks fill with ~1,700 packets each) before anything is dropped. Every MiB of ring is resident
+   * memory, but shared with the kernel, not private dirty. Sized by measurement
+   * (`deno task bench:ring`, the flooder's maximum, 146-178k packets/s, a quiet 2-core machine,
+   * the daemon's flags): random payloads never need more than 4 MiB; forged trailers with a
+   * user's UID (each verified) dropped packets in 4 of 6 floods with 2 MiB and 2 of 6 with 4 MiB,
+   * and in none of 14 with 6 MiB (none of 6 with 8 MiB). Before the verifier stopped allocating per
+   * forged packet (`lib/server/probe_budget.ts`), 8 MiB was needed and still dropped in 1 of 12.
    */
   bufferSize?: number;
   /** A BPF filter expression (tcpdump syntax); default none: every packet. */
@@ -108,7 +107,7 @@ export interface CaptureStats {
 /** Default snapshot length: the largest libpcap accepts, so no packet is cut. */
 export const DEFAULT_SNAPLEN = 262144;
 /** Default kernel ring size. */
-export const DEFAULT_BUFFER_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_BUFFER_SIZE = 6 * 1024 * 1024;
 /** Packets read per {@linkcode Capture.read} call by {@linkcode Capture.run}. */
 const BATCH = 4096;
 

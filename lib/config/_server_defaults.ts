@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_BUFFER_SIZE } from "../../ffi/pcap.ts";
 import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_REPLAY_CAPACITY } from "../protocol/constants.ts";
 
 /** The defaults of the optional keys, as written in a config. */
@@ -21,7 +22,7 @@ export const SERVER_DEFAULTS = Object.freeze(
     command_timeout: "10s",
     nft_timeout: "5s",
     protected_response: "drop",
-    capture_buffer: "8MiB",
+    capture_buffer: `${DEFAULT_BUFFER_SIZE / (1024 * 1024)}MiB`,
     promiscuous: false,
     replay_capacity: DEFAULT_REPLAY_CAPACITY,
     rate_limit: { failed_per_second: 10, failed_burst: 20, tracked_sources: 4096 },

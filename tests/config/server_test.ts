@@ -38,7 +38,7 @@ Deno.test("parseServerConfig fills in every default", () => {
   equal(config.resyncGraceMs, 600_000);
   equal(config.logFormat, "text");
   equal(config.commandTimeoutMs, 10_000);
-  equal(config.captureBufferBytes, 8 * 1024 * 1024);
+  equal(config.captureBufferBytes, 6 * 1024 * 1024);
   equal(config.promiscuous, false);
   equal(config.bpfFilter, undefined);
   equal(config.libpcapPath, undefined);
