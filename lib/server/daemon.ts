@@ -258,6 +258,7 @@ export class Daemon {
       ports: this.#config.ports.map(formatPortSpec).join(","),
     });
     await this.#writeStatus();
+    this.#programPages?.release(); // and what opening the captures and the first status touched
   }
 
   async #loadUsers(

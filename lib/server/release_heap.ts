@@ -237,8 +237,9 @@ export interface ProgramPagesDeps {
  * The program file's pages while the daemon runs. Starting, each knock and V8's compilers touch
  * pages of the Deno binary that a flood's or an idle daemon's steady state never reads again; they
  * stay in its RSS until given back. The daemon gives them back before it opens its captures (their
- * rings are mapped whole at once: the start's pages must not add to that) and then on its
- * once-a-second tick, when packets were checked since the last time: an idle daemon does nothing.
+ * rings are mapped whole at once: the start's pages must not add to that), once started, and then
+ * on its once-a-second tick when packets were checked since the last time: an idle daemon does
+ * nothing.
  * Measured (README, Performance): under the flooder's maximum the binary's resident pages went
  * from 28-30 MB to 10-18 MB, and the peak RSS of the run to the start's.
  *
