@@ -76,6 +76,32 @@ export class BundleError extends Error {
 }
 
 /**
+ * Runs `deno` with `args` in `cwd`, without colours, its output captured: how `deno bundle` and
+ * `deno compile` are run.
+ *
+ * @example
+ * ```ts
+ * import { runDeno } from "./bundle.ts";
+ * const result = await runDeno(Deno.execPath(), ["--version"], ".");
+ * if (!result.success) throw new Error("deno --version failed");
+ * ```
+ */
+export function runDeno(
+  deno: string,
+  args: readonly string[],
+  cwd: string,
+): Promise<Deno.CommandOutput> {
+  return new Deno.Command(deno, {
+    args: [...args],
+    cwd,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+/**
  * Bundles `entry` into `out` ({@linkcode bundleArgs}), in the repository root.
  *
  * @param entry The entry point, relative to the repository root.
@@ -97,14 +123,7 @@ export async function bundleEntry(
   out: string,
   deno: string = Deno.execPath(),
 ): Promise<void> {
-  const result = await new Deno.Command(deno, {
-    args: bundleArgs(entry, out),
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const result = await runDeno(deno, bundleArgs(entry, out), ROOT);
   if (!result.success) {
     throw new BundleError(entry, result.code, new TextDecoder().decode(result.stderr));
   }

@@ -41,7 +41,7 @@ import { createHash } from "node:crypto";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../lib/config/config_error.ts";
-import { bundleArgs, bundleEntry, BundleError } from "./bundle.ts";
+import { bundleArgs, bundleEntry, BundleError, runDeno } from "./bundle.ts";
 import { parseServerConfig, serverCommands } from "../lib/config/server.ts";
 import {
   type Binary,
@@ -334,14 +334,7 @@ async function buildJobs(jobs: CompileJob[], outDir: string, root: string): Prom
       bundled.add(job.bundle);
     }
     console.error(`compile: ${job.binary} for ${job.target} -> ${job.output}`);
-    const result = await new Deno.Command("deno", {
-      args: job.args,
-      cwd: root,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const result = await runDeno("deno", job.args, root);
     if (!result.success) {
       const stderr = new TextDecoder().decode(result.stderr);
       if (isRuntimeDownloadFailure(stderr)) {

@@ -84,7 +84,7 @@ export class ProbeBudget {
    * nothing. A flood from one source whose budget is spent is refused here for every packet, and a
    * delete and set per packet on this long-lived `Map` made V8 allocate a new hash table each time,
    * straight into the old generation (measured: 9.6 MB of dead tables per collection under the
-   * flooder's maximum, the daemon's RSS peak 7 MB higher; `bench/RESULTS.md`, ring).
+   * flooder's maximum, the daemon's RSS peak 7 MB higher; README, Performance, Memory).
    */
   take(source: number | string, nowMs: number): boolean {
     const known = this.#sources.get(source);
