@@ -7,8 +7,8 @@
  * JavaScript file (`<out>/.bundle/spa-<binary>.js`, removed after the build) by scripts/bundle.ts,
  * the function that also builds the bundles `bench:start` and `bench:memory` measure, so they
  * measure what ships; `deno compile` embeds that file. Why: `bench:start` measured the bundled
- * client's knock on the wire at 1.43× a hello-world `deno run`'s exit (syn and udp), against
- * 1.90×/1.91× for `deno run client.ts`, and its `--version` at 1.14× against 1.66×
+ * client's knock on the wire at 1.37×/1.40× a hello-world `deno run`'s exit (syn/udp), against
+ * 1.93×/2.00× for `deno run client.ts`, and its `--version` at 1.17× against 1.65×
  * (bench/RESULTS.md, `start` section): one file spares loading some 60 modules and resolving
  * smol-toml at each start.
  *
