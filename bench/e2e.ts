@@ -106,7 +106,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "usage: deno task bench:e2e [--quick] [--profile DIR] [--no-readme]\n" +
+      "usage: deno task bench:e2e [--quick] [--profile DIR] [--server bundle|run] [--no-readme]\n" +
         "  --quick       fewer knocks, rates and seconds (~1.5 min instead of ~5)\n" +
         "  --profile D   run spa-server under --cpu-prof, writing its profile into D\n" +
         "  --server B    bundle (default: the build deno task compile embeds) or run (deno run server.ts)\n" +

@@ -79,11 +79,11 @@ export interface CaptureOptions {
    * after 1 ms, so a reader may stall at least 24 ms at any packet rate (more at high rates, when
    * blocks fill with ~1,700 packets each) before anything is dropped. Every MiB of ring is resident
    * memory, but shared with the kernel, not private dirty. Sized by measurement
-   * (`deno task bench:ring`, the flooder's maximum, 146-178k packets/s, a quiet 2-core machine,
-   * the daemon's flags): random payloads never need more than 4 MiB; forged trailers with a
-   * user's UID (each verified) dropped packets in 4 of 6 floods with 2 MiB and 2 of 6 with 4 MiB,
-   * and in none of 14 with 6 MiB (none of 6 with 8 MiB). Before the verifier stopped allocating per
-   * forged packet (`lib/server/probe_budget.ts`), 8 MiB was needed and still dropped in 1 of 12.
+   * (`deno task bench:ring`, the flooder's maximum, 144-178k packets/s, a quiet 2-core machine,
+   * the daemon's flags, a random and a forged flood per size and round): 2 MiB dropped packets in
+   * 10 of 12 floods, 4 MiB in 5 of 12 (forged trailers with a user's UID, each verified), 6 MiB in
+   * none of 20 and 8 MiB in none of 12. Before the verifier stopped allocating per forged packet
+   * (`lib/server/probe_budget.ts`), 8 MiB was needed and still dropped in 1 flood of 12.
    */
   bufferSize?: number;
   /** A BPF filter expression (tcpdump syntax); default none: every packet. */

@@ -284,7 +284,7 @@ export function renderResults(r: RunResults): string {
     "- spa: `spa-server run` and `spa-client` with the shipped permission flags; nft firewall; " +
     `spa-server from ${
       r.serverBuild === "bundle"
-        ? "the `deno bundle` build of server.ts that `deno task compile` embeds (`--server run`: `deno run server.ts`)"
+        ? "the `deno bundle` build of server.ts that `deno task compile` embeds, run by `deno run` (a compiled binary's runtime, `denort`, is not measured here; `--server run`: `deno run server.ts`)"
         : "`deno run server.ts`, as the tests run it (the default, `--server bundle`, runs the build `deno task compile` embeds)"
     }, spa-client with \`deno run client.ts\`; ` +
     "idle timeout 2 s. fwknop: `fwknopd -f` with its own config and access files in a temp folder, " +

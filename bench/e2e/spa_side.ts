@@ -71,8 +71,13 @@ export async function startSpa(
     flags.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
   }
   argv.splice(2, 0, ...flags);
-  if (options.entry !== undefined) argv[argv.indexOf(`${ROOT}/server.ts`)] = options.entry;
-  const child = topo.spawn("server", argv, { stdout: options.stdout ?? "null" });
+  const program = argv.map((arg) =>
+    options.entry !== undefined && arg === `${ROOT}/server.ts` ? options.entry : arg
+  );
+  if (options.entry !== undefined && !program.includes(options.entry)) {
+    throw new Error(`Cannot start spa-server from ${options.entry}: no server.ts in its argv`);
+  }
+  const child = topo.spawn("server", program, { stdout: options.stdout ?? "null" });
   const server = new ServerProcess(child);
   try {
     await Promise.race([

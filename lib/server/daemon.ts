@@ -46,9 +46,9 @@ export interface DaemonOptions {
   /** Where log lines go (tests capture them). */
   logSink?: LogSink;
   /**
-   * Give the program file's pages back before the captures open and on the tick after packets
-   * ({@linkcode ProgramPages}); `spa-server run` sets it, tests running a daemon in their own
-   * process do not (default false).
+   * Give the program file's pages back before the captures open, once started, and on the tick
+   * after packets ({@linkcode ProgramPages}); `spa-server run` sets it, tests running a daemon in
+   * their own process do not (default false).
    */
   releaseProgramPages?: boolean;
 }

@@ -9,7 +9,8 @@
  *
  * Each source (an exact address, never a hash bucket) has its own small budget, so a flood from
  * other addresses does not touch a client's probes; the table holds at most `capacity` sources and
- * forgets the source least recently granted a probe first (a forgotten source starts again with a full budget).
+ * forgets the source least recently granted a probe first (a forgotten source starts again with a
+ * full budget).
  * The total budget bounds the CPU of floods from many (spoofed) sources, each of which would
  * otherwise arrive with a fresh budget: under such a flood a skewed client may get silence instead
  * of its clock-skew reply (it says then that its clock may be off); a client whose clock is right
