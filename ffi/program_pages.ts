@@ -44,7 +44,8 @@ const PF_W = 2;
  * view.setBigUint64(16, 0x40n, true);
  * view.setUint32(56, 1, true); // PT_LOAD, read + execute, 0x0 to 0x5000
  * view.setUint32(60, 5, true);
- * view.setBigUint64(56 + 40, 0x5000n, true);
+ * view.setBigUint64(56 + 32, 0x5000n, true); // p_filesz
+ * view.setBigUint64(56 + 40, 0x5000n, true); // p_memsz
  * const ranges = readOnlySegments(headers, 0x10040n, 4096n);
  * if (ranges[0]?.start !== 0x10000n || ranges[0].length !== 0x5000n) throw new Error("unexpected");
  * ```
