@@ -38,7 +38,7 @@ import {
   waitFor,
 } from "./capture_procs.ts";
 
-const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own default is 8 MiB)
+const LIVE_RING_MIB = 32; // given to Capture and tcpdump alike (Capture's own default is 6 MiB)
 const DRAIN_RING_MIB = 1024; // 4096 blocks of 256 KiB
 const DRAIN_ROUNDS = 3;
 /** Rounds in which the ring overflowed are run again, this many times at most. */

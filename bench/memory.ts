@@ -310,11 +310,13 @@ function render(results: Measured[]): string {
       }); ${last?.knocks ?? 0} knocks in ${r.knockSeconds.toFixed(1)} s (${
         Math.round((last?.knocks ?? 0) / (r.knockSeconds || 1))
       }/s), ${r.resent} resent, nft processes started: ${r.knockStarts}; RSS after the last knock − ` +
-        `after 1,000: **${growth.toFixed(1)} MB** (private dirty ${
-          growthMB(r.points, "privateDirtyKiB").toFixed(1)
-        }; target ≤ 5 MB: ${Math.abs(growth) <= 5 ? "pass" : "**miss**"}); peak RSS ${
-          mb(r.peakKiB)
-        } MB; idle ${IDLE_S} s afterwards: CPU ${
+        `after 1,000: ${
+          Number.isNaN(growth)
+            ? "n/a (no point after 1,000 knocks)"
+            : `**${growth.toFixed(1)} MB** (private dirty ${
+              growthMB(r.points, "privateDirtyKiB").toFixed(1)
+            }; target ≤ 5 MB: ${Math.abs(growth) <= 5 ? "pass" : "**miss**"})`
+        }; peak RSS ${mb(r.peakKiB)} MB; idle ${IDLE_S} s afterwards: CPU ${
           (r.idle.cpu * 100).toFixed(2)
         } % of one core, RSS ${mb(r.idle.rssKiB)} MB, private dirty ${
           mb(r.idle.privateDirtyKiB)

@@ -6,7 +6,7 @@
  * memory (knocks under floods are `bench:e2e`'s).
  *
  * ```sh
- * deno task bench:ring                 # rings 1, 2, 4, 8 MiB, 6 s per flood, 2 rounds; writes bench/RESULTS.md
+ * deno task bench:ring                 # rings 2, 4, 6, 8 MiB, 6 s per flood, 3 rounds; writes bench/RESULTS.md
  * deno task bench:ring --sizes 2,4 --seconds 10
  * ```
  *
@@ -26,13 +26,13 @@ import { parseByteSize } from "../lib/config/byte_size.ts";
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: "string", default: "1,2,4,8" },
+    sizes: { type: "string", default: "2,4,6,8" },
     seconds: { type: "string", default: "6" },
     // V8 settings to try, `;` between variants ("" = as shipped). They come before the shipped
     // `--v8-flags` and V8 keeps the last value of a flag: a variant adds a setting, it cannot undo
     // a shipped one (to compare without one, remove it from SERVER_V8_FLAGS and add it back here).
     v8: { type: "string", default: "" },
-    rounds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
     "no-write": { type: "boolean", default: false },
   },
 });
@@ -131,7 +131,9 @@ function render(rows: string[], trials: Trial[], load: string): string {
     "",
     `Written by \`deno task bench:ring\` (\`bench/ring.ts\`); ${
       new Date().toISOString().slice(0, 16)
-    }Z; load average before ${load}, after ${loadAverage()}. Per ring size a fresh spa-server (nft,`,
+    }Z; load average before ${load}, after ${loadAverage()}; command: \`${
+      ["deno task bench:ring", ...Deno.args].join(" ")
+    }\`. Per ring size a fresh spa-server (\`deno run server.ts\`, nft,`,
     `shipped flags) takes the flooder's maximum rate of random payloads, then of forged trailers with`,
     `the user's UID, ${SECONDS} s each, ${ROUNDS} rounds; drops are libpcap's; load is the 1-minute`,
     "load average as the flood starts. The ring is a shared packet-socket mapping: the kernel maps",

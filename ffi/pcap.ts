@@ -45,6 +45,7 @@ import {
   PcapError,
   setFilter,
 } from "./_pcap_handle.ts";
+import { DEFAULT_BUFFER_SIZE, DEFAULT_SNAPLEN } from "./capture_defaults.ts";
 import { addressOf, type Libc, loadLibc } from "./libc.ts";
 import { Readiness } from "./_readiness.ts";
 import { type Libpcap, loadLibpcap } from "./libpcap.ts";
@@ -104,10 +105,7 @@ export interface CaptureStats {
   ifDropped: number;
 }
 
-/** Default snapshot length: the largest libpcap accepts, so no packet is cut. */
-export const DEFAULT_SNAPLEN = 262144;
-/** Default kernel ring size. */
-export const DEFAULT_BUFFER_SIZE = 6 * 1024 * 1024;
+export { DEFAULT_BUFFER_SIZE, DEFAULT_SNAPLEN } from "./capture_defaults.ts";
 /** Packets read per {@linkcode Capture.read} call by {@linkcode Capture.run}. */
 const BATCH = 4096;
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DEFAULT_BUFFER_SIZE } from "../../ffi/pcap.ts";
+import { DEFAULT_BUFFER_SIZE } from "../../ffi/capture_defaults.ts";
 import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_REPLAY_CAPACITY } from "../protocol/constants.ts";
 
 /** The defaults of the optional keys, as written in a config. */

@@ -109,7 +109,7 @@ export class ProbeBudget {
       nowMs,
     );
     this.#sources.set(source, bucket);
-    bucket.take(1, nowMs);
+    if (!bucket.take(1, nowMs)) return false; // a burst under one probe
     this.#total.take(1, nowMs);
     return true;
   }

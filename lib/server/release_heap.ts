@@ -1,5 +1,9 @@
 /**
- * Giving back the memory a config load used. Loading 10,000 users allocates several times what
+ * Giving back memory the daemon no longer uses: the heap a config load grew
+ * ({@linkcode releaseHeap}, {@linkcode QuietShrink}), and the program file's pages that start-up,
+ * knocks and V8's compilers touched ({@linkcode releaseStartupMemory}, {@linkcode ProgramPages}).
+ *
+ * The heap: loading 10,000 users allocates several times what
  * they occupy once loaded (file texts, parse trees); V8 grows its heap for that garbage and keeps
  * it. A full collection right after the load, when the garbage is all dead, lets V8 shrink the
  * heap again: without it, 10 reloads of 10,000 users took the daemon's RSS from 150 to 270 MB.
