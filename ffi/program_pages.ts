@@ -13,6 +13,7 @@ import {
   AT_PHNUM,
   loadMemorySymbols,
   MADV_DONTNEED,
+  type MemorySymbols,
   systemError,
 } from "./libc.ts";
 
@@ -96,6 +97,19 @@ export function readOnlySegments(
   return ranges;
 }
 
+/** This process's {@linkcode readOnlySegments}: found once, the program's headers never change. */
+let programRanges: PageRange[] | undefined;
+
+function ownReadOnlySegments(c: MemorySymbols): PageRange[] {
+  const phdr = c.getauxval(AT_PHDR) as bigint;
+  const count = Number(c.getauxval(AT_PHNUM));
+  const pageSize = c.getauxval(AT_PAGESZ) as bigint;
+  if (phdr === 0n || count === 0 || pageSize === 0n) return [];
+  const headers = new Uint8Array(count * PHDR_BYTES);
+  c.memcpy(headers, phdr, BigInt(headers.length));
+  return readOnlySegments(headers, phdr, pageSize);
+}
+
 /**
  * Drops this process's resident pages of the program file's read-only segments
  * (`madvise(MADV_DONTNEED)`): they leave its RSS and stay in the page cache (clean, shared with
@@ -116,14 +130,8 @@ export function readOnlySegments(
  */
 export function releaseProgramPages(): number {
   const c = loadMemorySymbols();
-  const phdr = c.getauxval(AT_PHDR) as bigint;
-  const count = Number(c.getauxval(AT_PHNUM));
-  const pageSize = c.getauxval(AT_PAGESZ) as bigint;
-  if (phdr === 0n || count === 0 || pageSize === 0n) return 0;
-  const headers = new Uint8Array(count * PHDR_BYTES);
-  c.memcpy(headers, phdr, BigInt(headers.length));
   let advised = 0n;
-  for (const range of readOnlySegments(headers, phdr, pageSize)) {
+  for (const range of programRanges ??= ownReadOnlySegments(c)) {
     if (c.madvise(range.start, range.length, MADV_DONTNEED) !== 0) {
       throw systemError("release the program's pages");
     }

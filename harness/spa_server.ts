@@ -250,9 +250,7 @@ export async function startServer(
     options.host ?? "server",
     [
       ...(options.argvPrefix ?? []),
-      ...serverArgv(setup, "run", "--config", setup.configPath).map((arg) =>
-        options.entry !== undefined && arg === `${ROOT}/server.ts` ? options.entry : arg
-      ),
+      ...withEntry(serverArgv(setup, "run", "--config", setup.configPath), options.entry),
     ],
     { stdout: "null", ...(options.env ? { env: options.env } : {}) },
   );
@@ -287,6 +285,22 @@ export async function grantCount(topo: Topology, host = "server"): Promise<numbe
 }
 
 /** How {@linkcode startServer} starts the daemon. */
+/**
+ * `argv` (from {@linkcode serverArgv}) with `entry`, e.g. a `deno bundle` build, in place of
+ * server.ts; `argv` itself when `entry` is undefined.
+ *
+ * @example
+ * ```ts ignore
+ * const argv = withEntry(serverArgv(setup, "run"), "/tmp/spa-server.js");
+ * ```
+ */
+export function withEntry(argv: readonly string[], entry: string | undefined): string[] {
+  if (entry === undefined) return [...argv];
+  const at = argv.indexOf(`${ROOT}/server.ts`);
+  if (at < 0) throw new Error(`Cannot run spa-server from ${entry}: no server.ts in its argv`);
+  return argv.with(at, entry);
+}
+
 export interface StartOptions {
   /** The host (role) to run it in; `server` by default. */
   host?: string;

@@ -14,10 +14,10 @@ import { readStatus } from "../../lib/server/status.ts";
 import { type ClientHome, makeClientHome } from "../../tests/e2e/_client_home.ts";
 import { cacheDir, clientArgv } from "../../tests/client/_helpers.ts";
 import {
-  ROOT,
   serverArgv,
   ServerProcess,
   type ServerSetup,
+  withEntry,
   writeServerSetup,
 } from "../../harness/spa_server.ts";
 import type { Topology } from "../../harness/topology.ts";
@@ -71,13 +71,9 @@ export async function startSpa(
     flags.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
   }
   argv.splice(2, 0, ...flags);
-  const program = argv.map((arg) =>
-    options.entry !== undefined && arg === `${ROOT}/server.ts` ? options.entry : arg
-  );
-  if (options.entry !== undefined && !program.includes(options.entry)) {
-    throw new Error(`Cannot start spa-server from ${options.entry}: no server.ts in its argv`);
-  }
-  const child = topo.spawn("server", program, { stdout: options.stdout ?? "null" });
+  const child = topo.spawn("server", withEntry(argv, options.entry), {
+    stdout: options.stdout ?? "null",
+  });
   const server = new ServerProcess(child);
   try {
     await Promise.race([
